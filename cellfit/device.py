@@ -1,0 +1,30 @@
+"""Device selection: one place that decides where tensors live."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["resolve_device", "synchronize"]
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"`` / ``None`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` into a :class:`torch.device`.
+
+    ``"auto"`` picks CUDA when a GPU is visible, else the CPU. Asking for CUDA on a
+    machine without one raises ``ValueError`` with a one-line explanation.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu or auto")
+    return dev
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (a no-op on the CPU), for honest wall-clock timing."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,493 @@
+r"""Adaptive leaky integrate-and-fire (ALIF) dynamics: a step-by-step reference and the Block algorithm.
+
+Both simulators implement the same discrete-time equations (MISSION.md section 1;
+Taylor, Luo, Dhawale & Ghosh, NeurIPS 2023, equations 1-5). For neuron i at step t,
+in normalised units (rest 0, base threshold 1):
+
+.. math::
+
+    S[t] &= \mathbb{1}_{V[t] > \theta[t]} \\
+    V[t] &= \big(\beta V[t-1] + (1-\beta) I[t]\big)\,(1 - S[t-1]) \\
+    I[t] &= \begin{cases} I_\text{in}[t] + \sum_j W^\text{rec}_{ij} S_j[t-T_R] & C[t] \ge T_R \\
+                          0 & \text{otherwise} \end{cases} \\
+    \theta[t] &= 1 + d\,a[t], \qquad a[t] = p\,a[t-1] + S[t-1]
+
+with :math:`\beta = e^{-\Delta t/\tau_m}`, :math:`p = e^{-\Delta t/\tau_\text{adapt}}`,
+:math:`T_R` the absolute refractory period (ARP) in steps, :math:`C[t]` the number
+of steps since the neuron's last spike, and the recurrent latency equal to
+:math:`T_R`. ``I_in`` is the feedforward current (bias plus weighted inputs), which
+callers compute; this module only needs it as a ``(batch, neurons, time)`` tensor.
+
+``alif_standard`` runs the equations one step at a time (the reference and the
+speed baseline). ``alif_blocks`` runs the Block algorithm: because a neuron spikes at
+most once in any :math:`T_R` consecutive steps, time is cut into blocks of
+:math:`T_R` steps; inside a block the potential without reset is a convolution of the
+current with the kernel :math:`(1-\beta)\beta^t` (the initial potential carried in),
+the first threshold crossing is the only true spike, and three small pieces of state
+cross block boundaries: the potential (zero after a spike), the adaptation variable
+and the refractory mask for the next block. Both produce identical spike trains for
+identical inputs (``tests/functional/test_alif.py`` property-tests this).
+
+Gradient conventions (shared by both engines, so that they agree on gradients):
+spikes that feed back into the neuron (reset, adaptation increment, recurrent input)
+are detached, as in the Block paper; the surrogate gradient of the output spike is
+passed at every step where the neuron could fire and is zero while it is refractory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from cellfit.functional.filters import exp_filter
+from cellfit.functional.surrogate import SpikeFn, multi_gaussian
+
+__all__ = [
+    "ALIFParameters",
+    "ALIFStepParameters",
+    "ALIFState",
+    "ALIFTrace",
+    "arp_steps",
+    "alif_standard",
+    "alif_blocks",
+    "block_spikes",
+    "replay",
+    "leaky_integrator",
+    "simulate",
+    "ENGINES",
+    "RECORDABLE",
+]
+
+RECORDABLE = ("v", "theta")
+
+
+def arp_steps(arp_ms: float, dt_ms: float) -> int:
+    """Number of time steps :math:`T_R` in an absolute refractory period.
+
+    Raises ``ValueError`` unless ``arp_ms`` is a positive whole multiple of ``dt_ms``.
+    """
+    if not (dt_ms > 0 and math.isfinite(dt_ms)):
+        raise ValueError(f"dt_ms must be a positive number, got {dt_ms!r}")
+    if not (arp_ms > 0 and math.isfinite(arp_ms)):
+        raise ValueError(f"arp_ms must be a positive number of milliseconds, got {arp_ms!r}")
+    steps = arp_ms / dt_ms
+    n = round(steps)
+    if n < 1 or abs(steps - n) > 1e-6 * max(1.0, steps):
+        raise ValueError(
+            f"arp_ms={arp_ms} is not a whole number of dt_ms={dt_ms} steps; "
+            f"choose an ARP that is a multiple of DT (e.g. {max(1, n) * dt_ms:g} ms)"
+        )
+    return n
+
+
+class ALIFStepParameters(NamedTuple):
+    """Per-step (discretised) parameters of ``N`` ALIF neurons.
+
+    Decay factors are held as logarithms so that powers :math:`\\beta^k = e^{k\\ln\\beta}`
+    stay accurate and differentiable for any DT.
+    """
+
+    log_beta: torch.Tensor
+    """(N,) :math:`\\ln\\beta = -\\Delta t/\\tau_m` (negative)."""
+    log_p: torch.Tensor
+    """(N,) :math:`\\ln p = -\\Delta t/\\tau_\\text{adapt}` (negative)."""
+    adapt_scale: torch.Tensor
+    """(N,) adaptation scale :math:`d \\ge 0` (threshold units per unit of ``a``)."""
+    t_ref: int
+    """Absolute refractory period and recurrent latency :math:`T_R` in steps (>= 1)."""
+
+
+class ALIFParameters(NamedTuple):
+    """Physical parameters of ``N`` ALIF neurons (time constants in milliseconds)."""
+
+    tau_mem_ms: torch.Tensor
+    """(N,) membrane time constant :math:`\\tau_m` in ms."""
+    tau_adapt_ms: torch.Tensor
+    """(N,) adaptation time constant :math:`\\tau_\\text{adapt}` in ms."""
+    adapt_scale: torch.Tensor
+    """(N,) adaptation scale :math:`d \\ge 0`: threshold rise per spike, in units of the base threshold."""
+    arp_ms: float = 2.0
+    """Absolute refractory period in ms (also the recurrent latency)."""
+
+    def discretise(self, dt_ms: float) -> ALIFStepParameters:
+        """Step parameters for a time step of ``dt_ms`` milliseconds."""
+        return ALIFStepParameters(
+            log_beta=-dt_ms / self.tau_mem_ms,
+            log_p=-dt_ms / self.tau_adapt_ms,
+            adapt_scale=self.adapt_scale,
+            t_ref=arp_steps(self.arp_ms, dt_ms),
+        )
+
+
+class ALIFState(NamedTuple):
+    """State of ``N`` neurons after the last simulated step (batch ``B``).
+
+    Pass it back as ``state=`` to continue a simulation exactly where it stopped.
+    """
+
+    v: torch.Tensor
+    """(B, N) membrane potential :math:`V` at the last step."""
+    a: torch.Tensor
+    """(B, N) adaptation variable :math:`a` at the last step (before that step's spike counts)."""
+    spikes: torch.Tensor
+    """(B, N, T_R) the last :math:`T_R` output spikes, oldest first (refractoriness and recurrent input)."""
+
+
+class ALIFTrace(NamedTuple):
+    """What a simulation returns; optional traces are filled when named in ``record``."""
+
+    spikes: torch.Tensor
+    """(B, N, T) output spikes, 0/1 values carrying surrogate gradients."""
+    v: Optional[torch.Tensor]
+    """(B, N, T) membrane potential :math:`V` (with reset), if ``"v"`` was recorded."""
+    theta: Optional[torch.Tensor]
+    """(B, N, T) firing threshold :math:`\\theta`, if ``"theta"`` was recorded."""
+    state: ALIFState
+    """State after the last step."""
+
+
+def _check(current: torch.Tensor, params: ALIFStepParameters, w_rec, state, record) -> tuple[int, int, int]:
+    if current.dim() != 3:
+        raise ValueError(f"current must be (batch, neurons, time), got shape {tuple(current.shape)}")
+    B, N, T = current.shape
+    for name in ("log_beta", "log_p", "adapt_scale"):
+        t = getattr(params, name)
+        if t.shape != (N,):
+            raise ValueError(f"params.{name} must have shape ({N},) to match {N} neurons, got {tuple(t.shape)}")
+    if not isinstance(params.t_ref, int) or params.t_ref < 1:
+        raise ValueError(f"params.t_ref must be an int >= 1, got {params.t_ref!r}")
+    if w_rec is not None and w_rec.shape != (N, N):
+        raise ValueError(f"w_rec must be ({N}, {N}), got {tuple(w_rec.shape)}")
+    if state is not None and state.spikes.shape != (B, N, params.t_ref):
+        raise ValueError(
+            f"state.spikes must be ({B}, {N}, {params.t_ref}) for this input, got {tuple(state.spikes.shape)}"
+        )
+    unknown = set(record) - set(RECORDABLE)
+    if unknown:
+        raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
+    return B, N, T
+
+
+def _initial_state(current: torch.Tensor, t_ref: int, state: Optional[ALIFState]) -> ALIFState:
+    if state is not None:
+        return state
+    B, N, _ = current.shape
+    zeros = current.new_zeros((B, N))
+    return ALIFState(v=zeros, a=zeros, spikes=current.new_zeros((B, N, t_ref)))
+
+
+def alif_standard(
+    current: torch.Tensor,
+    params: ALIFStepParameters,
+    *,
+    w_rec: Optional[torch.Tensor] = None,
+    state: Optional[ALIFState] = None,
+    spike_fn: Optional[SpikeFn] = None,
+    record: Sequence[str] = (),
+) -> ALIFTrace:
+    """Simulate ALIF neurons one time step after another (the reference engine).
+
+    Args:
+        current: (B, N, T) feedforward input current :math:`I_\\text{in}` (bias included).
+        params: discretised parameters (see :meth:`ALIFParameters.discretise`).
+        w_rec: optional (N, N) recurrent weights; row ``i`` holds the inputs of neuron ``i``.
+        state: optional state to continue from (default: at rest, no recent spikes).
+        spike_fn: Heaviside with a surrogate gradient (default multi-Gaussian).
+        record: any of ``("v", "theta")``.
+
+    Returns:
+        :class:`ALIFTrace` with (B, N, T) spikes.
+    """
+    B, N, T = _check(current, params, w_rec, state, record)
+    spike_fn = spike_fn or multi_gaussian()
+    L = params.t_ref
+    st = _initial_state(current, L, state)
+    beta = params.log_beta.exp()
+    p = params.log_p.exp()
+    d = params.adapt_scale
+
+    hist = [st.spikes[..., j].detach() for j in range(L)]  # S[t-L] ... S[t-1]
+    v, a = st.v, st.a
+    s_prev = hist[-1]
+    # Steps since the last spike, as seen at the previous step (>= L means "free").
+    latest = _latest_spike_index(st.spikes.detach())
+    steps_since = torch.where(latest >= 0, L - 1 - latest, torch.full_like(latest, L))
+
+    out, vs, thetas = [], [], []
+    for t in range(T):
+        i_t = current[..., t]
+        if w_rec is not None:
+            i_t = i_t + hist[t] @ w_rec.t()  # S[t - L]
+        steps_since = torch.where(s_prev > 0, torch.ones_like(steps_since), steps_since + 1)
+        free = (steps_since >= L).to(current.dtype)
+        v = (beta * v + (1.0 - beta) * (i_t * free)) * (1.0 - s_prev)
+        a = p * a + s_prev
+        theta = 1.0 + d * a
+        gate = free * (1.0 - s_prev)
+        s = spike_fn(v - theta) * gate
+        out.append(s)
+        if "v" in record:
+            vs.append(v)
+        if "theta" in record:
+            thetas.append(theta)
+        s_prev = s.detach()
+        hist.append(s_prev)
+
+    spikes = torch.stack(out, dim=-1) if T else current.new_zeros((B, N, 0))
+    tail = torch.stack(hist[-L:], dim=-1)
+    return ALIFTrace(
+        spikes=spikes,
+        v=torch.stack(vs, dim=-1) if "v" in record and T else (current.new_zeros((B, N, 0)) if "v" in record else None),
+        theta=torch.stack(thetas, dim=-1) if "theta" in record and T else (current.new_zeros((B, N, 0)) if "theta" in record else None),
+        state=ALIFState(v=v, a=a, spikes=tail),
+    )
+
+
+def _latest_spike_index(spikes: torch.Tensor) -> torch.Tensor:
+    """Index of the last nonzero entry along the last axis, or -1 if none. (B, N, L) -> (B, N) long."""
+    L = spikes.shape[-1]
+    idx = torch.arange(L, device=spikes.device)
+    return torch.where(spikes > 0, idx, torch.full_like(idx, -1)).amax(dim=-1)
+
+
+def _decay_kernel(log_decay: torch.Tensor, L: int) -> torch.Tensor:
+    """(N, L, L) lower-triangular kernel :math:`K[n,t,j] = (1-\\beta_n)\\beta_n^{t-j}` for j <= t."""
+    pos = torch.arange(L, device=log_decay.device, dtype=log_decay.dtype)
+    lag = pos[:, None] - pos[None, :]
+    causal = (lag >= 0).to(log_decay.dtype)
+    powers = torch.exp(lag.clamp(min=0) * log_decay[:, None, None])
+    return (1.0 - log_decay.exp())[:, None, None] * powers * causal
+
+
+@torch.no_grad()
+def block_spikes(
+    current: torch.Tensor,
+    params: ALIFStepParameters,
+    *,
+    w_rec: Optional[torch.Tensor] = None,
+    state: Optional[ALIFState] = None,
+) -> torch.Tensor:
+    """Spike trains of ALIF neurons by the Block algorithm (no gradients).
+
+    Time is cut into ``ceil(T / T_R)`` blocks of ``T_R`` steps (zero-padded at the end).
+    The zero-state response :math:`U` of every block to its feedforward current is one
+    batched product with the kernel :math:`(1-\\beta)\\beta^t` for all blocks at once
+    (Proposition 1). The loop over blocks then carries three pieces of state
+    (Propositions 3-5): the potential ``v0`` (zero after a spike), the adaptation
+    variable at the block's first step ``a1``, and the refractory prefix ``r``: the
+    first ``r`` steps of the block get no current. For positions :math:`t \\ge r`
+
+    .. math:: \\tilde V[t] = U[t] + \\beta^{t-r+1} c, \\qquad
+              c = \\begin{cases} v_0 & r = 0 \\\\ -U[r-1] & r > 0 \\end{cases}
+
+    (the second case removes the current of the refractory prefix, since
+    :math:`\\sum_{j=r}^{t}(1-\\beta)\\beta^{t-j}I[j] = U[t]-\\beta^{t-r+1}U[r-1]`). The first
+    crossing of :math:`\\theta[t] = 1 + d p^t a_1` is the block's only true spike
+    (a neuron fires at most once per ``T_R`` steps).
+
+    Args and shapes as :func:`alif_standard`; returns (B, N, T) spikes of ``current``'s dtype.
+    """
+    B, N, T = current.shape
+    L = params.t_ref
+    dtype, device = current.dtype, current.device
+    st = _initial_state(current, L, state)
+    log_beta = params.log_beta.detach()
+    lb = log_beta[:, None]
+    lp = params.log_p.detach()[:, None]
+    d = params.adapt_scale.detach()[:, None]
+    w = None if w_rec is None else w_rec.detach()
+
+    n_blocks = max(1, -(-T // L))
+    K = _decay_kernel(log_beta, L)  # (N, L, L)
+    cur = F.pad(current.detach(), (0, n_blocks * L - T)).reshape(B, N, n_blocks, L)
+    U = torch.einsum("bnmj,ntj->mbnt", cur, K).contiguous()  # (n_blocks, B, N, L)
+
+    ipos = torch.arange(L, device=device)
+    pos = ipos.to(dtype)
+    # beta^j for j = 0..L, indexed by t - r + 1; entry 0 is only read at masked positions.
+    beta_table = torch.exp(torch.arange(L + 1, device=device, dtype=dtype) * lb).expand(B, N, L + 1)
+    d_p_pow = d * torch.exp(pos * lp)  # d p^t, (N, L)
+    p_block = torch.exp(L * lp)  # p^L, (N, 1)
+    p_after = torch.exp((L - 1.0 - pos) * lp).expand(B, N, L)  # p^(L-1-k): a spike at k, seen at the next block start
+    extra = 1 if L == 1 else 0  # with T_R = 1 the reset alone silences the step after a spike
+    idx_base = ipos + 1
+    zero = torch.zeros((), dtype=dtype, device=device)
+    zero_i = torch.zeros((), dtype=torch.long, device=device)
+
+    tail = st.spikes.detach()
+    latest = _latest_spike_index(tail)[..., None]  # (B, N, 1)
+    spiked = latest >= 0
+    r = torch.where(spiked, latest + extra, zero_i)
+    v0 = torch.where(spiked, zero, st.v.detach()[..., None])
+    a1 = params.log_p.detach().exp()[:, None] * st.a.detach()[..., None] + tail[..., -1:]
+    theta_base = torch.ones_like(d_p_pow)
+    prev = tail
+    out = []
+    for u in U.unbind(0):
+        if w is not None:
+            u = u + torch.einsum("bnj,ntj->bnt", torch.einsum("bjt,ij->bit", prev, w), K)
+        free = ipos >= r
+        c = torch.where(r > 0, -torch.gather(u, -1, (r - 1).clamp(min=0)), v0)
+        decay = torch.gather(beta_table, -1, (idx_base - r).clamp(min=0))
+        v = torch.where(free, torch.addcmul(u, decay, c), zero)
+        above = v > torch.addcmul(theta_base, d_p_pow, a1)
+        k = above.to(torch.uint8).argmax(-1, keepdim=True)
+        spiked = above.any(-1, keepdim=True)
+        s = (ipos == k) & spiked
+        out.append(s)
+        if w is not None:
+            prev = s.to(dtype)
+        a1 = torch.addcmul(p_block * a1, torch.gather(p_after, -1, k), spiked)
+        v0 = torch.where(spiked, zero, v[..., -1:])
+        r = torch.where(spiked, k + extra, zero_i)
+    out = torch.stack(out, dim=0).to(dtype)
+    return out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
+
+
+def _window_count(spikes_ext: torch.Tensor, lo: int, hi: int, T: int) -> torch.Tensor:
+    """Spikes in steps [t-hi, t-lo] for t = 0..T-1, from ``spikes_ext`` = (tail of length P, then T steps)."""
+    P = spikes_ext.shape[-1] - T
+    c = F.pad(spikes_ext.cumsum(-1), (1, 0))  # c[i] = sum of the first i entries
+    t = torch.arange(T, device=spikes_ext.device) + P
+    return c[..., t - lo + 1] - c[..., (t - hi).clamp(min=0)]
+
+
+def replay(
+    current: torch.Tensor,
+    params: ALIFStepParameters,
+    spikes: torch.Tensor,
+    *,
+    w_rec: Optional[torch.Tensor] = None,
+    state: Optional[ALIFState] = None,
+    spike_fn: Optional[SpikeFn] = None,
+    record: Sequence[str] = (),
+) -> ALIFTrace:
+    """Differentiable reconstruction of an ALIF simulation from its (known) spike train.
+
+    Given the spikes (from any exact engine), every other quantity is a parallel
+    function of the parameters: with :math:`g_t` the last spike before step t,
+
+    .. math::
+        F[t] &= \\sum_{j \\le t} (1-\\beta)\\beta^{t-j}\\,\\tilde I[j], \\qquad
+        \\tilde I[j] = I[j]\\,\\mathbb{1}[\\text{not refractory at } j] \\\\
+        V[t] &= F[t] - \\beta^{t-g_t} F[g_t] \\quad (\\text{or } F[t] + \\beta^{t+1} V_0 \\text{ before any spike}) \\\\
+        a[t] &= p^{t}(p\\,a_0 + s_0) + \\sum_{j < t} p^{t-1-j} S[j]
+
+    computed with two FFT filters (:func:`cellfit.functional.filters.exp_filter`). The
+    returned spikes equal ``spikes`` exactly; their gradient is the surrogate of
+    :math:`V[t] - \\theta[t]`, zero while refractory: the same gradient as
+    back-propagation through :func:`alif_standard`, at a cost of a few large kernels
+    instead of one small kernel per step.
+    """
+    B, N, T = current.shape
+    L = params.t_ref
+    dtype = current.dtype
+    spike_fn = spike_fn or multi_gaussian()
+    st = _initial_state(current, L, state)
+    S = spikes.detach().to(dtype)
+    tail = st.spikes.detach().to(dtype)
+    S_ext = torch.cat([tail, S], dim=-1)  # (B, N, L + T)
+
+    # Refractory: a spike in the previous max(T_R, 2) - 1 steps (T_R = 1: the reset step).
+    R = max(L, 2)
+    refractory = _window_count(S_ext, 1, R - 1, T) > 0
+    gate = (~refractory).to(dtype)
+
+    total = current
+    if w_rec is not None:
+        total = total + torch.einsum("bjt,ij->bit", S_ext[..., :T], w_rec)  # S[t - T_R]
+    lb = params.log_beta
+    filt = (1.0 - lb.exp())[:, None] * exp_filter(total * gate, lb)
+
+    t_idx = torch.arange(T, device=current.device)
+    # Last spike strictly before t (index into this call's steps; negative: in the state's tail; none: -L-1).
+    spike_pos = torch.where(S_ext > 0, torch.arange(-L, T, device=current.device), torch.full_like(S_ext, -L - 1, dtype=torch.long))
+    last = spike_pos.cummax(-1).values[..., L - 1 : L - 1 + T]  # up to step t - 1
+    in_call = last >= 0
+    f_at_last = torch.gather(filt, -1, last.clamp(min=0))
+    lag = (t_idx - last).clamp(min=0).to(dtype)
+    reset_term = torch.exp(lag * lb[:, None]) * f_at_last
+    never = last < -L  # no spike in this call or in the state's tail
+    carry = torch.exp((t_idx + 1.0).to(dtype) * lb[:, None]) * st.v[..., None]
+    v = filt - torch.where(in_call, reset_term, torch.zeros_like(reset_term)) + torch.where(never, carry, torch.zeros_like(carry))
+
+    lp = params.log_p
+    A = exp_filter(S, lp)  # sum_{j <= t} p^(t-j) S[j]
+    a0 = lp.exp()[:, None] * st.a[..., None] + tail[..., -1:]  # a at step 0
+    a = F.pad(A[..., :-1], (1, 0)) + torch.exp(t_idx.to(dtype) * lp[:, None]) * a0
+    theta = 1.0 + params.adapt_scale[:, None] * a
+
+    x = v - theta
+    h = spike_fn(x)
+    out = (h - h.detach() + S) * gate
+
+    if T == 0:
+        final = st
+    else:
+        final = ALIFState(v=(v * gate)[..., -1], a=a[..., -1], spikes=S_ext[..., -L:])
+    return ALIFTrace(
+        spikes=out,
+        v=v * gate if "v" in record else None,
+        theta=theta if "theta" in record else None,
+        state=final,
+    )
+
+
+def alif_blocks(
+    current: torch.Tensor,
+    params: ALIFStepParameters,
+    *,
+    w_rec: Optional[torch.Tensor] = None,
+    state: Optional[ALIFState] = None,
+    spike_fn: Optional[SpikeFn] = None,
+    record: Sequence[str] = (),
+) -> ALIFTrace:
+    """Simulate ALIF neurons with the Block algorithm (same arguments and result as :func:`alif_standard`).
+
+    Two stages: :func:`block_spikes` finds the exact spike trains with the Block
+    algorithm (a loop over ``T / T_R`` blocks, no autograd graph), then :func:`replay`
+    rebuilds potentials and thresholds from those spikes in parallel, which carries the
+    surrogate gradients and the optional ``v`` / ``theta`` recordings.
+    """
+    _check(current, params, w_rec, state, record)
+    spikes = block_spikes(current, params, w_rec=w_rec, state=state)
+    return replay(current, params, spikes, w_rec=w_rec, state=state, spike_fn=spike_fn, record=record)
+
+
+def leaky_integrator(
+    current: torch.Tensor,
+    log_beta: torch.Tensor,
+    v0: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Non-spiking leaky integrator :math:`V[t] = \\beta V[t-1] + (1-\\beta) I[t]`.
+
+    Args:
+        current: (B, N, T) input current.
+        log_beta: (N,) :math:`\\ln\\beta`.
+        v0: optional (B, N) potential before the first step (default 0).
+
+    Returns:
+        (B, N, T) membrane potentials.
+    """
+    if current.dim() != 3:
+        raise ValueError(f"current must be (batch, neurons, time), got shape {tuple(current.shape)}")
+    v = (1.0 - log_beta.exp())[:, None] * exp_filter(current, log_beta)
+    if v0 is not None:
+        t = torch.arange(current.shape[-1], device=current.device, dtype=current.dtype)
+        v = v + torch.exp((t + 1.0) * log_beta[:, None]) * v0[..., None]
+    return v
+
+
+ENGINES: dict[str, Callable[..., ALIFTrace]] = {"standard": alif_standard, "blocks": alif_blocks}
+
+
+def simulate(current: torch.Tensor, params: ALIFStepParameters, engine: str = "blocks", **kwargs) -> ALIFTrace:
+    """Run the named engine (``"blocks"`` or ``"standard"``); keyword arguments as :func:`alif_standard`."""
+    try:
+        fn = ENGINES[engine]
+    except KeyError:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}") from None
+    return fn(current, params, **kwargs)

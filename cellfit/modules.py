@@ -1,0 +1,269 @@
+"""Trainable wrappers over :mod:`cellfit.functional`: ALIF layers and an integrator readout.
+
+Time constants are learned in a bounded log space,
+
+.. math:: \\ln\\tau = \\ln\\tau_\\min + (\\ln\\tau_\\max - \\ln\\tau_\\min)\\,\\sigma(u),
+
+so they stay inside their bounds without a clamp (whose gradient would be zero on
+the bound) and their gradient scales with :math:`\\tau` itself at every DT. The
+adaptation scale is :math:`d = \\mathrm{softplus}(u_d) \\ge 0`, which keeps the
+threshold at or above its base value of 1 (a condition the Block algorithm relies
+on: a refractory neuron, held at V = 0, can never cross threshold).
+
+Example::
+
+    layer = cellfit.ALIF(1, 4, dt_ms=0.1, arp_ms=2.0)
+    spikes = layer(torch.rand(8, 1, 10_000))              # (batch, 4, time) of 0/1
+    trace = layer.simulate(x, record=("v", "theta"))       # same engine, with traces
+    layer.tau_mem_ms                                       # (4,) in milliseconds
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from cellfit.functional.alif import (
+    ENGINES,
+    ALIFParameters,
+    ALIFState,
+    ALIFStepParameters,
+    ALIFTrace,
+    arp_steps,
+    leaky_integrator,
+    simulate,
+)
+from cellfit.functional.surrogate import SpikeFn, get_surrogate
+
+__all__ = ["ALIF", "Integrator", "BoundedTimeConstant"]
+
+
+class BoundedTimeConstant(nn.Module):
+    """A learnable vector of time constants in ``[low_ms, high_ms]``, parameterised in bounded log space."""
+
+    def __init__(self, init_ms, n: int, low_ms: float, high_ms: float, device=None, dtype=None):
+        super().__init__()
+        if not (0 < low_ms < high_ms):
+            raise ValueError(f"time-constant bounds must satisfy 0 < low < high, got ({low_ms}, {high_ms})")
+        self.low_ms, self.high_ms = float(low_ms), float(high_ms)
+        init = torch.as_tensor(init_ms, dtype=dtype or torch.get_default_dtype(), device=device)
+        init = init.expand(n).clone() if init.dim() == 0 else init
+        if init.shape != (n,):
+            raise ValueError(f"initial time constants must be a number or have shape ({n},), got {tuple(init.shape)}")
+        if not bool(((init > low_ms) & (init < high_ms)).all()):
+            raise ValueError(
+                f"initial time constants {init.tolist()} ms must lie strictly inside ({low_ms}, {high_ms}) ms"
+            )
+        self.raw = nn.Parameter(self.to_raw(init))
+
+    def to_raw(self, tau_ms: torch.Tensor) -> torch.Tensor:
+        lo, hi = math.log(self.low_ms), math.log(self.high_ms)
+        frac = (torch.log(tau_ms) - lo) / (hi - lo)
+        return torch.logit(frac)
+
+    def forward(self) -> torch.Tensor:
+        lo, hi = math.log(self.low_ms), math.log(self.high_ms)
+        return torch.exp(lo + (hi - lo) * torch.sigmoid(self.raw))
+
+    @torch.no_grad()
+    def set_(self, tau_ms) -> None:
+        """Overwrite the time constants (ms), e.g. to initialise a fit from data."""
+        tau = torch.as_tensor(tau_ms, dtype=self.raw.dtype, device=self.raw.device).expand_as(self.raw)
+        tau = tau.clamp(self.low_ms * (1 + 1e-6), self.high_ms * (1 - 1e-6))
+        self.raw.copy_(self.to_raw(tau))
+
+    def extra_repr(self) -> str:
+        return f"n={self.raw.numel()}, bounds_ms=({self.low_ms:g}, {self.high_ms:g})"
+
+
+def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    return y + torch.log(-torch.expm1(-y))
+
+
+class ALIF(nn.Module):
+    """A layer of adaptive LIF neurons (MISSION.md section 1), simulated by a chosen engine.
+
+    Args:
+        n_in: number of inputs (e.g. 1 for an injected current, or presynaptic neurons).
+        n_out: number of ALIF neurons.
+        dt_ms: simulation time step in ms.
+        arp_ms: absolute refractory period in ms (a whole number of steps); also the
+            recurrent latency.
+        engine: ``"blocks"`` (Block algorithm) or ``"standard"`` (step by step); same
+            results, switchable at any time (``layer.engine = "standard"``).
+        recurrent: add learnable recurrent weights (latency = ARP).
+        surrogate: ``"multi_gaussian"``, ``"fast_sigmoid"`` or a spike function from
+            :mod:`cellfit.functional.surrogate`.
+        tau_mem_ms, tau_adapt_ms: initial time constants (number or (n_out,) tensor).
+        adapt_scale: initial adaptation scale :math:`d > 0`.
+        tau_mem_bounds_ms, tau_adapt_bounds_ms: learnable ranges of the time constants.
+
+    Input ``x``: (batch, n_in, time). Output: (batch, n_out, time) spikes of 0/1.
+    The input current is :math:`I = W x + b` (``weight`` (n_out, n_in), ``bias`` (n_out,)).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        dt_ms: float = 0.1,
+        arp_ms: float = 2.0,
+        engine: str = "blocks",
+        recurrent: bool = False,
+        surrogate: str | SpikeFn = "multi_gaussian",
+        *,
+        tau_mem_ms=20.0,
+        tau_adapt_ms=100.0,
+        adapt_scale=1.0,
+        tau_mem_bounds_ms: tuple[float, float] = (0.5, 1000.0),
+        tau_adapt_bounds_ms: tuple[float, float] = (1.0, 10000.0),
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if n_in < 1 or n_out < 1:
+            raise ValueError(f"n_in and n_out must be >= 1, got {n_in}, {n_out}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.dt_ms = float(dt_ms)
+        self.arp_ms = float(arp_ms)
+        self.t_ref = arp_steps(self.arp_ms, self.dt_ms)
+        self.engine = engine
+        self.recurrent = bool(recurrent)
+        self.surrogate = surrogate
+        fkw = dict(device=device, dtype=dtype)
+        self.tau_mem = BoundedTimeConstant(tau_mem_ms, n_out, *tau_mem_bounds_ms, **fkw)
+        self.tau_adapt = BoundedTimeConstant(tau_adapt_ms, n_out, *tau_adapt_bounds_ms, **fkw)
+        d0 = torch.as_tensor(adapt_scale, dtype=dtype or torch.get_default_dtype(), device=device)
+        if not bool((d0 > 0).all()):
+            raise ValueError(f"adapt_scale must be > 0, got {adapt_scale}")
+        self.adapt_raw = nn.Parameter(_inverse_softplus(d0.expand(n_out).clone()))
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(n_out, n_in, **fkw).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(n_out, **fkw))
+        if self.recurrent:
+            rb = 1.0 / math.sqrt(n_out)
+            self.weight_rec = nn.Parameter(torch.empty(n_out, n_out, **fkw).uniform_(-rb, rb))
+        else:
+            self.register_parameter("weight_rec", None)
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def engine(self) -> str:
+        return self._engine
+
+    @engine.setter
+    def engine(self, name: str) -> None:
+        if name not in ENGINES:
+            raise ValueError(f"unknown engine {name!r}; choose one of {sorted(ENGINES)}")
+        self._engine = name
+
+    @property
+    def surrogate(self) -> SpikeFn:
+        return self._spike_fn
+
+    @surrogate.setter
+    def surrogate(self, value: str | SpikeFn) -> None:
+        self._spike_fn = get_surrogate(value)
+        self._surrogate_name = value if isinstance(value, str) else getattr(value, "__name__", "custom")
+
+    # -- readable parameters (physical units) -----------------------------------------------
+    @property
+    def tau_mem_ms(self) -> torch.Tensor:
+        """(n_out,) membrane time constants in ms."""
+        return self.tau_mem()
+
+    @property
+    def tau_adapt_ms(self) -> torch.Tensor:
+        """(n_out,) adaptation time constants in ms."""
+        return self.tau_adapt()
+
+    @property
+    def adapt_scale(self) -> torch.Tensor:
+        """(n_out,) adaptation scale d (threshold rise per spike, base threshold = 1)."""
+        return nn.functional.softplus(self.adapt_raw)
+
+    def parameters_physical(self) -> ALIFParameters:
+        return ALIFParameters(self.tau_mem_ms, self.tau_adapt_ms, self.adapt_scale, self.arp_ms)
+
+    def step_parameters(self) -> ALIFStepParameters:
+        return self.parameters_physical().discretise(self.dt_ms)
+
+    # -- simulation ----------------------------------------------------------------------
+    def input_current(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_in, T) -> (batch, n_out, T) feedforward current :math:`W x + b`."""
+        if x.dim() != 3 or x.shape[1] != self.n_in:
+            raise ValueError(f"expected input of shape (batch, {self.n_in}, time), got {tuple(x.shape)}")
+        if self.n_in == 1:
+            return x * self.weight[None, :, :] + self.bias[None, :, None]
+        return torch.einsum("oi,bit->bot", self.weight, x) + self.bias[None, :, None]
+
+    def simulate(
+        self,
+        x: torch.Tensor,
+        *,
+        state: Optional[ALIFState] = None,
+        record: Sequence[str] = (),
+    ) -> ALIFTrace:
+        """Run the layer and return an :class:`~cellfit.functional.ALIFTrace` (spikes, optional v/theta, final state)."""
+        return simulate(
+            self.input_current(x),
+            self.step_parameters(),
+            self.engine,
+            w_rec=self.weight_rec,
+            state=state,
+            spike_fn=self._spike_fn,
+            record=record,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.simulate(x).spikes
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_in={self.n_in}, n_out={self.n_out}, dt_ms={self.dt_ms:g}, arp_ms={self.arp_ms:g} "
+            f"(T_R={self.t_ref}), engine={self.engine!r}, recurrent={self.recurrent}, "
+            f"surrogate={self._surrogate_name!r}"
+        )
+
+
+class Integrator(nn.Module):
+    """Non-spiking leaky-integrator readout: :math:`V[t] = \\beta V[t-1] + (1-\\beta)(W x[t] + b)`.
+
+    Input (batch, n_in, time); output (batch, n_out, time) membrane potentials. For a
+    classifier, the class scores are ``V.sum(-1)`` (or ``.mean(-1)``).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        dt_ms: float = 1.0,
+        *,
+        tau_mem_ms=20.0,
+        tau_mem_bounds_ms: tuple[float, float] = (0.5, 1000.0),
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        self.n_in, self.n_out, self.dt_ms = int(n_in), int(n_out), float(dt_ms)
+        fkw = dict(device=device, dtype=dtype)
+        self.tau_mem = BoundedTimeConstant(tau_mem_ms, n_out, *tau_mem_bounds_ms, **fkw)
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(n_out, n_in, **fkw).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(n_out, **fkw))
+
+    @property
+    def tau_mem_ms(self) -> torch.Tensor:
+        return self.tau_mem()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[1] != self.n_in:
+            raise ValueError(f"expected input of shape (batch, {self.n_in}, time), got {tuple(x.shape)}")
+        current = torch.einsum("oi,bit->bot", self.weight, x) + self.bias[None, :, None]
+        return leaky_integrator(current, -self.dt_ms / self.tau_mem_ms)
+
+    def extra_repr(self) -> str:
+        return f"n_in={self.n_in}, n_out={self.n_out}, dt_ms={self.dt_ms:g}"

@@ -1,0 +1,231 @@
+"""The Block engine against the step-by-step reference, hand-computed cases and closed forms."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from cellfit.functional import (
+    ALIFParameters,
+    ALIFState,
+    ALIFStepParameters,
+    alif_blocks,
+    alif_standard,
+    arp_steps,
+    leaky_integrator,
+    simulate,
+)
+from cellfit.functional.surrogate import fast_sigmoid, multi_gaussian
+
+F64 = torch.float64
+
+
+def step_params(beta, p, d, t_ref, dtype=F64):
+    t = lambda v: torch.as_tensor(v, dtype=dtype).reshape(-1)
+    return ALIFStepParameters(t(beta).log(), t(p).log(), t(d), t_ref)
+
+
+def run_both(current, params, **kw):
+    return alif_standard(current, params, **kw), alif_blocks(current, params, **kw)
+
+
+@st.composite
+def scenarios(draw):
+    t_ref = draw(st.integers(1, 50))
+    dt_ms = draw(st.sampled_from([0.05, 0.1, 0.25, 1.0, 2.0, 4.0]))
+    n = draw(st.integers(1, 4))
+    b = draw(st.integers(1, 3))
+    # lengths around and between block boundaries, not only multiples of T_R
+    T = draw(st.integers(1, 6 * t_ref + 300))
+    seed = draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    # time constants drawn in steps (0.3 to 300 steps), then converted to ms at this DT
+    tau_m = dt_ms * torch.exp(torch.empty(n, dtype=F64).uniform_(math.log(0.3), math.log(300.0), generator=g))
+    tau_a = dt_ms * torch.exp(torch.empty(n, dtype=F64).uniform_(math.log(0.3), math.log(3000.0), generator=g))
+    d = torch.empty(n, dtype=F64).uniform_(0.0, draw(st.sampled_from([0.0, 0.5, 3.0])), generator=g)
+    mean = draw(st.floats(0.5, 8.0))
+    scale = draw(st.floats(0.0, 5.0))
+    current = mean + scale * torch.randn(b, n, T, dtype=F64, generator=g)
+    recurrent = draw(st.booleans())
+    w_rec = torch.randn(n, n, dtype=F64, generator=g) if recurrent else None
+    params = ALIFParameters(tau_m, tau_a, d, arp_ms=t_ref * dt_ms).discretise(dt_ms)
+    assert params.t_ref == t_ref
+    return current, params, w_rec
+
+
+@settings(max_examples=250)
+@given(scenarios())
+def test_blocks_equals_standard(scenario):
+    current, params, w_rec = scenario
+    ref, blk = run_both(current, params, w_rec=w_rec, record=("v", "theta"))
+    n = int(ref.spikes.sum())
+    event("no spikes" if n == 0 else "1-9 spikes" if n < 10 else "10+ spikes")
+    assert torch.equal(ref.spikes, blk.spikes)
+    torch.testing.assert_close(blk.v, ref.v, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(blk.theta, ref.theta, rtol=1e-9, atol=1e-9)
+    assert torch.equal(ref.state.spikes, blk.state.spikes)
+    torch.testing.assert_close(blk.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(blk.state.a, ref.state.a, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=40)
+@given(scenarios(), st.floats(0.1, 0.9))
+def test_state_continues_a_simulation_exactly(scenario, split):
+    current, params, w_rec = scenario
+    T = current.shape[-1]
+    cut = int(split * T)
+    for engine in ("standard", "blocks"):
+        whole = simulate(current, params, engine, w_rec=w_rec)
+        first = simulate(current[..., :cut], params, engine, w_rec=w_rec)
+        second = simulate(current[..., cut:], params, engine, w_rec=w_rec, state=first.state)
+        assert torch.equal(torch.cat([first.spikes, second.spikes], -1), whole.spikes), engine
+
+
+def test_hand_computed_case():
+    # beta = p = 1/2, d = 1, T_R = 2 steps, constant current 2.5 (worked out from the equations):
+    # t0: V=1.25>1 spike | t1: reset, a=1, theta=2 | t2: V=1.25, a=.5, theta=1.5
+    # t3: V=.625+1.25=1.875 > theta=1.25 spike | t4: reset, a=1.125 | t5: V=1.25 < 1.5625
+    params = step_params(0.5, 0.5, 1.0, 2)
+    current = torch.full((1, 1, 6), 2.5, dtype=F64)
+    for out in run_both(current, params, record=("v", "theta")):
+        assert out.spikes.flatten().tolist() == [1, 0, 0, 1, 0, 0]
+        assert out.v.flatten().tolist() == pytest.approx([1.25, 0, 1.25, 1.875, 0, 1.25])
+        assert out.theta.flatten().tolist() == pytest.approx([1, 2, 1.5, 1.25, 2.125, 1.5625])
+
+
+@pytest.mark.parametrize("t_ref", [1, 2, 5, 20])
+@pytest.mark.parametrize("dt_ms", [0.1, 1.0])
+def test_constant_current_closed_form(t_ref, dt_ms):
+    """Without adaptation, V = I (1 - beta^(m+1)) after each release, so the first spike falls at
+    step m* = floor(ln(1 - 1/I) / ln beta) and every interval is max(T_R, 2) + m* steps
+    (the reset step and the ARP hold V at 0; with T_R = 1 the reset alone adds one step)."""
+    tau_m, I = 10.0, 1.7
+    beta = math.exp(-dt_ms / tau_m)
+    m_star = math.floor(math.log(1 - 1 / I) / math.log(beta))
+    isi = max(t_ref, 2) + m_star
+    T = m_star + 6 * isi + 3
+    params = ALIFParameters(torch.tensor([tau_m], dtype=F64), torch.tensor([50.0], dtype=F64),
+                            torch.tensor([0.0], dtype=F64), arp_ms=t_ref * dt_ms).discretise(dt_ms)
+    current = torch.full((1, 1, T), I, dtype=F64)
+    for out in run_both(current, params):
+        times = torch.nonzero(out.spikes.flatten()).flatten().numpy()
+        assert times[0] == m_star
+        assert np.all(np.diff(times) == isi)
+        assert len(times) == 1 + (T - 1 - m_star) // isi
+
+
+def test_adaptation_lengthens_intervals():
+    params = ALIFParameters(torch.tensor([10.0]), torch.tensor([200.0]), torch.tensor([0.5]), 2.0).discretise(0.1)
+    out = alif_blocks(torch.full((1, 1, 20_000), 1.5), params)
+    isi = np.diff(torch.nonzero(out.spikes.flatten()).flatten().numpy())
+    assert isi[-1] > isi[0] and np.all(np.diff(isi) >= 0)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("surrogate", [multi_gaussian(), fast_sigmoid(10.0)])
+def test_gradients_finite_nonzero_and_equal_across_engines(recurrent, surrogate):
+    from cellfit import ALIF
+
+    torch.manual_seed(0)
+    x = (torch.rand(2, 3, 400, dtype=F64) < 0.3).to(F64)
+    grads = {}
+    for engine in ("standard", "blocks"):
+        torch.manual_seed(1)
+        layer = ALIF(3, 4, dt_ms=0.5, arp_ms=2.0, engine=engine, recurrent=recurrent,
+                     surrogate=surrogate, dtype=F64, tau_adapt_ms=30.0, adapt_scale=0.3)
+        with torch.no_grad():
+            layer.weight.mul_(4.0).abs_()
+            layer.bias.fill_(0.2)
+        loss = layer(x).sum()  # a spike-count loss
+        loss.backward()
+        grads[engine] = {k: p.grad.clone() for k, p in layer.named_parameters()}
+        assert loss.item() > 10
+    for name, g in grads["blocks"].items():
+        assert torch.isfinite(g).all(), name
+        assert g.abs().sum() > 0, f"zero gradient for {name}"
+        torch.testing.assert_close(g, grads["standard"][name], rtol=1e-7, atol=1e-10, msg=name)
+
+
+def test_refractory_steps_pass_no_gradient():
+    params = ALIFParameters(torch.tensor([5.0], dtype=F64), torch.tensor([50.0], dtype=F64),
+                            torch.tensor([0.2], dtype=F64), 1.0).discretise(0.1)
+    current = torch.full((1, 1, 200), 3.0, dtype=F64, requires_grad=True)
+    for engine in ("standard", "blocks"):
+        out = simulate(current, params, engine)
+        (g,) = torch.autograd.grad(out.spikes.sum(), current)
+        spikes = out.spikes.detach().flatten()
+        first = int(torch.nonzero(spikes)[0])
+        # the step after a spike is refractory: no current reaches the neuron, so no gradient
+        assert g.flatten()[first + 1] == 0
+
+
+def test_float32_matches_float64_spikes_on_typical_input():
+    torch.manual_seed(3)
+    params64 = ALIFParameters(torch.tensor([20.0, 8.0], dtype=F64), torch.tensor([100.0, 300.0], dtype=F64),
+                              torch.tensor([0.5, 1.0], dtype=F64), 2.0).discretise(0.1)
+    params32 = ALIFStepParameters(*(t.float() if torch.is_tensor(t) else t for t in params64))
+    current = 1.2 + 2 * torch.randn(3, 2, 5000, dtype=F64)
+    s64 = alif_blocks(current, params64).spikes
+    s32 = alif_blocks(current.float(), params32).spikes
+    # rounding can move a near-tie spike; on this input it does not
+    assert torch.equal(s64.float(), s32)
+    assert torch.equal(alif_standard(current.float(), params32).spikes, s32)
+
+
+def test_leaky_integrator_matches_recursion():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 300, dtype=F64)
+    log_beta = torch.log(torch.tensor([0.5, 0.9, 0.99], dtype=F64))
+    v0 = torch.randn(2, 3, dtype=F64)
+    out = leaky_integrator(x, log_beta, v0)
+    v, ref = v0.clone(), []
+    for t in range(300):
+        v = log_beta.exp() * v + (1 - log_beta.exp()) * x[..., t]
+        ref.append(v)
+    torch.testing.assert_close(out, torch.stack(ref, -1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(arp_ms=0.25, dt_ms=0.1), "not a whole number"),
+        (dict(arp_ms=-1.0, dt_ms=0.1), "positive"),
+        (dict(arp_ms=2.0, dt_ms=0.0), "dt_ms"),
+    ],
+)
+def test_arp_steps_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        arp_steps(**kwargs)
+
+
+def test_input_validation():
+    params = step_params([0.9, 0.9], [0.99, 0.99], [1.0, 1.0], 3)
+    with pytest.raises(ValueError, match="batch, neurons, time"):
+        alif_blocks(torch.zeros(2, 10, dtype=F64), params)
+    with pytest.raises(ValueError, match="shape \\(3,\\)"):
+        alif_blocks(torch.zeros(1, 3, 10, dtype=F64), params)
+    with pytest.raises(ValueError, match="w_rec"):
+        alif_blocks(torch.zeros(1, 2, 10, dtype=F64), params, w_rec=torch.zeros(3, 3, dtype=F64))
+    with pytest.raises(ValueError, match="cannot record"):
+        alif_standard(torch.zeros(1, 2, 10, dtype=F64), params, record=("i",))
+    with pytest.raises(ValueError, match="unknown engine"):
+        simulate(torch.zeros(1, 2, 10, dtype=F64), params, "fast")
+    bad_state = ALIFState(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2, 5))
+    with pytest.raises(ValueError, match="state.spikes"):
+        alif_blocks(torch.zeros(1, 2, 10), step_params([0.9, 0.9], [0.99, 0.99], [1, 1], 3, torch.float32), state=bad_state)
+
+
+@pytest.mark.gpu
+def test_engines_agree_on_cuda():
+    torch.manual_seed(0)
+    params = ALIFParameters(torch.rand(8) * 30 + 5, torch.rand(8) * 300 + 20, torch.rand(8), 2.0).discretise(0.1)
+    params = ALIFStepParameters(*(t.to("cuda") if torch.is_tensor(t) else t for t in params))
+    current = (1 + 2 * torch.randn(4, 8, 3000, dtype=F64)).to("cuda")
+    params = ALIFStepParameters(*(t.double() if torch.is_tensor(t) else t for t in params))
+    ref, blk = run_both(current, params)
+    assert torch.equal(ref.spikes, blk.spikes)
+    cpu = alif_blocks(current.cpu(), ALIFStepParameters(*(t.cpu() if torch.is_tensor(t) else t for t in params)))
+    assert torch.equal(cpu.spikes, blk.spikes.cpu())
