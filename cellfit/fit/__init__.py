@@ -1,0 +1,29 @@
+"""Fitting ALIF neurons to recordings: losses and scores, the (multi-cell) fitter, results.
+
+- :mod:`cellfit.fit.metrics`: van Rossum distance (training loss) and ETV (test score);
+- :mod:`cellfit.fit.init`: initial membrane time constant, gain and bias from the voltage;
+- :mod:`cellfit.fit.fitter`: :class:`FitConfig` and :func:`fit_population` (K cells at once);
+- :mod:`cellfit.fit.api`: :func:`fit_cell`, :func:`fit_recordings`, :class:`ALIFFitter`;
+- :mod:`cellfit.fit.results`: result.json / model.pt / predictions.nwb / fit.png;
+- ``python -m cellfit.fit``: the command line (:mod:`cellfit.fit.__main__`).
+"""
+
+from cellfit.fit.api import ALIFFitter, CellFit, fit_cell, fit_recordings, model_from_result, score_model
+from cellfit.fit.fitter import FitConfig, TrainingSet, fit_population, predict_spikes
+from cellfit.fit.results import load_cell_fit, read_result, write_cell_outputs
+
+__all__ = [
+    "ALIFFitter",
+    "CellFit",
+    "FitConfig",
+    "TrainingSet",
+    "fit_cell",
+    "fit_population",
+    "fit_recordings",
+    "load_cell_fit",
+    "model_from_result",
+    "predict_spikes",
+    "read_result",
+    "score_model",
+    "write_cell_outputs",
+]

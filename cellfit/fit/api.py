@@ -1,0 +1,279 @@
+"""Fit and score cells: the Python API under ``python -m cellfit.fit`` and ``cellfit.batch``.
+
+>>> from cellfit.fit import fit_cell, write_cell_outputs
+>>> fit = fit_cell("demo", dt_ms=0.1)            # load, fit on Noise 1, score on Noise 2
+>>> fit.result["etv"], fit.result["tau_m_ms"]
+>>> write_cell_outputs(fit, "runs/demo")          # result.json, model.pt, predictions.nwb, fit.png
+
+Many cells at once (one batched simulation, independent parameters and schedules):
+
+>>> fits = fit_recordings([load_cell(i, 0.1) for i in ids], FitConfig(dt_ms=0.1))
+
+For arrays that do not come from the Allen loader, :class:`ALIFFitter` follows the
+scikit-learn pattern: ``ALIFFitter(...).fit(current, spikes).score(test_current, test_spikes)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+import cellfit
+from cellfit.device import resolve_device
+from cellfit.fit.fitter import CellFitState, FitConfig, TrainingSet, fit_population, predict_spikes, unique_stimuli
+from cellfit.fit.metrics import ETVResult, etv_components
+from cellfit.modules import ALIF
+
+__all__ = ["CellFit", "fit_recordings", "fit_cell", "score_model", "ALIFFitter", "model_from_result"]
+
+
+@dataclasses.dataclass
+class CellFit:
+    """A fitted cell: the model, its held-out score and everything needed to write or plot it."""
+
+    recording: object  # cellfit.data.CellRecording
+    config: FitConfig
+    model: ALIF
+    state: CellFitState
+    test_prediction: np.ndarray
+    """(n_epochs, T) predicted spikes on the held-out stimulus (one per epoch)."""
+    result: dict
+    """The JSON-able summary written to result.json."""
+
+
+def _prediction_per_epoch(model: ALIF, current: np.ndarray) -> np.ndarray:
+    """(R, E, T) stimulus -> (E, T) prediction; distinct stimuli per repeat are averaged (a rate)."""
+    stimuli, index = unique_stimuli(np.asarray(current, dtype=np.float32))
+    pred = predict_spikes(model, stimuli)["spikes"]  # (U, T)
+    return pred[index].mean(axis=0)
+
+
+def score_model(model: ALIF, current: np.ndarray, spikes: np.ndarray, dt_ms: float) -> tuple[ETVResult, np.ndarray]:
+    """ETV of a model on held-out data.
+
+    Args:
+        model: a fitted ``ALIF(1, 1)``.
+        current: (R, E, T) normalised stimulus of the held-out sweeps.
+        spikes: (R, E, T) recorded spikes (R >= 2 repeats).
+
+    Returns:
+        ``(ETVResult, prediction)`` with the (E, T) predicted spikes.
+    """
+    pred = _prediction_per_epoch(model, current)
+    return etv_components(pred, spikes, dt_ms), pred
+
+
+def _physical(model: ALIF) -> dict:
+    return dict(
+        tau_m_ms=float(model.tau_mem_ms.item()),
+        tau_adapt_ms=float(model.tau_adapt_ms.item()),
+        adapt_scale=float(model.adapt_scale.item()),
+        gain=float(model.weight.item()),
+        bias=float(model.bias.item()),
+    )
+
+
+def fit_recordings(
+    recordings: Sequence,
+    config: FitConfig = FitConfig(),
+    *,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> list[CellFit]:
+    """Fit several loaded cells together (one batched model) and score each on its held-out sweeps.
+
+    Args:
+        recordings: :class:`cellfit.data.CellRecording` objects binned at ``config.dt_ms``
+            with the same window.
+        config: fit configuration.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: random seed (same seed, same device: same result).
+        progress: show a progress bar.
+
+    Returns:
+        One :class:`CellFit` per recording.
+    """
+    if not recordings:
+        return []
+    dev = resolve_device(device)
+    for rec in recordings:
+        if not math.isclose(rec.dt_ms, config.dt_ms, rel_tol=1e-9):
+            raise ValueError(
+                f"specimen {rec.meta.specimen_id}: recording binned at dt {rec.dt_ms} ms but the fit uses {config.dt_ms} ms"
+            )
+    sets = [
+        TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
+        for rec in recordings
+    ]
+    t0 = time.perf_counter()
+    states = fit_population(
+        sets, config, device=dev, seed=seed, progress=progress,
+        names=[str(r.meta.specimen_id) for r in recordings],
+    )
+    wall = time.perf_counter() - t0
+
+    fits = []
+    for rec, st in zip(recordings, states):
+        test_current = rec.normalised_current("test")
+        etv, pred = score_model(st.model, test_current, rec.test.spikes, config.dt_ms)
+        init_model = _initial_model(config, st.init)
+        etv_init, _ = score_model(init_model, test_current, rec.test.spikes, config.dt_ms)
+        result = dict(
+            specimen_id=rec.meta.specimen_id,
+            specimen_name=rec.meta.name,
+            cell_class=rec.meta.cell_class,
+            transgenic_line=rec.meta.transgenic_line,
+            layer=rec.meta.layer,
+            status="ok",
+            error="",
+            dt_ms=config.dt_ms,
+            arp_ms=config.arp_ms,
+            engine=config.engine,
+            device=str(dev),
+            seed=seed,
+            window_s=rec.window_s,
+            epochs=st.epochs,
+            stop_reason=st.stop_reason,
+            fit_seconds=wall / len(recordings),
+            batch_seconds=wall,
+            batch_cells=len(recordings),
+            train_loss=st.best_loss,
+            etv=etv.etv,
+            model_ev=etv.model_ev,
+            reliability=etv.reliability,
+            etv_init=etv_init.etv,
+            **_physical(st.model),
+            init={k: v for k, v in st.init.items()},
+            n_train_repeats=rec.train.n_repeats,
+            n_test_repeats=rec.test.n_repeats,
+            n_epochs_stimulus=rec.test.n_epochs,
+            test_rate_hz=float(rec.test.spikes.mean() * 1000.0 / config.dt_ms),
+            predicted_rate_hz=float(pred.mean() * 1000.0 / config.dt_ms),
+            current_scale_pA=rec.current_scale_pA,
+            v_rest_mV=rec.meta.v_rest_mV,
+            v_thresh_mV=rec.meta.v_thresh_mV,
+            cellfit_version=cellfit.__version__,
+            torch_version=torch.__version__,
+            config=config.to_dict(),
+            loss_history=[float(v) for v in st.history],
+        )
+        fits.append(CellFit(rec, config, st.model, st, pred, result))
+    return fits
+
+
+def _initial_model(config: FitConfig, init: dict) -> ALIF:
+    from cellfit.fit.fitter import _build_model
+
+    return _build_model(config, init, torch.float32 if config.dtype == "float32" else torch.float64, torch.device("cpu"))
+
+
+def fit_cell(
+    specimen,
+    dt_ms: float = 0.1,
+    *,
+    arp_ms: float = 2.0,
+    window_s: float = 1.0,
+    config: Optional[FitConfig] = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    cache_dir=None,
+    progress: bool = True,
+) -> CellFit:
+    """Load one specimen (an Allen id or ``"demo"``), fit it on Noise 1 and score it on Noise 2.
+
+    ``config`` overrides ``dt_ms``/``arp_ms`` when given. Data errors raise
+    :class:`cellfit.data.CellDataError` with a one-line message.
+    """
+    from cellfit.data import load_cell, resolve_specimen
+
+    cfg = config or FitConfig(dt_ms=dt_ms, arp_ms=arp_ms)
+    cache, sid = resolve_specimen(specimen, cache_dir)
+    rec = load_cell(sid, dt_ms=cfg.dt_ms, window_s=window_s, cache_dir=cache)
+    return fit_recordings([rec], cfg, device=device, seed=seed, progress=progress)[0]
+
+
+def model_from_result(result: dict, state_dict: dict) -> ALIF:
+    """Rebuild a fitted model from its result.json dict and model.pt state dict."""
+    cfg = FitConfig.from_dict(result["config"])
+    model = ALIF(
+        1, 1, dt_ms=cfg.dt_ms, arp_ms=cfg.arp_ms, engine=cfg.engine, surrogate=cfg.surrogate,
+        tau_mem_bounds_ms=cfg.tau_mem_bounds_ms, tau_adapt_bounds_ms=cfg.tau_adapt_bounds_ms,
+        dtype=torch.float32 if cfg.dtype == "float32" else torch.float64,
+    )
+    model.load_state_dict(state_dict)
+    return model
+
+
+class ALIFFitter:
+    """scikit-learn-style fitter for one cell given as arrays.
+
+    Parameters are stored as given (no work in ``__init__``); ``fit`` sets ``model_``,
+    ``params_`` (physical units), ``history_`` (loss per epoch) and returns ``self``.
+
+    Args:
+        config: a :class:`FitConfig` (or keyword overrides of the default one).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: random seed.
+        progress: show a progress bar.
+    """
+
+    def __init__(self, config: Optional[FitConfig] = None, *, device="auto", seed: int = 0, progress: bool = False,
+                 **overrides):
+        self.config = config
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+        self.overrides = overrides
+
+    def _config(self) -> FitConfig:
+        base = self.config or FitConfig()
+        return dataclasses.replace(base, **self.overrides) if self.overrides else base
+
+    def fit(self, current: np.ndarray, spikes: np.ndarray, voltage: Optional[np.ndarray] = None) -> "ALIFFitter":
+        """Fit to (R, E, T) normalised current and recorded spikes (optionally voltage for the init)."""
+        cur, spk = np.asarray(current), np.asarray(spikes)
+        if cur.ndim == 2:
+            cur, spk = cur[None], spk[None]
+            voltage = None if voltage is None else np.asarray(voltage)[None]
+        st = fit_population([TrainingSet(cur, spk, voltage)], self._config(), device=self.device, seed=self.seed,
+                            progress=self.progress)[0]
+        self.model_ = st.model
+        self.params_ = _physical(st.model)
+        self.history_ = st.history
+        self.state_ = st
+        return self
+
+    def predict(self, current: np.ndarray) -> np.ndarray:
+        """Predicted spikes (same shape as ``current``)."""
+        return predict_spikes(self.model_, np.asarray(current), device=self.device)["spikes"]
+
+    def score(self, current: np.ndarray, spikes: np.ndarray) -> float:
+        """Held-out ETV: ``current``/``spikes`` (R, E, T) with R >= 2 recorded repeats."""
+        return score_model(self.model_, np.asarray(current), np.asarray(spikes), self._config().dt_ms)[0].etv
+
+    def to_dict(self) -> dict:
+        """JSON-able description: configuration and fitted parameters (physical units)."""
+        out = {"config": self._config().to_dict(), "seed": self.seed}
+        if hasattr(self, "model_"):
+            out["params"] = self.params_
+            out["state_dict"] = {k: v.tolist() for k, v in self.model_.state_dict().items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ALIFFitter":
+        fitter = cls(FitConfig.from_dict(d["config"]), seed=d.get("seed", 0))
+        if "state_dict" in d:
+            sd = {k: torch.tensor(v) for k, v in d["state_dict"].items()}
+            fitter.model_ = model_from_result({"config": d["config"]}, sd)
+            fitter.params_ = _physical(fitter.model_)
+        return fitter
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())

@@ -1,0 +1,456 @@
+"""Fit ALIF neurons to recorded spike trains: many cells at once, each on its own schedule.
+
+K cells are fitted together as K independent neurons of one batched simulation
+(``(traces, K, T)`` current into one engine call), so a whole panel costs about
+as many kernel launches as one cell. Every cell keeps its own parameters, its own
+Adam optimiser, its own learning-rate decay on a loss plateau and its own early
+stop: a cell that has finished keeps its best parameters while the others train,
+and its result does not depend on which other cells shared the batch.
+
+Per cell the model is a ``cellfit.ALIF(1, 1)`` layer: input current
+:math:`I = g\\,x + b` from the normalised stimulus ``x`` (gain ``g``, bias ``b``),
+learnable :math:`\\tau_m`, :math:`\\tau_\\text{adapt}` (bounded log space) and
+adaptation scale :math:`d`. The loss is the van Rossum distance
+(:func:`cellfit.fit.metrics.van_rossum_distance`, tau 10 ms) between the model's
+spikes and every recorded repeat of the training stimulus.
+
+Inputs are arrays in normalised units (see :mod:`cellfit.data`): current and
+spikes of shape ``(n_repeats, n_epochs, T)``; the optional normalised voltage
+(rest 0, threshold 1) lets :func:`cellfit.fit.init.subthreshold_init` start
+:math:`\\tau_m`, gain and bias from the cell's own subthreshold response.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cellfit.device import resolve_device
+from cellfit.functional.alif import ALIFStepParameters, arp_steps, simulate
+from cellfit.functional.surrogate import get_surrogate
+from cellfit.fit import metrics
+from cellfit.modules import ALIF
+
+__all__ = ["FitConfig", "TrainingSet", "CellFitState", "fit_population", "predict_spikes", "unique_stimuli"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Everything that determines a fit (saved with every result)."""
+
+    dt_ms: float = 0.1
+    arp_ms: float = 2.0
+    engine: str = "blocks"
+    epochs: int = 200
+    lr: float = 0.03
+    """Adam learning rate on the unconstrained parameters (log-space time constants, gain, bias)."""
+    patience: int = 5
+    """Epochs without a better training loss before the learning rate is decayed."""
+    lr_decay: float = 0.5
+    max_decays: int = 4
+    """A cell stops after this many decays followed by another ``patience`` epochs without progress."""
+    min_improvement: float = 1e-4
+    """Relative loss improvement that counts as progress."""
+    van_rossum_tau_ms: float = 10.0
+    """Time constant of the final training loss (the paper's 10 ms)."""
+    coarse_to_fine_ms: tuple = (100.0, 30.0)
+    """Larger van Rossum time constants used first, in order (empty: train on the final loss only)."""
+    surrogate: str = "multi_gaussian"
+    init: str = "voltage"
+    """``"voltage"``: tau_m, gain and bias from the subthreshold voltage (falls back to defaults
+    without a voltage); ``"default"``: the fixed initial values below."""
+    grid_init: bool = True
+    """Before training, try a grid of adaptation time constants and scales (forward passes only,
+    all candidates in one batch) and start from the one with the lowest loss."""
+    grid_tau_adapt_ms: tuple = (20.0, 50.0, 125.0, 300.0, 800.0)
+    grid_adapt_scale: tuple = (0.05, 0.15, 0.4, 1.0, 2.5)
+    tau_mem_init_ms: float = 20.0
+    tau_adapt_init_ms: float = 100.0
+    adapt_scale_init: float = 0.5
+    gain_init: float = 1.5
+    bias_init: float = 0.5
+    tau_mem_bounds_ms: tuple = (1.0, 200.0)
+    tau_adapt_bounds_ms: tuple = (5.0, 5000.0)
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        arp_steps(self.arp_ms, self.dt_ms)  # raises a clear ValueError
+        if self.engine not in ("blocks", "standard"):
+            raise ValueError(f"engine must be 'blocks' or 'standard', got {self.engine!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.init not in ("voltage", "default"):
+            raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        get_surrogate(self.surrogate)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tau_mem_bounds_ms"] = list(self.tau_mem_bounds_ms)
+        d["tau_adapt_bounds_ms"] = list(self.tau_adapt_bounds_ms)
+        d["grid_tau_adapt_ms"] = list(self.grid_tau_adapt_ms)
+        d["grid_adapt_scale"] = list(self.grid_adapt_scale)
+        d["coarse_to_fine_ms"] = list(self.coarse_to_fine_ms)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FitConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        return cls(**kw)
+
+
+@dataclasses.dataclass
+class TrainingSet:
+    """One cell's training data in normalised units, ``(n_repeats, n_epochs, T)`` each."""
+
+    current: np.ndarray
+    spikes: np.ndarray
+    voltage: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.current.ndim != 3 or self.current.shape != self.spikes.shape:
+            raise ValueError(
+                f"current and spikes must both be (n_repeats, n_epochs, T), got {self.current.shape} and {self.spikes.shape}"
+            )
+        if self.voltage is not None and self.voltage.shape != self.current.shape:
+            raise ValueError(f"voltage must match current {self.current.shape}, got {self.voltage.shape}")
+        if not np.isfinite(self.current).all():
+            raise ValueError("training current contains NaN or infinite values")
+
+
+@dataclasses.dataclass
+class CellFitState:
+    """What the fit of one cell produced."""
+
+    model: ALIF
+    """Best-loss model (on the CPU), a ``cellfit.ALIF(1, 1)``."""
+    init: dict
+    """Initial parameter values (physical units) and how they were chosen."""
+    history: list
+    """Training loss per epoch (van Rossum distance, mean over traces)."""
+    lr_history: list
+    epochs: int
+    best_loss: float
+    stop_reason: str
+
+
+def unique_stimuli(current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group identical stimulus traces.
+
+    Args:
+        current: (R, E, T) stimulus of every repeat and epoch.
+
+    Returns:
+        ``(stimuli, index)``: (U, T) distinct traces and an (R, E) int array mapping
+        each repeat/epoch to its row in ``stimuli``. Allen noise sweeps repeat the same
+        waveform, so usually U = E and the model is simulated once per epoch.
+    """
+    R, E, T = current.shape
+    stimuli: list[np.ndarray] = []
+    index = np.zeros((R, E), dtype=np.int64)
+    for e in range(E):
+        for r in range(R):
+            trace = current[r, e]
+            for u, known in enumerate(stimuli):
+                if np.array_equal(known, trace):
+                    index[r, e] = u
+                    break
+            else:
+                index[r, e] = len(stimuli)
+                stimuli.append(trace)
+    return np.stack(stimuli), index
+
+
+def _dtype(name: str) -> torch.dtype:
+    return torch.float64 if name == "float64" else torch.float32
+
+
+def _build_model(cfg: FitConfig, init: dict, dtype: torch.dtype, device: torch.device) -> ALIF:
+    model = ALIF(
+        1, 1, dt_ms=cfg.dt_ms, arp_ms=cfg.arp_ms, engine=cfg.engine, surrogate=cfg.surrogate,
+        tau_mem_ms=init["tau_m_ms"], tau_adapt_ms=init["tau_adapt_ms"], adapt_scale=init["adapt_scale"],
+        tau_mem_bounds_ms=cfg.tau_mem_bounds_ms, tau_adapt_bounds_ms=cfg.tau_adapt_bounds_ms,
+        device=device, dtype=dtype,
+    )
+    with torch.no_grad():
+        model.weight.fill_(init["gain"])
+        model.bias.fill_(init["bias"])
+    return model
+
+
+def _initial_values(cfg: FitConfig, data: TrainingSet) -> dict:
+    from cellfit.fit.init import subthreshold_init
+
+    lo, hi = cfg.tau_mem_bounds_ms
+    init = dict(
+        tau_m_ms=cfg.tau_mem_init_ms, tau_adapt_ms=cfg.tau_adapt_init_ms, adapt_scale=cfg.adapt_scale_init,
+        gain=cfg.gain_init, bias=cfg.bias_init, method="default",
+    )
+    if cfg.init == "voltage" and data.voltage is not None:
+        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=(lo, hi))
+        if est is not None:
+            init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method="voltage", voltage_r2=est.r2)
+    return init
+
+
+def _stack(models: Sequence[ALIF]) -> tuple[ALIFStepParameters, torch.Tensor, torch.Tensor]:
+    """Per-cell layers -> (K,) step parameters, gains and biases, keeping the autograd links."""
+    tau_m = torch.cat([m.tau_mem_ms for m in models])
+    tau_a = torch.cat([m.tau_adapt_ms for m in models])
+    d = torch.cat([m.adapt_scale for m in models])
+    gain = torch.cat([m.weight.reshape(1) for m in models])
+    bias = torch.cat([m.bias.reshape(1) for m in models])
+    dt = models[0].dt_ms
+    params = ALIFStepParameters(-dt / tau_m, -dt / tau_a, d, models[0].t_ref)
+    return params, gain, bias
+
+
+def _padded(arrays: Sequence[np.ndarray], fill: float = 0.0) -> np.ndarray:
+    """Stack (U_k, T) arrays into (U_max, K, T), padding missing rows with ``fill``."""
+    U = max(a.shape[0] for a in arrays)
+    T = arrays[0].shape[-1]
+    out = np.full((U, len(arrays), T), fill, dtype=np.float64)
+    for k, a in enumerate(arrays):
+        out[: a.shape[0], k] = a
+    return out
+
+
+class _Targets:
+    """Filtered mean targets for each van Rossum time constant of the coarse-to-fine schedule."""
+
+    def __init__(self, target: torch.Tensor, w: torch.Tensor, taus_ms: Sequence[float], dt_ms: float):
+        self.taus = list(taus_ms)
+        self.dt_ms = dt_ms
+        self.w = w  # (U, K) trace weights, each column sums to 1
+        with torch.no_grad():
+            # mean over repeats of the filtered targets = filter of the mean target (linear)
+            self.filtered = [metrics.exp_filter(target, tau, dt_ms) for tau in self.taus]
+
+    def loss(self, spikes: torch.Tensor, stage: torch.Tensor) -> torch.Tensor:
+        """(U, K, T) model spikes -> (K,) van Rossum distance, each cell at its own stage's tau."""
+        out = spikes.new_zeros(spikes.shape[1])
+        for i, tau in enumerate(self.taus):
+            sel = stage == i
+            if len(self.taus) > 1 and not bool(sel.any()):
+                continue
+            weight = -0.5 * math.expm1(-2.0 * self.dt_ms / tau)
+            diff = metrics.exp_filter(spikes, tau, self.dt_ms) - self.filtered[i]
+            per_cell = (weight * diff.pow(2).sum(-1) * self.w).sum(0)
+            out = torch.where(sel, per_cell, out)
+        return out
+
+    def select(self, idx: torch.Tensor) -> "_Targets":
+        """The targets of the cells ``idx`` (e.g. repeated once per grid candidate)."""
+        new = object.__new__(_Targets)
+        new.taus, new.dt_ms, new.w = self.taus, self.dt_ms, self.w[:, idx]
+        new.filtered = [f[:, idx] for f in self.filtered]
+        return new
+
+
+@torch.no_grad()
+def _grid_adaptation(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, max_neurons: int = 4096) -> None:
+    """Pick each cell's starting (tau_adapt, d) from a grid by the first-stage loss (updates ``inits``)."""
+    grid = [(ta, dd) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale
+            if cfg.tau_adapt_bounds_ms[0] < ta < cfg.tau_adapt_bounds_ms[1]]
+    if not grid:
+        return
+    C = len(grid)
+    ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
+    dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
+    t_ref = arp_steps(cfg.arp_ms, cfg.dt_ms)
+    per_chunk = max(1, max_neurons // C)
+    for lo in range(0, len(inits), per_chunk):
+        chunk = inits[lo: lo + per_chunk]
+        k = len(chunk)
+        col = lambda key: torch.tensor([i[key] for i in chunk], dtype=x.dtype, device=x.device).repeat_interleave(C)
+        tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias")
+        params = ALIFStepParameters(-cfg.dt_ms / tau_m, -cfg.dt_ms / ta.repeat(k), dd.repeat(k), t_ref)
+        idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
+        spikes = simulate(x[:, idx] * gain[None, :, None] + bias[None, :, None], params, cfg.engine).spikes
+        loss = targets.select(idx).loss(spikes, torch.zeros(k * C, dtype=torch.long, device=x.device)).reshape(k, C)
+        best = loss.argmin(1).cpu().numpy()
+        for j, init in enumerate(chunk):
+            init["tau_adapt_ms"], init["adapt_scale"] = grid[int(best[j])]
+            init["method"] += "+grid"
+
+
+def fit_population(
+    cells: Sequence[TrainingSet],
+    config: FitConfig = FitConfig(),
+    *,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    names: Optional[Sequence[str]] = None,
+) -> list[CellFitState]:
+    """Fit K cells at once, each with its own parameters, optimiser and stopping rule.
+
+    Schedule per cell: the loss starts with the smoothest van Rossum time constant of
+    ``config.coarse_to_fine_ms`` (spike trains compared at the scale of rates, where the
+    loss is smooth in the adaptation parameters) and moves to the next, finer one when it
+    stops improving for ``patience`` epochs (restarting from that stage's best
+    parameters), ending with ``van_rossum_tau_ms`` (10 ms, the paper's loss). In the final
+    stage the learning rate is multiplied by ``lr_decay`` on each plateau, and the cell
+    stops after ``max_decays`` decays without progress. The returned model holds the
+    best parameters of the final stage.
+
+    Args:
+        cells: K training sets (normalised current and recorded spikes; same T).
+        config: the fit configuration.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        seed: seeds torch before building the models (the fit is deterministic given
+            the data and the device).
+        progress: show a tqdm bar (epoch, cells still training, mean loss).
+        names: labels for error messages.
+
+    Returns:
+        One :class:`CellFitState` per cell, in order, models on the CPU.
+    """
+    if not cells:
+        return []
+    dev = resolve_device(device)
+    dtype = _dtype(config.dtype)
+    T = cells[0].current.shape[-1]
+    for k, c in enumerate(cells):
+        if c.current.shape[-1] != T:
+            label = names[k] if names else k
+            raise ValueError(f"cell {label}: all cells fitted together need the same T, got {c.current.shape[-1]} vs {T}")
+    torch.manual_seed(seed)
+
+    inits = [_initial_values(config, c) for c in cells]
+    spike_fn = get_surrogate(config.surrogate)
+
+    # Distinct stimuli per cell and the mean target of the repeats that share each.
+    stim, target, weight = [], [], []
+    for c in cells:
+        u_stim, index = unique_stimuli(np.asarray(c.current, dtype=np.float64))
+        tgt = np.zeros_like(u_stim)
+        counts = np.zeros(len(u_stim))
+        for (r, e), u in np.ndenumerate(index):
+            tgt[u] += c.spikes[r, e]
+            counts[u] += 1
+        stim.append(u_stim)
+        target.append(tgt / counts[:, None])
+        weight.append(counts / counts.sum())
+    x = torch.as_tensor(_padded(stim), dtype=dtype, device=dev)  # (U, K, T)
+    w = torch.as_tensor(_padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=dev)  # (U, K)
+    taus = [t for t in config.coarse_to_fine_ms if t > config.van_rossum_tau_ms] + [config.van_rossum_tau_ms]
+    targets = _Targets(torch.as_tensor(_padded(target), dtype=dtype, device=dev), w, taus, config.dt_ms)
+    final_stage = len(taus) - 1
+    if config.grid_init:
+        _grid_adaptation(inits, x, targets, config)
+    models = [_build_model(config, init, dtype, dev) for init in inits]
+    optims = [torch.optim.Adam(m.parameters(), lr=config.lr) for m in models]
+
+    K = len(cells)
+    stage = np.zeros(K, dtype=int)
+    active = np.ones(K, dtype=bool)
+    best = np.full(K, np.inf)
+    bad = np.zeros(K, dtype=int)
+    decays = np.zeros(K, dtype=int)
+    lr = np.full(K, config.lr)
+    history = [[] for _ in range(K)]
+    lr_hist = [[] for _ in range(K)]
+    snapshot = lambda m: {n: v.detach().clone() for n, v in m.state_dict().items()}
+    best_state = [snapshot(m) for m in models]
+    stop = ["max epochs"] * K
+    epochs_run = np.zeros(K, dtype=int)
+    stage_t = torch.zeros(K, dtype=torch.long, device=dev)
+
+    bar = tqdm(range(config.epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        params, gain, bias = _stack(models)
+        current = x * gain[None, :, None] + bias[None, :, None]
+        out = simulate(current, params, config.engine, spike_fn=spike_fn)
+        per_cell = targets.loss(out.spikes, stage_t)  # (K,)
+        for opt in optims:
+            opt.zero_grad(set_to_none=True)
+        per_cell.sum().backward()  # cells are independent: each gets its own gradient
+        losses = per_cell.detach().cpu().numpy().astype(float)
+
+        for k in np.flatnonzero(active):
+            loss = losses[k]
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"cell {names[k] if names else k}: training loss became {loss} at epoch {epoch}")
+            history[k].append(loss)
+            lr_hist[k].append(lr[k])
+            epochs_run[k] = epoch + 1
+            if loss < best[k] * (1 - config.min_improvement):
+                best[k], bad[k] = loss, 0
+                best_state[k] = snapshot(models[k])
+            else:
+                bad[k] += 1
+            if bad[k] >= config.patience:
+                bad[k] = 0
+                if stage[k] < final_stage:
+                    # next, finer loss: restart from this stage's best parameters with fresh Adam moments
+                    stage[k] += 1
+                    best[k] = np.inf
+                    models[k].load_state_dict(best_state[k])
+                    optims[k] = torch.optim.Adam(models[k].parameters(), lr=lr[k])
+                    continue
+                if decays[k] >= config.max_decays:
+                    active[k] = False
+                    stop[k] = "converged"
+                    continue
+                decays[k] += 1
+                lr[k] *= config.lr_decay
+                for g in optims[k].param_groups:
+                    g["lr"] = lr[k]
+            optims[k].step()
+        stage_t = torch.as_tensor(stage, device=dev)
+        if progress:
+            bar.set_postfix(active=int(active.sum()), loss=f"{np.mean([h[-1] for h in history]):.4g}")
+        if not active.any():
+            break
+    bar.close()
+
+    results = []
+    for k, m in enumerate(models):
+        m.load_state_dict(best_state[k])
+        if stage[k] < final_stage:
+            stop[k] = f"max epochs in loss stage {stage[k] + 1} of {final_stage + 1}"
+        results.append(
+            CellFitState(
+                model=m.to("cpu"), init=inits[k], history=history[k], lr_history=lr_hist[k],
+                epochs=int(epochs_run[k]), best_loss=float(best[k]), stop_reason=stop[k],
+            )
+        )
+    return results
+
+
+@torch.no_grad()
+def predict_spikes(model: ALIF, current: np.ndarray, *, device: str | torch.device = "cpu",
+                   record: Sequence[str] = ()) -> dict:
+    """Simulate a fitted cell on a stimulus.
+
+    Args:
+        model: a fitted ``ALIF(1, 1)``.
+        current: (..., T) normalised stimulus (e.g. (R, E, T) or (E, T)).
+        record: optionally ``("v", "theta")``.
+
+    Returns:
+        dict with ``"spikes"`` (..., T) float32 numpy array, plus ``"v"``/``"theta"`` if recorded.
+    """
+    dev = resolve_device(device)
+    m = model.to(dev)
+    cur = np.asarray(current)
+    lead = cur.shape[:-1]
+    x = torch.as_tensor(cur.reshape(-1, 1, cur.shape[-1]), dtype=m.weight.dtype, device=dev)
+    trace = m.simulate(x, record=record)
+    out = {"spikes": trace.spikes.reshape(*lead, -1).cpu().numpy().astype(np.float32)}
+    for name, val in (("v", trace.v), ("theta", trace.theta)):
+        if val is not None:
+            out[name] = val.reshape(*lead, -1).cpu().numpy().astype(np.float32)
+    model.to("cpu")
+    return out

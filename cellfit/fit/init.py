@@ -1,0 +1,137 @@
+r"""Start a fit from the cell's own subthreshold voltage.
+
+Between spikes an ALIF neuron is a leaky integrator of :math:`I = g\,x + b`, so for a
+membrane time constant :math:`\tau` (:math:`\beta = e^{-\Delta t/\tau}`) its potential,
+starting from the recorded value at the start of a segment :math:`t_0`, is linear in
+gain and bias:
+
+.. math::
+    V[t] = \beta^{t-t_0} v[t_0]
+         + g \sum_{j=t_0+1}^{t} (1-\beta)\beta^{t-j} x[j]
+         + b\,(1 - \beta^{t-t_0}).
+
+Segments start at the beginning of each trace and ``margin_ms`` after each recorded
+spike (the action potential and its fast after-hyperpolarisation are left out).
+For every :math:`\tau` on a log grid the gain and bias come from least squares on the
+normalised voltage (rest 0, threshold 1); the :math:`\tau` with the smallest residual
+wins (then a finer grid around it). All grid
+points are evaluated at once with FFT filters.
+
+The result is only a starting point: the spike-train fit that follows adjusts every
+parameter. On cells whose voltage is not informative (low :math:`R^2`) the caller
+keeps its defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+
+from cellfit.functional.filters import exp_filter
+
+__all__ = ["SubthresholdFit", "subthreshold_init"]
+
+
+class SubthresholdFit(NamedTuple):
+    tau_m_ms: float
+    gain: float
+    bias: float
+    r2: float
+    """Fraction of the subthreshold voltage variance explained."""
+
+
+def subthreshold_init(
+    current: np.ndarray,
+    voltage: np.ndarray,
+    spikes: np.ndarray,
+    dt_ms: float,
+    *,
+    tau_bounds_ms: tuple[float, float] = (1.0, 200.0),
+    n_grid: int = 48,
+    margin_ms: float = 5.0,
+    min_r2: float = 0.2,
+) -> Optional[SubthresholdFit]:
+    """Estimate membrane time constant, gain and bias from subthreshold voltage.
+
+    Args:
+        current: (..., T) normalised stimulus.
+        voltage: (..., T) normalised voltage (rest 0, threshold 1).
+        spikes: (..., T) recorded spikes (0/1).
+        dt_ms: bin width.
+        tau_bounds_ms: search range of the time constant.
+        n_grid: grid points (log-spaced).
+        margin_ms: time after each spike left out of the fit.
+        min_r2: below this explained variance the estimate is rejected (returns None).
+
+    Returns:
+        :class:`SubthresholdFit`, or ``None`` if the voltage does not determine the parameters.
+    """
+    x = torch.as_tensor(np.asarray(current, dtype=np.float64).reshape(-1, np.shape(current)[-1]))
+    v = torch.as_tensor(np.asarray(voltage, dtype=np.float64).reshape(x.shape))
+    s = torch.as_tensor(np.asarray(spikes, dtype=np.float64).reshape(x.shape))
+    if not (torch.isfinite(x).all() and torch.isfinite(v).all()):
+        return None
+    n, T = x.shape
+    margin = max(1, int(round(margin_ms / dt_ms)))
+
+    # Segment start t0 for every sample; samples within `margin` after a spike are excluded.
+    t_idx = torch.arange(T)
+    spike_t = torch.where(s > 0, t_idx, torch.full_like(t_idx, -(10**9)))
+    last_spike = spike_t.cummax(-1).values
+    since = t_idx - last_spike
+    starts = torch.where(last_spike >= 0, last_spike + margin, torch.zeros_like(last_spike))
+    keep = (since > margin) | (last_spike < 0)
+    keep &= v < 1.5  # leave out any remaining spike upstroke
+    starts = starts.clamp(max=T - 1)
+    if int(keep.sum()) < 100:
+        return None
+
+    lo, hi = math.log(tau_bounds_ms[0]), math.log(tau_bounds_ms[1])
+    coarse = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
+    sse, gain, bias = _grid_fit(x, v, keep, starts, coarse, dt_ms)
+    i = int(torch.argmin(sse))
+    if not math.isfinite(float(sse[i])):
+        return None
+    # refine around the best grid point
+    step = float(coarse[1] - coarse[0]) if n_grid > 1 else 0.0
+    fine = torch.linspace(max(lo, float(coarse[i]) - step), min(hi, float(coarse[i]) + step), 9, dtype=torch.float64)
+    sse, gain, bias = _grid_fit(x, v, keep, starts, fine, dt_ms)
+    j = int(torch.argmin(sse))
+    vk = v[keep]
+    sst = float(((vk - vk.mean()) ** 2).sum())
+    if sst <= 0 or not math.isfinite(float(sse[j])):
+        return None
+    r2 = 1.0 - float(sse[j]) / sst
+    if r2 < min_r2:
+        return None
+    return SubthresholdFit(tau_m_ms=math.exp(float(fine[j])), gain=float(gain[j]), bias=float(bias[j]), r2=r2)
+
+
+def _grid_fit(x, v, keep, starts, log_tau, dt_ms):
+    """Least-squares gain and bias for each time constant of the grid; returns (sse, gain, bias), each (G,)."""
+    t_idx = torch.arange(x.shape[-1])
+    lam = -dt_ms / torch.exp(log_tau)  # (G,) ln beta
+    fx = (1 - lam.exp())[:, None, None] * exp_filter(x[None], lam[:, None])  # (G, n, T)
+    lag = (t_idx - starts).to(torch.float64)  # (n, T)
+    decay = torch.exp(lam[:, None, None] * lag[None])  # beta^(t - t0)
+    idx = starts[None].expand_as(fx)
+    gx = fx - decay * torch.gather(fx, -1, idx)
+    g1 = 1.0 - decay
+    y = v[None] - decay * torch.gather(v[None].expand_as(fx), -1, idx)
+
+    m = keep[None].to(torch.float64)
+    a11 = (gx * gx * m).sum((1, 2))
+    a12 = (gx * g1 * m).sum((1, 2))
+    a22 = (g1 * g1 * m).sum((1, 2))
+    b1 = (gx * y * m).sum((1, 2))
+    b2 = (g1 * y * m).sum((1, 2))
+    det = a11 * a22 - a12 * a12
+    ok = det.abs() > 1e-12 * (a11 * a22).abs().clamp(min=1e-300)
+    gain = torch.where(ok, (a22 * b1 - a12 * b2) / det, torch.zeros_like(det))
+    bias = torch.where(ok, (a11 * b2 - a12 * b1) / det, torch.zeros_like(det))
+    resid = y - gain[:, None, None] * gx - bias[:, None, None] * g1
+    sse = (resid * resid * m).sum((1, 2))
+    return torch.where(ok, sse, torch.full_like(sse, float("inf"))), gain, bias

@@ -1,0 +1,166 @@
+"""The fitter on arrays from a known ALIF cell: recovery, engines, batching, config, errors."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cellfit.fit import ALIFFitter, FitConfig, TrainingSet, fit_population, predict_spikes
+from cellfit.fit.fitter import unique_stimuli
+from cellfit.fit.init import subthreshold_init
+from cellfit.functional import ALIFParameters, alif_blocks
+
+DT = 0.2  # ms: coarse enough to keep the tests fast on 2 CPU cores, fine enough for ARP 2 ms
+
+
+def smooth_noise(rng, T, corr_steps=25):
+    x = rng.normal(size=T + 4 * corr_steps)
+    k = np.exp(-np.arange(4 * corr_steps) / corr_steps)
+    y = np.convolve(x, k, mode="valid")[:T]
+    return y / y.std()
+
+
+def alif_cell(tau_m=20.0, tau_a=150.0, d=0.5, gain=2.0, bias=0.3, noise=1.0, T=5000, repeats=(3, 4), seed=0):
+    """Training/test sets of an ALIF neuron with intrinsic noise (repeats differ), normalised units."""
+    rng = np.random.default_rng(seed)
+    params = ALIFParameters(*(torch.tensor([v], dtype=torch.float64) for v in (tau_m, tau_a, d)), 2.0).discretise(DT)
+    out = {}
+    for split, R in zip(("train", "test"), repeats):
+        stim = np.stack([a * (0.6 + 0.5 * smooth_noise(rng, T)) for a in (0.8, 1.0, 1.4)])  # (E, T)
+        cur = np.broadcast_to(stim, (R,) + stim.shape).copy()
+        drive = gain * cur + bias + noise * rng.normal(size=cur.shape)
+        tr = alif_blocks(torch.tensor(drive.reshape(-1, 1, T)), params, record=("v",))
+        out[split] = (
+            cur.astype(np.float32),
+            tr.spikes.reshape(cur.shape).numpy().astype(np.float32),
+            tr.v.reshape(cur.shape).numpy().astype(np.float32),
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def cell():
+    return alif_cell()
+
+
+FAST = dict(dt_ms=DT, arp_ms=2.0, epochs=60)
+
+
+def test_recovers_known_cell_and_predicts_held_out(cell):
+    cur, spk, volt = cell["train"]
+    fitter = ALIFFitter(FitConfig(**FAST), device="cpu").fit(cur, spk, volt)
+    etv = fitter.score(cell["test"][0], cell["test"][1])
+    assert etv >= 0.8
+    assert fitter.params_["tau_m_ms"] == pytest.approx(20.0, rel=0.15)
+    assert fitter.params_["tau_adapt_ms"] == pytest.approx(150.0, rel=0.3)
+
+
+def test_fit_beats_its_initialisation_without_voltage(cell):
+    cur, spk, _ = cell["train"]
+    cfg = FitConfig(**FAST, init="default", grid_init=False)
+    fitter = ALIFFitter(cfg, device="cpu").fit(cur, spk)
+    init = ALIFFitter(dataclasses.replace(cfg, epochs=1, lr=1e-12), device="cpu").fit(cur, spk)
+    test_cur, test_spk, _ = cell["test"]
+    assert fitter.score(test_cur, test_spk) > init.score(test_cur, test_spk) + 0.1
+
+
+def test_engines_follow_the_same_loss_trajectory():
+    data = alif_cell(T=1500, seed=3)
+    cur, spk, volt = data["train"]
+    runs = {}
+    for engine in ("blocks", "standard"):
+        cfg = FitConfig(dt_ms=DT, arp_ms=2.0, epochs=4, engine=engine, dtype="float64", grid_init=False)
+        runs[engine] = fit_population([TrainingSet(cur, spk, volt)], cfg, device="cpu", progress=False, seed=1)[0]
+    np.testing.assert_allclose(runs["blocks"].history, runs["standard"].history, rtol=1e-6)
+    for a, b in zip(runs["blocks"].model.parameters(), runs["standard"].model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_cells_fitted_together_match_cells_fitted_alone():
+    cells = [alif_cell(T=1500, seed=s, tau_m=tm) for s, tm in ((4, 15.0), (5, 30.0))]
+    sets = [TrainingSet(*c["train"]) for c in cells]
+    cfg = FitConfig(dt_ms=DT, arp_ms=2.0, epochs=25, dtype="float64")
+    together = fit_population(sets, cfg, device="cpu", progress=False)
+    for k, s in enumerate(sets):
+        alone = fit_population([s], cfg, device="cpu", progress=False)[0]
+        # same data, same schedule: equal up to float64 rounding of the batched kernels
+        np.testing.assert_allclose(together[k].history, alone.history, rtol=1e-6)
+        assert together[k].epochs == alone.epochs
+        assert together[k].model.tau_mem_ms.item() == pytest.approx(alone.model.tau_mem_ms.item(), rel=1e-6)
+
+
+def test_same_seed_same_result(cell):
+    cur, spk, volt = cell["train"]
+    cfg = FitConfig(**dict(FAST, epochs=8))
+    a = fit_population([TrainingSet(cur, spk, volt)], cfg, device="cpu", progress=False, seed=7)[0]
+    b = fit_population([TrainingSet(cur, spk, volt)], cfg, device="cpu", progress=False, seed=7)[0]
+    assert a.history == b.history
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_parameters_stay_in_range_without_spikes_or_at_high_rates(cell):
+    cur, spk, volt = cell["train"]
+    cfg = FitConfig(**dict(FAST, epochs=20))
+    silent = TrainingSet(cur, np.zeros_like(spk), volt)
+    busy = TrainingSet(cur, (np.random.default_rng(0).random(spk.shape) < 0.2).astype(np.float32), volt)
+    for st in fit_population([silent, busy], cfg, device="cpu", progress=False):
+        m = st.model
+        assert cfg.tau_mem_bounds_ms[0] <= m.tau_mem_ms.item() <= cfg.tau_mem_bounds_ms[1]
+        assert cfg.tau_adapt_bounds_ms[0] <= m.tau_adapt_ms.item() <= cfg.tau_adapt_bounds_ms[1]
+        assert m.adapt_scale.item() >= 0
+        assert all(np.isfinite(st.history))
+
+
+def test_subthreshold_init_recovers_membrane_parameters(cell):
+    cur, spk, volt = cell["train"]
+    est = subthreshold_init(cur, volt, spk, DT)
+    assert est.tau_m_ms == pytest.approx(20.0, rel=0.1)
+    assert est.gain == pytest.approx(2.0, rel=0.1)
+    assert est.r2 > 0.8
+    assert subthreshold_init(cur, np.random.default_rng(0).normal(size=volt.shape), spk, DT) is None
+
+
+def test_unique_stimuli_groups_repeats():
+    a, b = np.zeros(5), np.ones(5)
+    cur = np.stack([np.stack([a, b]), np.stack([a, b]), np.stack([a, b + 1])])  # (R=3, E=2, T)
+    stimuli, index = unique_stimuli(cur)
+    assert len(stimuli) == 3
+    assert index.tolist() == [[0, 1], [0, 1], [0, 2]]
+
+
+def test_predict_records_traces(cell):
+    from cellfit import ALIF
+
+    model = ALIF(1, 1, dt_ms=DT, arp_ms=2.0)
+    out = predict_spikes(model, cell["test"][0][0], record=("v", "theta"))
+    assert out["spikes"].shape == out["v"].shape == out["theta"].shape == cell["test"][0][0].shape
+
+
+def test_config_round_trip_and_validation():
+    cfg = FitConfig(dt_ms=0.5, arp_ms=2.0, coarse_to_fine_ms=(50.0,))
+    assert FitConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="not a whole number"):
+        FitConfig(dt_ms=0.3, arp_ms=2.0)
+    with pytest.raises(ValueError, match="engine"):
+        FitConfig(engine="fast")
+    with pytest.raises(ValueError, match="surrogate"):
+        FitConfig(surrogate="tanh")
+    with pytest.raises(ValueError, match="epochs"):
+        FitConfig(epochs=0)
+
+
+def test_fitter_to_dict_round_trip(cell):
+    cur, spk, volt = cell["train"]
+    fitter = ALIFFitter(FitConfig(**dict(FAST, epochs=3)), device="cpu").fit(cur, spk, volt)
+    again = ALIFFitter.from_dict(json.loads(fitter.to_json()))
+    np.testing.assert_array_equal(again.predict(cell["test"][0][0]), fitter.predict(cell["test"][0][0]))
+
+
+def test_training_set_validation():
+    with pytest.raises(ValueError, match="n_repeats, n_epochs, T"):
+        TrainingSet(np.zeros((2, 10)), np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="NaN"):
+        TrainingSet(np.full((1, 1, 10), np.nan), np.zeros((1, 1, 10)))
