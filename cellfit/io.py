@@ -9,7 +9,7 @@ import pathlib
 import tempfile
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic", "file_stamp"]
+__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic", "file_stamp", "make_dir_readable"]
 
 
 @contextlib.contextmanager
@@ -22,15 +22,22 @@ def atomic_path(path: os.PathLike | str, suffix: str = "") -> Iterator[pathlib.P
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
     tmp_path = pathlib.Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: os.PathLike | str, text: str) -> None:
@@ -51,3 +58,8 @@ def file_stamp(path: os.PathLike | str) -> tuple[int, int]:
     except FileNotFoundError:
         return (-1, -1)
     return (int(st.st_size), int(st.st_mtime_ns))
+
+
+def make_dir_readable(path: os.PathLike | str) -> None:
+    """Give a ``tempfile.mkdtemp`` directory (mode 0700) the usual permissions."""
+    os.chmod(path, 0o777 & ~_umask())

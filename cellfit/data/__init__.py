@@ -1,0 +1,36 @@
+"""Allen Cell Types data for cellfit: loading, preprocessing, panels, synthetic cells.
+
+Only this package imports ``allensdk`` (lazily, at first use).
+
+>>> from cellfit.data import load_cell, resolve_specimen
+>>> cache, sid = resolve_specimen("demo")            # offline demo cell
+>>> rec = load_cell(sid, dt_ms=0.1, cache_dir=cache)
+>>> rec.train.spikes.shape                           # (repeats, epochs, bins)
+(3, 3, 10000)
+
+Modules: :mod:`~cellfit.data.allen` (AllenSDK boundary), :mod:`~cellfit.data.preprocess`
+(epochs, spike detection, binning), :mod:`~cellfit.data.load` (``load_cell`` and the
+processed-array cache), :mod:`~cellfit.data.panels`, :mod:`~cellfit.data.synthetic`
+(generator), :mod:`~cellfit.data.demo`, :mod:`~cellfit.data.nwb2` (NWB 2 I/O, imported
+on demand because pynwb is slow to import).
+"""
+
+from .allen import default_cache_dir
+from .demo import DEMO_SPECIMEN_ID, ensure_demo_cell, resolve_specimen
+from .errors import CellDataError
+from .load import load_cell
+from .panels import select_panel
+from .types import CellMeta, CellRecording, TraceSet
+
+__all__ = [
+    "CellDataError",
+    "default_cache_dir",
+    "CellMeta",
+    "TraceSet",
+    "CellRecording",
+    "load_cell",
+    "select_panel",
+    "ensure_demo_cell",
+    "resolve_specimen",
+    "DEMO_SPECIMEN_ID",
+]
