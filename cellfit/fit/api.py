@@ -121,16 +121,18 @@ def fit_recordings(
 
     fits = []
     for rec, st in zip(recordings, states):
+        if st.failed:
+            result = dict(_identity(rec), status="failed", error=st.stop_reason, dt_ms=config.dt_ms,
+                          arp_ms=config.arp_ms, engine=config.engine, device=str(dev), seed=seed,
+                          epochs=st.epochs, cellfit_version=cellfit.__version__, config=config.to_dict())
+            fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
+            continue
         test_current = rec.normalised_current("test")
         etv, pred = score_model(st.model, test_current, rec.test.spikes, config.dt_ms)
         init_model = _initial_model(config, st.init)
         etv_init, _ = score_model(init_model, test_current, rec.test.spikes, config.dt_ms)
         result = dict(
-            specimen_id=rec.meta.specimen_id,
-            specimen_name=rec.meta.name,
-            cell_class=rec.meta.cell_class,
-            transgenic_line=rec.meta.transgenic_line,
-            layer=rec.meta.layer,
+            **_identity(rec),
             status="ok",
             error="",
             dt_ms=config.dt_ms,
@@ -166,6 +168,12 @@ def fit_recordings(
         )
         fits.append(CellFit(rec, config, st.model, st, pred, result))
     return fits
+
+
+def _identity(rec) -> dict:
+    m = rec.meta
+    return dict(specimen_id=m.specimen_id, specimen_name=m.name, cell_class=m.cell_class,
+                transgenic_line=m.transgenic_line, layer=m.layer)
 
 
 def _initial_model(config: FitConfig, init: dict) -> ALIF:

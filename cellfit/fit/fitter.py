@@ -143,6 +143,10 @@ class CellFitState:
     best_loss: float
     stop_reason: str
 
+    @property
+    def failed(self) -> bool:
+        return self.stop_reason.startswith("failed")
+
 
 def unique_stimuli(current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Group identical stimulus traces.
@@ -381,7 +385,10 @@ def fit_population(
         for k in np.flatnonzero(active):
             loss = losses[k]
             if not math.isfinite(loss):
-                raise FloatingPointError(f"cell {names[k] if names else k}: training loss became {loss} at epoch {epoch}")
+                # this cell fails alone: its graph is independent of the others
+                active[k] = False
+                stop[k] = f"failed: training loss became {loss} at epoch {epoch + 1}"
+                continue
             history[k].append(loss)
             lr_hist[k].append(lr[k])
             epochs_run[k] = epoch + 1

@@ -55,6 +55,9 @@ def write_cell_outputs(fit, out_dir: os.PathLike | str, *, figure: bool = True, 
     """
     cell_dir = pathlib.Path(out_dir) / str(fit.result["specimen_id"])
     cell_dir.mkdir(parents=True, exist_ok=True)
+    if fit.result.get("status") != "ok":  # a failed cell records why, nothing else
+        write_json_atomic(cell_dir / RESULT_FILE, _jsonable(fit.result))
+        return cell_dir
     with atomic_path(cell_dir / "model.pt") as tmp:
         torch.save({k: v.detach().cpu() for k, v in fit.model.state_dict().items()}, tmp)
     if nwb:
