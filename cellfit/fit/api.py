@@ -122,7 +122,7 @@ def fit_recordings(
     fits = []
     for rec, st in zip(recordings, states):
         if st.failed:
-            result = dict(_identity(rec), status="failed", error=st.stop_reason, dt_ms=config.dt_ms,
+            result = dict(_identity(rec), status="failed", error=st.stop_reason, dt_ms=config.dt_ms, window_s=rec.window_s,
                           arp_ms=config.arp_ms, engine=config.engine, device=str(dev), seed=seed,
                           epochs=st.epochs, cellfit_version=cellfit.__version__, config=config.to_dict())
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))

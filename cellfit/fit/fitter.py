@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cellfit.device import resolve_device
-from cellfit.functional.alif import ALIFStepParameters, arp_steps, simulate
+from cellfit.functional.alif import ALIFStepParameters, arp_steps, block_spikes, simulate
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.fit import metrics
 from cellfit.modules import ALIF
@@ -66,10 +66,13 @@ class FitConfig:
     """``"voltage"``: tau_m, gain and bias from the subthreshold voltage (falls back to defaults
     without a voltage); ``"default"``: the fixed initial values below."""
     grid_init: bool = True
-    """Before training, try a grid of adaptation time constants and scales (forward passes only,
-    all candidates in one batch) and start from the one with the lowest loss."""
+    """Before training, try a grid of adaptation time constants, adaptation scales and bias shifts
+    (forward passes only, all candidates in one batch) and start from the one with the lowest loss."""
     grid_tau_adapt_ms: tuple = (20.0, 50.0, 125.0, 300.0, 800.0)
     grid_adapt_scale: tuple = (0.05, 0.15, 0.4, 1.0, 2.5)
+    grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
+    """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
+    bias of a cell outside the ALIF family can leave the model silent."""
     tau_mem_init_ms: float = 20.0
     tau_adapt_init_ms: float = 100.0
     adapt_scale_init: float = 0.5
@@ -99,6 +102,7 @@ class FitConfig:
         d["tau_adapt_bounds_ms"] = list(self.tau_adapt_bounds_ms)
         d["grid_tau_adapt_ms"] = list(self.grid_tau_adapt_ms)
         d["grid_adapt_scale"] = list(self.grid_adapt_scale)
+        d["grid_bias_shift"] = list(self.grid_bias_shift)
         d["coarse_to_fine_ms"] = list(self.coarse_to_fine_ms)
         return d
 
@@ -262,29 +266,35 @@ class _Targets:
 
 
 @torch.no_grad()
-def _grid_adaptation(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, max_neurons: int = 4096) -> None:
-    """Pick each cell's starting (tau_adapt, d) from a grid by the first-stage loss (updates ``inits``)."""
-    grid = [(ta, dd) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale
+def _grid_init(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, max_neurons: int = 4096) -> None:
+    """Pick each cell's starting (tau_adapt, d, bias shift) from a grid by the first-stage loss (updates ``inits``).
+
+    Forward passes only (spikes from :func:`block_spikes`), every candidate of a chunk of
+    cells in one batch.
+    """
+    grid = [(ta, dd, db) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale for db in cfg.grid_bias_shift
             if cfg.tau_adapt_bounds_ms[0] < ta < cfg.tau_adapt_bounds_ms[1]]
     if not grid:
         return
     C = len(grid)
     ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
     dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
+    db = torch.tensor([g[2] for g in grid], dtype=x.dtype, device=x.device)
     t_ref = arp_steps(cfg.arp_ms, cfg.dt_ms)
     per_chunk = max(1, max_neurons // C)
     for lo in range(0, len(inits), per_chunk):
         chunk = inits[lo: lo + per_chunk]
         k = len(chunk)
         col = lambda key: torch.tensor([i[key] for i in chunk], dtype=x.dtype, device=x.device).repeat_interleave(C)
-        tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias")
+        tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
         params = ALIFStepParameters(-cfg.dt_ms / tau_m, -cfg.dt_ms / ta.repeat(k), dd.repeat(k), t_ref)
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
-        spikes = simulate(x[:, idx] * gain[None, :, None] + bias[None, :, None], params, cfg.engine).spikes
+        spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params)
         loss = targets.select(idx).loss(spikes, torch.zeros(k * C, dtype=torch.long, device=x.device)).reshape(k, C)
         best = loss.argmin(1).cpu().numpy()
         for j, init in enumerate(chunk):
-            init["tau_adapt_ms"], init["adapt_scale"] = grid[int(best[j])]
+            tau_a, d, shift = grid[int(best[j])]
+            init.update(tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
             init["method"] += "+grid"
 
 
@@ -352,7 +362,7 @@ def fit_population(
     targets = _Targets(torch.as_tensor(_padded(target), dtype=dtype, device=dev), w, taus, config.dt_ms)
     final_stage = len(taus) - 1
     if config.grid_init:
-        _grid_adaptation(inits, x, targets, config)
+        _grid_init(inits, x, targets, config)
     models = [_build_model(config, init, dtype, dev) for init in inits]
     optims = [torch.optim.Adam(m.parameters(), lr=config.lr) for m in models]
 

@@ -1,0 +1,225 @@
+"""Where the batch tasks run: a local Dask cluster, a SLURM/PBS job queue, or a running scheduler.
+
+``scheduler`` is one of
+
+- ``"local"``: an in-process :class:`distributed.LocalCluster` of ``workers`` processes
+  (one thread each), bound to 127.0.0.1, no dashboard;
+- ``"slurm"`` / ``"pbs"``: a :class:`dask_jobqueue.SLURMCluster` / ``PBSCluster`` whose
+  scheduler runs here (the login node) and whose ``workers`` batch jobs each run one
+  Dask worker; queue, walltime, memory, cores and GPUs come from :class:`ClusterOptions`;
+- ``"tcp://HOST:PORT"`` (or any Dask address): connect to a scheduler already running,
+  for example one started with ``dask scheduler`` and ``dask worker`` by hand;
+- a :class:`distributed.Client` you already hold (a notebook's), used as it is and left open.
+
+Workers must see the same file system as this process (the run directory and the
+Allen cache) and the same Python environment (``cellfit`` importable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import pathlib
+from typing import Iterator, Optional
+
+__all__ = ["ClusterOptions", "Connection", "connect", "make_jobqueue_cluster", "SCHEDULERS", "FIT_RESOURCE"]
+
+logger = logging.getLogger(__name__)
+
+SCHEDULERS = ("local", "slurm", "pbs")
+#: Dask worker resource that limits each worker process to one fit at a time
+#: (declared on the workers of the clusters created here)
+FIT_RESOURCE = "cellfit_fit"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterOptions:
+    """Batch-job options for ``slurm``/``pbs`` (ignored by ``local`` and scheduler addresses).
+
+    Read from the command line or a YAML file (:meth:`from_yaml`) with the same names.
+    """
+
+    queue: Optional[str] = None
+    """Partition (SLURM ``-p``) or queue (PBS ``-q``)."""
+    walltime: str = "01:00:00"
+    """Wall-clock limit of each job, ``HH:MM:SS``."""
+    memory: str = "16GB"
+    """Memory of each job (Dask notation: ``16GB``)."""
+    cores: int = 4
+    """CPU cores of each job; a worker's PyTorch uses ``cores // processes`` threads."""
+    processes: int = 1
+    """Dask worker processes per job (keep 1 with GPUs: each process fits on ``cuda:0``)."""
+    gpus_per_job: int = 0
+    """GPUs requested per job (SLURM ``--gres=gpu:N``; PBS ``ngpus=N`` in the select statement)."""
+    account: Optional[str] = None
+    """Account/project charged for the jobs (``-A``)."""
+    job_extra: tuple = ()
+    """Extra scheduler directives, e.g. ``["--constraint=a100"]`` (SLURM) or ``["-m abe"]`` (PBS)."""
+    job_script_prologue: tuple = ()
+    """Shell lines run before the worker starts, e.g. ``["module load cuda", "source venv/bin/activate"]``."""
+    worker_extra_args: tuple = ()
+    """Extra ``dask worker`` arguments, e.g. ``["--lifetime", "55m", "--lifetime-stagger", "4m"]``."""
+    interface: Optional[str] = None
+    """Network interface that workers and scheduler use (e.g. ``ib0``)."""
+    local_directory: Optional[str] = None
+    """Worker scratch directory on the compute nodes."""
+    log_directory: Optional[str] = None
+    """Where the batch jobs write their stdout/stderr."""
+    python: Optional[str] = None
+    """Python executable on the compute nodes (default: this one)."""
+
+    def __post_init__(self):
+        for name in ("cores", "processes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.gpus_per_job) < 0:
+            raise ValueError(f"gpus_per_job must be >= 0, got {self.gpus_per_job}")
+        if self.cores % self.processes:
+            raise ValueError(f"cores ({self.cores}) must be a multiple of processes ({self.processes})")
+        for name in ("job_extra", "job_script_prologue", "worker_extra_args"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise ValueError(f"{name} must be a list of strings, got the string {value!r}")
+            object.__setattr__(self, name, tuple(str(v) for v in value))
+
+    @classmethod
+    def from_dict(cls, d: dict, **overrides) -> "ClusterOptions":
+        """Build from a dict (YAML keys, ``-`` or ``_``); ``overrides`` that are not None win."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {}
+        for key, value in (d or {}).items():
+            name = str(key).replace("-", "_")
+            if name not in known:
+                raise ValueError(f"unknown cluster option {key!r}; valid options: {', '.join(sorted(known))}")
+            kw[name] = value
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)
+
+    @classmethod
+    def from_yaml(cls, path: os.PathLike | str, **overrides) -> "ClusterOptions":
+        """Read options from a YAML mapping (``yaml.safe_load``); ``overrides`` that are not None win."""
+        import yaml
+
+        path = pathlib.Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"cluster config {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"cluster config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"cluster config {path} must be a YAML mapping of option: value")
+        return cls.from_dict(data, **overrides)
+
+    @property
+    def torch_threads(self) -> int:
+        return max(1, self.cores // self.processes)
+
+
+def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[str] = None):
+    """A ``SLURMCluster`` or ``PBSCluster`` (no jobs submitted yet; call ``.scale(jobs=N)``).
+
+    Each job runs ``options.processes`` worker processes; every worker declares one unit
+    of :data:`FIT_RESOURCE`, so it runs one fit at a time with all its threads.
+    """
+    import dask_jobqueue
+
+    common = dict(
+        queue=options.queue, account=options.account, walltime=options.walltime, memory=options.memory,
+        cores=options.cores, processes=options.processes, interface=options.interface,
+        local_directory=options.local_directory, log_directory=options.log_directory,
+        job_script_prologue=list(options.job_script_prologue), python=options.python,
+        worker_extra_args=["--resources", f"{FIT_RESOURCE}=1", *options.worker_extra_args],
+        job_name="cellfit", dashboard_address=None,
+    )
+    if host is not None:
+        common["scheduler_options"] = {"host": host}
+    extra = list(options.job_extra)
+    if kind == "slurm":
+        if options.gpus_per_job:
+            extra.insert(0, f"--gres=gpu:{options.gpus_per_job}")
+        return dask_jobqueue.SLURMCluster(job_extra_directives=extra, **common)
+    if kind == "pbs":
+        resource_spec = None
+        if options.gpus_per_job:
+            from dask.utils import parse_bytes
+            from dask_jobqueue.pbs import pbs_format_bytes_ceil
+
+            mem = pbs_format_bytes_ceil(parse_bytes(options.memory))
+            resource_spec = f"select=1:ncpus={options.cores}:ngpus={options.gpus_per_job}:mem={mem}"
+        return dask_jobqueue.PBSCluster(job_extra_directives=extra, resource_spec=resource_spec, **common)
+    raise ValueError(f"unknown job queue {kind!r}; use 'slurm' or 'pbs'")
+
+
+@dataclasses.dataclass
+class Connection:
+    """An open Dask client plus what the tasks need to know about its workers."""
+
+    client: object  # distributed.Client
+    torch_threads: Optional[int]
+    """PyTorch threads per fit (None: leave the worker's setting alone)."""
+    resources: Optional[dict]
+    """Resources each task asks for (None for an outside scheduler whose workers may not declare them)."""
+    description: str
+
+
+@contextlib.contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Keep Dask's INFO chatter (worker start/stop) out of the output unless cellfit logs at INFO."""
+    dlog = logging.getLogger("distributed")
+    old = dlog.level
+    if not logging.getLogger("cellfit").isEnabledFor(logging.INFO):
+        dlog.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        dlog.setLevel(old)
+
+
+def _local_workers(workers: Optional[int]) -> int:
+    return max(1, int(workers)) if workers else max(1, (os.cpu_count() or 2) // 2)
+
+
+@contextlib.contextmanager
+def connect(scheduler="local", workers: Optional[int] = None,
+            options: Optional[ClusterOptions] = None) -> Iterator[Connection]:
+    """Open a Dask client for ``scheduler`` (see module docstring); close what was opened on exit."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Connection):  # already open (e.g. shared by the settings of a sweep)
+        yield scheduler
+        return
+    if isinstance(scheduler, Client):
+        yield Connection(scheduler, None, None, f"client of {scheduler.scheduler.address}")
+        return
+    scheduler = (scheduler or "local").strip()
+    options = options or ClusterOptions()
+    kind = scheduler.lower()
+    if kind == "local":
+        n = _local_workers(workers)
+        threads = max(1, (os.cpu_count() or 1) // n)
+        with _quiet_distributed(), \
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address="127.0.0.1:0", resources={FIT_RESOURCE: 1}) as cluster, \
+                Client(cluster) as client:
+            yield Connection(client, threads, {FIT_RESOURCE: 1}, f"local cluster of {n} worker processes")
+        return
+    if kind in ("slurm", "pbs"):
+        n = max(1, int(workers or 1))
+        with _quiet_distributed(), make_jobqueue_cluster(kind, options) as cluster:
+            logger.info("job script:\n%s", cluster.job_script())
+            # adaptive with a fixed size: jobs that end (walltime, node failure) are resubmitted
+            cluster.adapt(minimum_jobs=n, maximum_jobs=n)
+            with Client(cluster) as client:
+                yield Connection(client, options.torch_threads, {FIT_RESOURCE: 1},
+                                 f"{kind} cluster of {n} jobs ({cluster.scheduler_address})")
+        return
+    if "://" in scheduler or ":" in scheduler:
+        with _quiet_distributed(), Client(scheduler, timeout="30s") as client:
+            yield Connection(client, None, None, f"scheduler {scheduler}")
+        return
+    raise ValueError(f"unknown scheduler {scheduler!r}; use local, slurm, pbs or a scheduler address tcp://HOST:PORT")
