@@ -346,7 +346,8 @@ def _write_predictions(path, specimen_id, dt_ms, series, info, description, sess
                            comments=json.dumps({"shape": shape, "time_axis": "last in cellfit, first in file"})))
     with atomic_path(path, suffix=".nwb") as tmp:
         with NWBHDF5IO(str(tmp), "w") as io:
-            io.write(nwb)
+            # core NWB types only: readers need no cached spec, and caching it costs ~1 s per file
+            io.write(nwb, cache_spec=False)
 
 
 def read_predictions_nwb2(path: os.PathLike | str) -> dict:

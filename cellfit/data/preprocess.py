@@ -100,9 +100,10 @@ def detect_spike_samples(voltage_mV: np.ndarray, current_pA: np.ndarray, samplin
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="allensdk")
             warnings.filterwarnings("ignore", category=FutureWarning, module="allensdk")
             ext.process_spikes()
-    except FeatureError as exc:
+    except (FeatureError, ValueError, IndexError) as exc:  # AllenSDK raises plain ValueErrors on odd traces
         raise CellDataError(f"AllenSDK spike detection failed between {start / fs:g} and {stop / fs:g} s "
-                            f"({exc})") from exc
+                            f"({type(exc).__name__}: {exc}); check the sweep's voltage and sampling rate "
+                            f"({fs:g} Hz; real Allen data is sampled at 200 kHz)") from exc
     thr = np.asarray(ext.spike_feature("threshold_t"), dtype=np.float64)
     idx = np.round(thr * fs).astype(np.int64)
     return np.unique(idx[(idx >= start) & (idx < stop)])

@@ -10,7 +10,7 @@
 
 from cellfit.fit.api import ALIFFitter, CellFit, fit_cell, fit_recordings, model_from_result, score_model
 from cellfit.fit.fitter import FitConfig, TrainingSet, fit_population, predict_spikes
-from cellfit.fit.results import load_cell_fit, read_result, write_cell_outputs
+from cellfit.fit.results import load_cell_fit, load_fit, read_result, write_cell_outputs
 
 __all__ = [
     "ALIFFitter",
@@ -21,6 +21,7 @@ __all__ = [
     "fit_population",
     "fit_recordings",
     "load_cell_fit",
+    "load_fit",
     "model_from_result",
     "predict_spikes",
     "read_result",

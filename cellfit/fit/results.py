@@ -23,7 +23,7 @@ import torch
 
 from cellfit.io import atomic_path, write_json_atomic
 
-__all__ = ["write_cell_outputs", "load_cell_fit", "read_result", "RESULT_FILE"]
+__all__ = ["write_cell_outputs", "load_cell_fit", "load_fit", "read_result", "RESULT_FILE"]
 
 RESULT_FILE = "result.json"
 
@@ -98,3 +98,78 @@ def load_cell_fit(cell_dir: os.PathLike | str):
     result = read_result(cell_dir)
     state = torch.load(cell_dir / "model.pt", weights_only=True, map_location="cpu")
     return result, model_from_result(result, state)
+
+
+def load_fit(cell_dir: os.PathLike | str, cache_dir: os.PathLike | str | None = None, *,
+             recompute: bool = False):
+    """Rebuild a fitted cell from its directory as a :class:`cellfit.fit.CellFit` (for ``plot_fit``).
+
+    By default the held-out data and the model's prediction come from the cell's
+    ``predictions.nwb`` (what was scored; no Allen cache needed, so results copied from
+    a cluster plot as they are). With ``recompute=True``, or without ``predictions.nwb``,
+    the recording is loaded again with :func:`cellfit.data.load_cell` (``cache_dir``, default
+    the run's ``config.json`` cache) and the saved model predicts it with
+    :func:`cellfit.fit.api.score_model`.
+
+    The returned object has ``recording`` (its ``train`` set is empty when read from
+    ``predictions.nwb``), ``config``, ``model``, ``test_prediction`` (E, T) and ``result``;
+    ``state`` (the training history object) is None.
+
+    Raises:
+        FileNotFoundError: no ``result.json``/``model.pt`` (a failed or unfinished cell).
+        cellfit.data.CellDataError: the recording cannot be loaded or read.
+    """
+    from cellfit.fit.api import CellFit
+    from cellfit.fit.fitter import FitConfig
+
+    cell_dir = pathlib.Path(cell_dir)
+    result, model = load_cell_fit(cell_dir)
+    config = FitConfig.from_dict(result["config"])
+    pred_file = cell_dir / "predictions.nwb"
+    if recompute or not pred_file.exists():
+        from cellfit.batch.store import read_config
+        from cellfit.data import load_cell
+        from cellfit.fit.api import score_model
+
+        cache = cache_dir or (read_config(cell_dir.parent) or {}).get("cache_dir")
+        rec = load_cell(int(result["specimen_id"]), dt_ms=config.dt_ms, window_s=float(result.get("window_s", 1.0)),
+                        cache_dir=cache)
+        _, pred = score_model(model, rec.normalised_current("test"), rec.test.spikes, config.dt_ms)
+    else:
+        rec, pred = _recording_from_predictions(pred_file, result)
+    return CellFit(recording=rec, config=config, model=model, state=None, test_prediction=pred, result=result)
+
+
+def _recording_from_predictions(path: pathlib.Path, result: dict):
+    """A :class:`cellfit.data.CellRecording` holding the held-out set stored in ``predictions.nwb``."""
+    from cellfit.data import CellMeta, CellRecording, TraceSet
+    from cellfit.data.nwb2 import read_predictions_nwb2
+    from cellfit.data.protocol import EPOCH_STARTS_S
+
+    p = read_predictions_nwb2(path)
+    dt = float(p["dt_ms"])
+    spikes = np.asarray(p["recorded_spikes"], dtype=np.float32)
+    r, e, t = spikes.shape
+    current = np.broadcast_to(np.asarray(p["current"], dtype=np.float32), (r, e, t))
+    voltage = p.get("voltage")
+    voltage = (np.full((r, e, t), np.nan, np.float32) if voltage is None
+               else np.broadcast_to(np.asarray(voltage, dtype=np.float32), (r, e, t)))
+    times = tuple(tuple(np.flatnonzero(spikes[i, j]) * dt / 1000.0 for j in range(e)) for i in range(r))
+    starts = np.asarray(p.get("epoch_starts_s") or EPOCH_STARTS_S[:e], dtype=np.float64)
+    test = TraceSet(current_pA=current, voltage_mV=voltage, spikes=spikes, spike_times_s=times,
+                    sweep_numbers=np.arange(r, dtype=np.int64), epoch_starts_s=starts, dt_ms=dt)
+    empty = np.zeros((0, e, t), np.float32)
+    train = TraceSet(current_pA=empty, voltage_mV=empty, spikes=empty, spike_times_s=(),
+                     sweep_numbers=np.zeros(0, np.int64), epoch_starts_s=starts, dt_ms=dt)
+    cls = result.get("cell_class") or "unknown"
+    meta = CellMeta(specimen_id=int(result["specimen_id"]), name=str(result.get("specimen_name") or ""), species="",
+                    layer=str(result.get("layer") or ""),
+                    dendrite_type={"excitatory": "spiny", "inhibitory": "aspiny"}.get(cls, ""), cell_class=cls,
+                    transgenic_line=str(result.get("transgenic_line") or ""), disease_state="",
+                    v_rest_mV=float(result.get("v_rest_mV", np.nan)),
+                    v_thresh_mV=float(result.get("v_thresh_mV", np.nan)))
+    rec = CellRecording(meta=meta, dt_ms=dt, window_s=float(result.get("window_s", t * dt / 1000.0)), train=train,
+                        test=test, current_scale_pA=float(result.get("current_scale_pA", np.nan)),
+                        n_multi_spike_bins=0, source=str(path))
+    pred = np.asarray(p["predicted_spikes"], dtype=np.float32)
+    return rec, pred
