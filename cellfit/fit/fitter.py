@@ -289,7 +289,7 @@ def _grid_init(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, 
         tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
         params = ALIFStepParameters(-cfg.dt_ms / tau_m, -cfg.dt_ms / ta.repeat(k), dd.repeat(k), t_ref)
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
-        spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params)
+        spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
         loss = targets.select(idx).loss(spikes, torch.zeros(k * C, dtype=torch.long, device=x.device)).reshape(k, C)
         best = loss.argmin(1).cpu().numpy()
         for j, init in enumerate(chunk):

@@ -217,8 +217,9 @@ def alif_standard(
     steps_since = torch.where(latest >= 0, L - 1 - latest, torch.full_like(latest, L))
 
     out, vs, thetas = [], [], []
+    steps = current.unbind(-1)  # one view per step; slicing inside the loop would make backward O(T^2)
     for t in range(T):
-        i_t = current[..., t]
+        i_t = steps[t]
         if w_rec is not None:
             i_t = i_t + hist[t] @ w_rec.t()  # S[t - L]
         steps_since = torch.where(s_prev > 0, torch.ones_like(steps_since), steps_since + 1)
@@ -269,7 +270,7 @@ def block_spikes(
     *,
     w_rec: Optional[torch.Tensor] = None,
     state: Optional[ALIFState] = None,
-) -> torch.Tensor:
+) -> ALIFTrace:
     """Spike trains of ALIF neurons by the Block algorithm (no gradients).
 
     Time is cut into ``ceil(T / T_R)`` blocks of ``T_R`` steps (zero-padded at the end).
@@ -288,7 +289,8 @@ def block_spikes(
     crossing of :math:`\\theta[t] = 1 + d p^t a_1` is the block's only true spike
     (a neuron fires at most once per ``T_R`` steps).
 
-    Args and shapes as :func:`alif_standard`; returns (B, N, T) spikes of ``current``'s dtype.
+    Args and shapes as :func:`alif_standard`. Returns an :class:`ALIFTrace` with the (B, N, T)
+    spikes (``current``'s dtype, no gradient) and the final state; ``v``/``theta`` are None.
     """
     B, N, T = current.shape
     L = params.t_ref
@@ -326,7 +328,10 @@ def block_spikes(
     theta_base = torch.ones_like(d_p_pow)
     prev = tail
     out = []
-    for u in U.unbind(0):
+    last = n_blocks - 1
+    j = (T - 1) - last * L  # position of the last real step in the last block
+    v_end = a_end = None
+    for n, u in enumerate(U.unbind(0)):
         if w is not None:
             u = u + torch.einsum("bnj,ntj->bnt", torch.einsum("bjt,ij->bit", prev, w), K)
         free = ipos >= r
@@ -340,11 +345,20 @@ def block_spikes(
         out.append(s)
         if w is not None:
             prev = s.to(dtype)
+        if n == last and T > 0:
+            # state at step T - 1 (the padded steps after it do not count)
+            earlier = spiked & (k < j)  # spiked before T - 1 in this block: reset, refractory
+            v_end = torch.where(earlier, zero, v[..., j : j + 1])
+            a_end = a1 * torch.exp(j * lp) + torch.where(earlier, torch.exp((j - 1 - k).clamp(min=0) * lp), zero)
         a1 = torch.addcmul(p_block * a1, torch.gather(p_after, -1, k), spiked)
         v0 = torch.where(spiked, zero, v[..., -1:])
         r = torch.where(spiked, k + extra, zero_i)
     out = torch.stack(out, dim=0).to(dtype)
-    return out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
+    spikes = out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
+    if T == 0:
+        return ALIFTrace(spikes, None, None, st)
+    tail_out = torch.cat([tail, spikes], dim=-1)[..., -L:]
+    return ALIFTrace(spikes, None, None, ALIFState(v=v_end[..., 0], a=a_end[..., 0], spikes=tail_out))
 
 
 def _window_count(spikes_ext: torch.Tensor, lo: int, hi: int, T: int) -> torch.Tensor:
@@ -450,11 +464,15 @@ def alif_blocks(
     Two stages: :func:`block_spikes` finds the exact spike trains with the Block
     algorithm (a loop over ``T / T_R`` blocks, no autograd graph), then :func:`replay`
     rebuilds potentials and thresholds from those spikes in parallel, which carries the
-    surrogate gradients and the optional ``v`` / ``theta`` recordings.
+    surrogate gradients and the optional ``v`` / ``theta`` recordings. Without gradients
+    and recordings (inference) the second stage is skipped.
     """
     _check(current, params, w_rec, state, record)
-    spikes = block_spikes(current, params, w_rec=w_rec, state=state)
-    return replay(current, params, spikes, w_rec=w_rec, state=state, spike_fn=spike_fn, record=record)
+    found = block_spikes(current, params, w_rec=w_rec, state=state)
+    tensors = [current, *params[:3]] + ([w_rec] if w_rec is not None else [])
+    if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+        return found  # inference: the spikes and the final state are all there is to return
+    return replay(current, params, found.spikes, w_rec=w_rec, state=state, spike_fn=spike_fn, record=record)
 
 
 def leaky_integrator(

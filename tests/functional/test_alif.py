@@ -69,6 +69,12 @@ def test_blocks_equals_standard(scenario):
     assert torch.equal(ref.state.spikes, blk.state.spikes)
     torch.testing.assert_close(blk.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(blk.state.a, ref.state.a, rtol=1e-9, atol=1e-9)
+    # inference path (no gradient, no recording): spikes and state straight from the block loop
+    fast = alif_blocks(current, params, w_rec=w_rec)
+    assert fast.v is None and torch.equal(fast.spikes, ref.spikes)
+    assert torch.equal(fast.state.spikes, ref.state.spikes)
+    torch.testing.assert_close(fast.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(fast.state.a, ref.state.a, rtol=1e-9, atol=1e-9)
 
 
 @settings(max_examples=40)
