@@ -1,0 +1,190 @@
+"""Speed benchmark of the Block vs standard ALIF engines: ``python -m pipelines.benchmark``.
+
+A thin command line over :mod:`cellfit.bench`: it parses the flags, builds a frozen
+:class:`cellfit.bench.BenchmarkConfig`, calls :func:`cellfit.bench.run_benchmark` and
+writes under ``--out``:
+
+- ``results.csv``: one row per configuration and engine (written atomically after every
+  configuration, so a long run leaves its finished rows behind);
+- ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``.
+
+It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
+float64 (a correctness failure); 2 bad arguments (one line on stderr).
+
+Examples::
+
+    python -m pipelines.benchmark --quick --device cpu
+    python -m pipelines.benchmark --grid paper-synthetic --repeats 5
+    python -m pipelines.benchmark --grid sweep --lengths 512 --arp-steps 10 40 100
+
+See ``benchmarks/README.md`` for what each grid measures and how to read the CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from cellfit import bench
+
+logger = logging.getLogger("pipelines.benchmark")
+
+QUICK_REPEATS, QUICK_WARMUP = 2, 1
+DEFAULT_REPEATS, DEFAULT_WARMUP = 10, 2
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line and exit status 2 (no usage dump)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise _ArgumentError(message)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m pipelines.benchmark",
+        description="Time the Block and standard ALIF engines (forward and training step) on synthetic "
+        "Poisson input, after checking in float64 that both give identical spikes.",
+    )
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder for results.csv and the PNG plots (default: runs/benchmark/<grid>)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to run: 'auto' picks CUDA when a GPU is visible, else the CPU")
+    p.add_argument("--seed", type=int, default=0,
+                   help="base seed of the Poisson inputs and network parameters (also seeds torch and numpy)")
+    p.add_argument("--grid", choices=sorted(bench.GRIDS), default=None,
+                   help="named set of configurations (default: sweep; see benchmarks/README.md)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"tiny grid that runs in seconds on a CPU (= --grid quick, --repeats {QUICK_REPEATS}, "
+                   f"--warmup {QUICK_WARMUP} unless given)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help=f"timed runs per configuration, engine and measurement (default {DEFAULT_REPEATS}; "
+                   "the median and IQR are over these)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP})")
+    p.add_argument("--engines", nargs="+", choices=("blocks", "standard"), default=["blocks", "standard"],
+                   help="engines to time; 'standard' is the speedup baseline (the float64 check always runs both)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the timed runs")
+    p.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+                   help="stop repeating a measurement once its timed runs have used this many seconds "
+                   "(at least one run is timed; the CSV records how many ran)")
+    p.add_argument("--max-run-seconds", type=_positive_float, default=None, metavar="SECONDS",
+                   help="skip a measurement whose warm-up run takes longer than this (NaN times and a note "
+                   "in the CSV) instead of repeating it")
+    p.add_argument("--lengths", type=int, nargs="+", default=None, metavar="T",
+                   help="replace the grid's simulation lengths (time steps)")
+    p.add_argument("--arp-steps", type=int, nargs="+", default=None, metavar="STEPS",
+                   help="replace the grid's ARP lengths (time steps; DT 0.1 ms, so 10 steps = 1 ms)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=None, metavar="B",
+                   help="replace the grid's batch sizes")
+    p.add_argument("--hidden", type=int, nargs="+", default=None, metavar="H",
+                   help="replace the grid's hidden units per layer")
+    p.add_argument("--layers", type=int, nargs="+", default=None, metavar="L",
+                   help="replace the grid's numbers of layers")
+    p.add_argument("--connectivity", nargs="+", choices=("recurrent", "feedforward"), default=None,
+                   help="replace the grid's connectivity")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch during the run (default: torch's own choice, usually one per core)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p  # fmt: skip
+
+
+def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
+    if args.quick and args.grid not in (None, "quick"):
+        raise ValueError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
+    grid_name = "quick" if args.quick else (args.grid or "sweep")
+    repeats = args.repeats if args.repeats is not None else (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
+    warmup = args.warmup if args.warmup is not None else (QUICK_WARMUP if args.quick else DEFAULT_WARMUP)
+    recurrent = None if args.connectivity is None else [c == "recurrent" for c in dict.fromkeys(args.connectivity)]
+    cases = bench.override_cases(
+        bench.grid(grid_name),
+        T=args.lengths,
+        arp_steps=args.arp_steps,
+        batch=args.batch_sizes,
+        hidden=args.hidden,
+        layers=args.layers,
+        recurrent=recurrent,
+    )
+    return bench.BenchmarkConfig(
+        cases=cases,
+        engines=tuple(dict.fromkeys(args.engines)),
+        device=args.device,
+        dtype=args.dtype,
+        seed=args.seed,
+        repeats=repeats,
+        warmup=warmup,
+        time_budget_s=args.time_budget,
+        max_run_s=args.max_run_seconds,
+        grid_name=grid_name,
+        progress=not args.no_progress,
+        threads=args.threads,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the benchmark CLI; returns the exit status (0 ok, 1 engines disagree, 2 bad arguments)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        config = _config(args)
+        device = bench.resolve_device(config.device)  # fail early, before any work
+    except _ArgumentError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed % 2**32)
+    random.seed(args.seed)
+
+    out = args.out if args.out is not None else Path("runs") / "benchmark" / config.grid_name
+    csv_path = out / "results.csv"
+    print(
+        f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(config.engines)} engine(s) "
+        f"on {bench.device_name(device, config.threads)}, {config.dtype}, repeats {config.repeats}, "
+        f"warm-up {config.warmup} -> {out}",
+        file=sys.stderr,
+    )
+    try:
+        df = bench.run_benchmark(config, on_case=lambda partial: bench.write_csv_atomic(partial, csv_path))
+    except bench.SpikeMismatchError as exc:
+        print(f"{parser.prog}: FAILED: {exc}", file=sys.stderr)
+        return 1
+    bench.write_csv_atomic(df, csv_path)
+    plots = bench.plot_speedups(df, out)
+    print(bench.summary_table(df))
+    for note in df.loc[df["note"].astype(str).str.len() > 0, ["case", "engine", "note"]].itertuples(index=False):
+        print(f"note: case {note.case} {note.engine}: {note.note}")
+    print(f"wrote {csv_path}" + "".join(f", {p}" for p in plots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
