@@ -235,3 +235,19 @@ def test_engines_agree_on_cuda():
     assert torch.equal(ref.spikes, blk.spikes)
     cpu = alif_blocks(current.cpu(), ALIFStepParameters(*(t.cpu() if torch.is_tensor(t) else t for t in params)))
     assert torch.equal(cpu.spikes, blk.spikes.cpu())
+
+
+def test_state_dict_loads_into_either_engine():
+    from cellfit import ALIF
+
+    torch.manual_seed(0)
+    blocks = ALIF(5, 7, dt_ms=0.1, arp_ms=1.0, engine="blocks", recurrent=True, dtype=F64,
+                  tau_mem_ms=torch.linspace(5, 40, 7, dtype=F64))
+    with torch.no_grad():
+        blocks.weight.mul_(8.0)
+    standard = ALIF(5, 7, dt_ms=0.1, arp_ms=1.0, engine="standard", recurrent=True, dtype=F64)
+    standard.load_state_dict(blocks.state_dict())
+    x = (torch.rand(3, 5, 700, dtype=F64) < 0.2).to(F64)
+    s_blocks, s_standard = blocks(x), standard(x)
+    assert s_blocks.sum() > 0 and torch.equal(s_blocks, s_standard)
+    torch.testing.assert_close(standard.tau_mem_ms, blocks.tau_mem_ms)
