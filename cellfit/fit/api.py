@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from typing import Optional, Sequence
@@ -29,6 +30,8 @@ from cellfit.device import resolve_device
 from cellfit.fit.fitter import CellFitState, FitConfig, TrainingSet, fit_population, predict_spikes, unique_stimuli
 from cellfit.fit.metrics import ETVResult, etv_components
 from cellfit.modules import ALIF
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CellFit", "fit_recordings", "fit_cell", "score_model", "ALIFFitter", "model_from_result"]
 
@@ -113,10 +116,7 @@ def fit_recordings(
         for rec in recordings
     ]
     t0 = time.perf_counter()
-    states = fit_population(
-        sets, config, device=dev, seed=seed, progress=progress,
-        names=[str(r.meta.specimen_id) for r in recordings],
-    )
+    states = _fit_in_chunks(sets, config, dev, seed, progress, [str(r.meta.specimen_id) for r in recordings])
     wall = time.perf_counter() - t0
 
     fits = []
@@ -168,6 +168,29 @@ def fit_recordings(
         )
         fits.append(CellFit(rec, config, st.model, st, pred, result))
     return fits
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[CellFitState]:
+    """:func:`fit_population`, halving the batch of cells whenever it does not fit in memory.
+
+    Cells are independent, so fitting them in smaller batches gives the same per-cell results.
+    """
+    try:
+        return fit_population(sets, config, device=dev, seed=seed, progress=progress, names=names)
+    except (torch.cuda.OutOfMemoryError, RuntimeError, MemoryError) as exc:
+        if not (_is_out_of_memory(exc) or isinstance(exc, MemoryError)) or len(sets) == 1:
+            raise
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    half = len(sets) // 2
+    logger.warning("%d cells do not fit in %s memory together; fitting them as %d + %d",
+                   len(sets), dev, half, len(sets) - half)
+    return (_fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half])
+            + _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:]))
 
 
 def _identity(rec) -> dict:

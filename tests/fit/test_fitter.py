@@ -164,3 +164,29 @@ def test_training_set_validation():
         TrainingSet(np.zeros((2, 10)), np.zeros((2, 10)))
     with pytest.raises(ValueError, match="NaN"):
         TrainingSet(np.full((1, 1, 10), np.nan), np.zeros((1, 1, 10)))
+
+
+def test_batch_that_does_not_fit_in_memory_is_split(monkeypatch, caplog):
+    import cellfit.fit.api as api
+
+    cells = [TrainingSet(*alif_cell(T=1000, seed=s)["train"]) for s in (8, 9, 10)]
+    cfg = FitConfig(dt_ms=DT, arp_ms=2.0, epochs=6, dtype="float64")
+    real = api.fit_population
+    sizes = []
+
+    def small_device(sets, *args, **kwargs):  # pretend only one cell fits at a time
+        sizes.append(len(sets))
+        if len(sets) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(sets, *args, **kwargs)
+
+    monkeypatch.setattr(api, "fit_population", small_device)
+    states = api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
+    assert sizes == [3, 1, 2, 1, 1] and len(states) == 3
+    assert "do not fit" in caplog.text
+    for s, st in zip(cells, states):
+        alone = real([s], cfg, device="cpu", progress=False)[0]
+        assert st.history == alone.history
+    monkeypatch.setattr(api, "fit_population", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bad shape")))
+    with pytest.raises(RuntimeError, match="bad shape"):  # other errors are not swallowed
+        api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
