@@ -244,13 +244,18 @@ class _Targets:
             # mean over repeats of the filtered targets = filter of the mean target (linear)
             self.filtered = [metrics.exp_filter(target, tau, dt_ms) for tau in self.taus]
 
-    def loss(self, spikes: torch.Tensor, stage: torch.Tensor) -> torch.Tensor:
-        """(U, K, T) model spikes -> (K,) van Rossum distance, each cell at its own stage's tau."""
+    def loss(self, spikes: torch.Tensor, stage: np.ndarray) -> torch.Tensor:
+        """(U, K, T) model spikes -> (K,) van Rossum distance, each cell at its own stage's tau.
+
+        ``stage``: (K,) host array of stage indices (kept on the host: no device sync to decide
+        which filters to run).
+        """
         out = spikes.new_zeros(spikes.shape[1])
+        stage_t = torch.as_tensor(stage, device=spikes.device)
         for i, tau in enumerate(self.taus):
-            sel = stage == i
-            if len(self.taus) > 1 and not bool(sel.any()):
+            if not (stage == i).any():
                 continue
+            sel = stage_t == i
             weight = -0.5 * math.expm1(-2.0 * self.dt_ms / tau)
             diff = metrics.exp_filter(spikes, tau, self.dt_ms) - self.filtered[i]
             per_cell = (weight * diff.pow(2).sum(-1) * self.w).sum(0)
@@ -290,7 +295,7 @@ def _grid_init(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, 
         params = ALIFStepParameters(-cfg.dt_ms / tau_m, -cfg.dt_ms / ta.repeat(k), dd.repeat(k), t_ref)
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
         spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
-        loss = targets.select(idx).loss(spikes, torch.zeros(k * C, dtype=torch.long, device=x.device)).reshape(k, C)
+        loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
         best = loss.argmin(1).cpu().numpy()
         for j, init in enumerate(chunk):
             tau_a, d, shift = grid[int(best[j])]
@@ -379,14 +384,13 @@ def fit_population(
     best_state = [snapshot(m) for m in models]
     stop = ["max epochs"] * K
     epochs_run = np.zeros(K, dtype=int)
-    stage_t = torch.zeros(K, dtype=torch.long, device=dev)
 
     bar = tqdm(range(config.epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         params, gain, bias = _stack(models)
         current = x * gain[None, :, None] + bias[None, :, None]
         out = simulate(current, params, config.engine, spike_fn=spike_fn)
-        per_cell = targets.loss(out.spikes, stage_t)  # (K,)
+        per_cell = targets.loss(out.spikes, stage)  # (K,)
         for opt in optims:
             opt.zero_grad(set_to_none=True)
         per_cell.sum().backward()  # cells are independent: each gets its own gradient
@@ -425,7 +429,6 @@ def fit_population(
                 for g in optims[k].param_groups:
                     g["lr"] = lr[k]
             optims[k].step()
-        stage_t = torch.as_tensor(stage, device=dev)
         if progress:
             bar.set_postfix(active=int(active.sum()), loss=f"{np.mean([h[-1] for h in history]):.4g}")
         if not active.any():
@@ -460,6 +463,7 @@ def predict_spikes(model: ALIF, current: np.ndarray, *, device: str | torch.devi
         dict with ``"spikes"`` (..., T) float32 numpy array, plus ``"v"``/``"theta"`` if recorded.
     """
     dev = resolve_device(device)
+    home = model.weight.device
     m = model.to(dev)
     cur = np.asarray(current)
     lead = cur.shape[:-1]
@@ -469,5 +473,5 @@ def predict_spikes(model: ALIF, current: np.ndarray, *, device: str | torch.devi
     for name, val in (("v", trace.v), ("theta", trace.theta)):
         if val is not None:
             out[name] = val.reshape(*lead, -1).cpu().numpy().astype(np.float32)
-    model.to("cpu")
+    model.to(home)
     return out
