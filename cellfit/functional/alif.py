@@ -364,9 +364,10 @@ def block_spikes(
 def _window_count(spikes_ext: torch.Tensor, lo: int, hi: int, T: int) -> torch.Tensor:
     """Spikes in steps [t-hi, t-lo] for t = 0..T-1, from ``spikes_ext`` = (tail of length P, then T steps)."""
     P = spikes_ext.shape[-1] - T
+    if hi > P:
+        raise ValueError(f"window reaches {hi} steps back but only {P} steps of history are given")
     c = F.pad(spikes_ext.cumsum(-1), (1, 0))  # c[i] = sum of the first i entries
-    t = torch.arange(T, device=spikes_ext.device) + P
-    return c[..., t - lo + 1] - c[..., (t - hi).clamp(min=0)]
+    return c[..., P - lo + 1 : P - lo + 1 + T] - c[..., P - hi : P - hi + T]
 
 
 def replay(
@@ -423,15 +424,17 @@ def replay(
     in_call = last >= 0
     f_at_last = torch.gather(filt, -1, last.clamp(min=0))
     lag = (t_idx - last).clamp(min=0).to(dtype)
-    reset_term = torch.exp(lag * lb[:, None]) * f_at_last
-    never = last < -L  # no spike in this call or in the state's tail
-    carry = torch.exp((t_idx + 1.0).to(dtype) * lb[:, None]) * st.v[..., None]
-    v = filt - torch.where(in_call, reset_term, torch.zeros_like(reset_term)) + torch.where(never, carry, torch.zeros_like(carry))
+    v = filt - torch.where(in_call, torch.exp(lag * lb[:, None]) * f_at_last, 0.0)
+    if state is not None:  # the initial potential decays until the first spike
+        never = last < -L  # no spike in this call or in the state's tail
+        v = v + torch.where(never, torch.exp((t_idx + 1.0).to(dtype) * lb[:, None]) * st.v[..., None], 0.0)
 
     lp = params.log_p
     A = exp_filter(S, lp)  # sum_{j <= t} p^(t-j) S[j]
-    a0 = lp.exp()[:, None] * st.a[..., None] + tail[..., -1:]  # a at step 0
-    a = F.pad(A[..., :-1], (1, 0)) + torch.exp(t_idx.to(dtype) * lp[:, None]) * a0
+    a = F.pad(A[..., :-1], (1, 0))
+    if state is not None:
+        a0 = lp.exp()[:, None] * st.a[..., None] + tail[..., -1:]  # a at step 0
+        a = a + torch.exp(t_idx.to(dtype) * lp[:, None]) * a0
     theta = 1.0 + params.adapt_scale[:, None] * a
 
     x = v - theta
