@@ -121,16 +121,21 @@ def fit_recordings(
 
     fits = []
     for rec, st in zip(recordings, states):
-        if st.failed:
-            result = dict(_identity(rec), status="failed", error=st.stop_reason, dt_ms=config.dt_ms, window_s=rec.window_s,
+        error = st.stop_reason if st.failed else ""
+        if not error:
+            test_current = rec.normalised_current("test")
+            try:  # e.g. held-out repeats without any spike: ETV undefined for this cell alone
+                etv, pred = score_model(st.model, test_current, rec.test.spikes, config.dt_ms)
+                etv_init, _ = score_model(_initial_model(config, st.init), test_current, rec.test.spikes,
+                                          config.dt_ms)
+            except ValueError as exc:
+                error = f"scoring failed: {exc}"
+        if error:
+            result = dict(_identity(rec), status="failed", error=error, dt_ms=config.dt_ms, window_s=rec.window_s,
                           arp_ms=config.arp_ms, engine=config.engine, device=str(dev), seed=seed,
                           epochs=st.epochs, cellfit_version=cellfit.__version__, config=config.to_dict())
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
             continue
-        test_current = rec.normalised_current("test")
-        etv, pred = score_model(st.model, test_current, rec.test.spikes, config.dt_ms)
-        init_model = _initial_model(config, st.init)
-        etv_init, _ = score_model(init_model, test_current, rec.test.spikes, config.dt_ms)
         result = dict(
             **_identity(rec),
             status="ok",

@@ -90,3 +90,20 @@ def test_errors_are_one_line_with_exit_code_2(argv, match, tmp_path, capsys, mon
 def test_module_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "cellfit.fit", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--specimen" in proc.stdout
+
+
+def test_a_cell_that_cannot_be_scored_fails_alone(demo_run):
+    """A held-out set without spikes has no reliability: that cell is recorded as failed, the fit call goes on."""
+    import dataclasses
+
+    import numpy as np
+
+    from cellfit.data import load_cell
+    from cellfit.fit import FitConfig, fit_recordings
+
+    cache, cell_dir = demo_run
+    rec = load_cell(int(cell_dir.name), dt_ms=0.5, cache_dir=cache / "demo")
+    silent = dataclasses.replace(rec, test=dataclasses.replace(rec.test, spikes=np.zeros_like(rec.test.spikes)))
+    good, bad = fit_recordings([rec, silent], FitConfig(dt_ms=0.5, epochs=2), device="cpu", progress=False)
+    assert good.result["status"] == "ok"
+    assert bad.result["status"] == "failed" and "reliability" in bad.result["error"]
