@@ -76,12 +76,9 @@ EXAMPLE_LAYERS = ("4", "2/3", "5")
 
 def examples_dir(out_dir: os.PathLike | str | None = None) -> pathlib.Path:
     """The examples directory: ``out_dir`` > ``$CELLFIT_EXAMPLES`` > ``~/.cache/cellfit/examples``."""
-    if out_dir is not None and str(out_dir) != "":
-        return pathlib.Path(out_dir).expanduser()
-    env = os.environ.get(EXAMPLES_ENV, "")
-    if env:
-        return pathlib.Path(env).expanduser()
-    return pathlib.Path.home() / ".cache" / "cellfit" / "examples"
+    from cellfit.io import user_dir
+
+    return user_dir(out_dir, EXAMPLES_ENV, "cellfit", "examples")
 
 
 # --------------------------------------------------------------------------

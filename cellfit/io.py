@@ -9,7 +9,7 @@ import pathlib
 import tempfile
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic", "file_stamp", "make_dir_readable"]
+__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic", "file_stamp", "make_dir_readable", "user_dir"]
 
 
 @contextlib.contextmanager
@@ -63,3 +63,13 @@ def file_stamp(path: os.PathLike | str) -> tuple[int, int]:
 def make_dir_readable(path: os.PathLike | str) -> None:
     """Give a ``tempfile.mkdtemp`` directory (mode 0700) the usual permissions."""
     os.chmod(path, 0o777 & ~_umask())
+
+
+def user_dir(given: os.PathLike | str | None, env: str, *default: str) -> pathlib.Path:
+    """A directory chosen by argument, then environment variable ``env``, then ``~/.cache/<default...>``."""
+    if given is not None and str(given) != "":
+        return pathlib.Path(given).expanduser()
+    value = os.environ.get(env, "")
+    if value:
+        return pathlib.Path(value).expanduser()
+    return pathlib.Path.home().joinpath(".cache", *default)

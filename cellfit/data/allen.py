@@ -24,6 +24,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
+from cellfit.io import user_dir
 from .errors import CellDataError
 
 __all__ = [
@@ -53,12 +54,7 @@ T = TypeVar("T")
 
 def default_cache_dir(cache_dir: os.PathLike | str | None = None) -> pathlib.Path:
     """The Allen cache directory: ``cache_dir`` > ``$CELLFIT_CACHE`` > ``~/.cache/cellfit/allen``."""
-    if cache_dir is not None and str(cache_dir) != "":
-        return pathlib.Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV, "")
-    if env:
-        return pathlib.Path(env).expanduser()
-    return pathlib.Path.home() / ".cache" / "cellfit" / "allen"
+    return user_dir(cache_dir, CACHE_ENV, "cellfit", "allen")
 
 
 def is_offline() -> bool:
