@@ -700,6 +700,21 @@ def _sweep_records(sid: int, sim: dict) -> list[dict]:
     return recs
 
 
+def _nwb1_series(parent, name: str, data: np.ndarray, unit: bytes, kind: bytes, fs: float, gz: dict):
+    """One NWB 1 (AIBS layout) TimeSeries group: data in SI ``unit`` at rate ``fs`` from t = 0."""
+    group = parent.create_group(name)
+    group.attrs["neurodata_type"] = np.bytes_(b"TimeSeries")
+    group.attrs["ancestry"] = np.array([b"TimeSeries", b"PatchClampSeries", kind])
+    d = group.create_dataset("data", data=data, **gz)
+    d.attrs["conversion"] = 1.0
+    d.attrs["resolution"] = np.nan
+    d.attrs["unit"] = np.bytes_(unit)
+    st = group.create_dataset("starting_time", data=0.0)
+    st.attrs["rate"] = float(fs)
+    st.attrs["unit"] = np.bytes_(b"Seconds")
+    group.create_dataset("num_samples", data=data.shape[0])
+    return group
+
 def _write_nwb1(path: pathlib.Path, sid: int, sweeps: list[dict], fs: float) -> None:
     """Write ``sweeps`` in the AIBS NWB 1 layout that ``NwbDataSet`` reads."""
     n_exp = int(round(EXPERIMENT_START_S * fs))
@@ -722,28 +737,8 @@ def _write_nwb1(path: pathlib.Path, sid: int, sweeps: list[dict], fs: float) -> 
                 num = s["sweep_number"]
                 name = f"Sweep_{num}"
                 n = s["response_V"].shape[0]
-                resp = acq.create_group(name)
-                resp.attrs["neurodata_type"] = np.bytes_(b"TimeSeries")
-                resp.attrs["ancestry"] = np.array([b"TimeSeries", b"PatchClampSeries", b"CurrentClampSeries"])
-                d = resp.create_dataset("data", data=s["response_V"], **gz)
-                d.attrs["conversion"] = 1.0
-                d.attrs["resolution"] = np.nan
-                d.attrs["unit"] = np.bytes_(b"Volts")
-                st = resp.create_dataset("starting_time", data=0.0)
-                st.attrs["rate"] = float(fs)
-                st.attrs["unit"] = np.bytes_(b"Seconds")
-                resp.create_dataset("num_samples", data=n)
-                stim = pres.create_group(name)
-                stim.attrs["neurodata_type"] = np.bytes_(b"TimeSeries")
-                stim.attrs["ancestry"] = np.array([b"TimeSeries", b"PatchClampSeries", b"CurrentClampStimulusSeries"])
-                d = stim.create_dataset("data", data=s["stimulus_A"], **gz)
-                d.attrs["conversion"] = 1.0
-                d.attrs["resolution"] = np.nan
-                d.attrs["unit"] = np.bytes_(b"Amps")
-                st = stim.create_dataset("starting_time", data=0.0)
-                st.attrs["rate"] = float(fs)
-                st.attrs["unit"] = np.bytes_(b"Seconds")
-                stim.create_dataset("num_samples", data=n)
+                _nwb1_series(acq, name, s["response_V"], b"Volts", b"CurrentClampSeries", fs, gz)
+                stim = _nwb1_series(pres, name, s["stimulus_A"], b"Amps", b"CurrentClampStimulusSeries", fs, gz)
                 stim.create_dataset("aibs_stimulus_amplitude_pa", data=float(np.max(s["stimulus_A"]) * 1e12))
                 stim.create_dataset("aibs_stimulus_name", data=s["stimulus_name"])
                 stim.create_dataset("aibs_stimulus_description", data=s["stimulus_code"])
