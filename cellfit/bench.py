@@ -65,7 +65,7 @@ from torch import nn
 
 import cellfit
 from cellfit.device import resolve_device, synchronize
-from cellfit.functional.alif import ENGINES
+from cellfit.functional.alif import BLOCK_KERNELS, ENGINES, resolve_block_kernel, use_block_kernel
 from cellfit.fit.metrics import van_rossum_distance
 from cellfit.functional.filters import exp_filter
 from cellfit.modules import ALIF
@@ -200,6 +200,9 @@ class BenchmarkConfig:
         progress: show a tqdm progress bar over cases (on stderr).
         threads: optional number of CPU threads for torch during the run (restored after);
             None keeps torch's setting. One thread can be steadier on a shared machine.
+        block_kernel: implementation of the Block engine's loop: ``"auto"`` (the fused
+            Triton kernel on CUDA, the PyTorch loop on a CPU), ``"torch"`` or ``"triton"``
+            (see :func:`cellfit.functional.alif.resolve_block_kernel`). Recorded per row.
     """
 
     cases: tuple[BenchmarkCase, ...]
@@ -214,6 +217,7 @@ class BenchmarkConfig:
     grid_name: str = "custom"
     progress: bool = True
     threads: Optional[int] = None
+    block_kernel: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cases", tuple(self.cases))
@@ -236,6 +240,8 @@ class BenchmarkConfig:
             raise ValueError(f"repeats must be >= 1, got {self.repeats}")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+        if self.block_kernel not in BLOCK_KERNELS:
+            raise ValueError(f"block_kernel must be one of {list(BLOCK_KERNELS)}, got {self.block_kernel!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         for name in ("time_budget_s", "max_run_s"):
@@ -605,7 +611,7 @@ def device_name(device: torch.device, threads: Optional[int] = None) -> str:
 
 CSV_COLUMNS = (
     "grid", "case", "engine", "T", "arp_steps", "arp_ms", "dt_ms", "batch", "n_in", "hidden", "layers",
-    "recurrent", "task", "train_step", "dtype", "seed", "device", "device_name", "torch_version",
+    "recurrent", "task", "train_step", "dtype", "seed", "device", "device_name", "block_kernel", "torch_version",
     "cellfit_version", "repeats", "warmup", "n_fwd", "fwd_median_s", "fwd_iqr_s", "n_fwd_bwd",
     "fwd_bwd_median_s", "fwd_bwd_iqr_s", "speedup_fwd", "speedup_fwd_bwd", "spikes_per_sample",
     "float64_identical", "float32_spike_mismatches", "load_avg_1m", "note",
@@ -711,18 +717,22 @@ def run_benchmark(
 
     device = resolve_device(config.device)
     dtype = DTYPES[config.dtype]
+    kernel = resolve_block_kernel(config.block_kernel, device)  # fails here if it cannot run
     rows: list[dict] = []
     saved_threads = torch.get_num_threads()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     try:
         bar = tqdm(config.cases, desc="benchmark", unit="config", disable=not config.progress, dynamic_ncols=True)
-        for index, case in enumerate(bar):
-            bar.set_postfix_str(case.label(), refresh=True)
-            logger.info("benchmark case %d/%d: %s", index + 1, len(config.cases), case.label())
-            rows.extend(_run_case(case, index, config, device, dtype))
-            if on_case is not None:
-                on_case(pd.DataFrame(rows, columns=list(CSV_COLUMNS)))
+        with use_block_kernel(kernel):
+            for index, case in enumerate(bar):
+                bar.set_postfix_str(case.label(), refresh=True)
+                logger.info("benchmark case %d/%d: %s", index + 1, len(config.cases), case.label())
+                rows.extend(_run_case(case, index, config, device, dtype))
+                for row in rows[-len(config.engines):]:
+                    row["block_kernel"] = kernel if row["engine"] == "blocks" else ""
+                if on_case is not None:
+                    on_case(pd.DataFrame(rows, columns=list(CSV_COLUMNS)))
     finally:
         torch.set_num_threads(saved_threads)
     return pd.DataFrame(rows, columns=list(CSV_COLUMNS))

@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the grid's numbers of layers")
     p.add_argument("--connectivity", nargs="+", choices=("recurrent", "feedforward"), default=None,
                    help="replace the grid's connectivity")
+    p.add_argument("--block-kernel", choices=("auto", "torch", "triton"), default="auto",
+                   help="the Block engine's loop: 'auto' = fused Triton kernel on CUDA, PyTorch loop on a CPU")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch during the run (default: torch's own choice, usually one per core)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -140,6 +142,7 @@ def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
         grid_name=grid_name,
         progress=not args.no_progress,
         threads=args.threads,
+        block_kernel=args.block_kernel,
     )
 
 
@@ -150,10 +153,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
         config = _config(args)
         device = bench.resolve_device(config.device)  # fail early, before any work
+        bench.resolve_block_kernel(config.block_kernel, device)
     except _ArgumentError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help
@@ -168,7 +172,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     csv_path = out / "results.csv"
     print(
         f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(config.engines)} engine(s) "
-        f"on {bench.device_name(device, config.threads)}, {config.dtype}, repeats {config.repeats}, "
+        f"on {bench.device_name(device, config.threads)} (block kernel: "
+        f"{bench.resolve_block_kernel(config.block_kernel, device)}), {config.dtype}, repeats {config.repeats}, "
         f"warm-up {config.warmup} -> {out}",
         file=sys.stderr,
     )

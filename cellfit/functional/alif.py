@@ -36,8 +36,10 @@ passed at every step where the neuron could fire and is zero while it is refract
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Callable, NamedTuple, Optional, Sequence
+import os
+from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +56,9 @@ __all__ = [
     "alif_standard",
     "alif_blocks",
     "block_spikes",
+    "resolve_block_kernel",
+    "use_block_kernel",
+    "BLOCK_KERNELS",
     "replay",
     "leaky_integrator",
     "simulate",
@@ -263,6 +268,53 @@ def _decay_kernel(log_decay: torch.Tensor, L: int) -> torch.Tensor:
     return (1.0 - log_decay.exp())[:, None, None] * powers * causal
 
 
+BLOCK_KERNELS = ("auto", "torch", "triton")
+BLOCK_KERNEL_ENV = "CELLFIT_BLOCK_KERNEL"
+
+
+def resolve_block_kernel(kernel: Optional[str], device: torch.device) -> str:
+    """``"torch"`` or ``"triton"``: which implementation of the block loop runs on ``device``.
+
+    ``kernel`` None reads ``$CELLFIT_BLOCK_KERNEL`` (default ``"auto"``). ``"auto"`` picks the
+    fused Triton kernel for CUDA tensors when Triton is installed, else the PyTorch loop;
+    ``"triton"`` insists (and raises ``RuntimeError`` with the reason if it cannot run).
+    """
+    from cellfit.functional import triton_blocks
+
+    if kernel is None:
+        kernel = os.environ.get(BLOCK_KERNEL_ENV, "auto").strip().lower() or "auto"
+    if kernel not in BLOCK_KERNELS:
+        raise ValueError(f"unknown block kernel {kernel!r} (from ${BLOCK_KERNEL_ENV} or an argument); choose one of {list(BLOCK_KERNELS)}")
+    if kernel == "auto":
+        return "triton" if device.type == "cuda" and triton_blocks.available(device) else "torch"
+    if kernel == "triton":
+        reason = triton_blocks.why_unavailable(device)
+        if reason is not None:
+            raise RuntimeError(f"block kernel 'triton' cannot run: {reason}; use 'torch' or 'auto'")
+    return kernel
+
+
+@contextlib.contextmanager
+def use_block_kernel(kernel: Optional[str]) -> Iterator[None]:
+    """Within the ``with`` block, run the Block engine's loop with ``kernel`` (``"auto"``,
+    ``"torch"`` or ``"triton"``; None leaves the setting alone). Sets ``$CELLFIT_BLOCK_KERNEL``
+    and restores it afterwards, so worker processes started inside inherit the choice."""
+    if kernel is None:
+        yield
+        return
+    if kernel not in BLOCK_KERNELS:
+        raise ValueError(f"unknown block kernel {kernel!r}; choose one of {list(BLOCK_KERNELS)}")
+    saved = os.environ.get(BLOCK_KERNEL_ENV)
+    os.environ[BLOCK_KERNEL_ENV] = kernel
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(BLOCK_KERNEL_ENV, None)
+        else:
+            os.environ[BLOCK_KERNEL_ENV] = saved
+
+
 @torch.no_grad()
 def block_spikes(
     current: torch.Tensor,
@@ -270,6 +322,7 @@ def block_spikes(
     *,
     w_rec: Optional[torch.Tensor] = None,
     state: Optional[ALIFState] = None,
+    kernel: Optional[str] = None,
 ) -> ALIFTrace:
     """Spike trains of ALIF neurons by the Block algorithm (no gradients).
 
@@ -289,13 +342,18 @@ def block_spikes(
     crossing of :math:`\\theta[t] = 1 + d p^t a_1` is the block's only true spike
     (a neuron fires at most once per ``T_R`` steps).
 
-    Args and shapes as :func:`alif_standard`. Returns an :class:`ALIFTrace` with the (B, N, T)
-    spikes (``current``'s dtype, no gradient) and the final state; ``v``/``theta`` are None.
+    Args and shapes as :func:`alif_standard`, plus ``kernel``: ``"torch"`` (the loop below),
+    ``"triton"`` (the same algorithm fused into one GPU kernel,
+    :mod:`cellfit.functional.triton_blocks`) or ``"auto"`` (see :func:`resolve_block_kernel`).
+    Returns an :class:`ALIFTrace` with the (B, N, T) spikes (``current``'s dtype, no
+    gradient) and the final state; ``v``/``theta`` are None.
     """
     B, N, T = current.shape
     L = params.t_ref
     dtype, device = current.dtype, current.device
     st = _initial_state(current, L, state)
+    if T > 0 and resolve_block_kernel(kernel, device) == "triton":
+        return _block_spikes_fused(current, params, w_rec, st)
     log_beta = params.log_beta.detach()
     lb = log_beta[:, None]
     lp = params.log_p.detach()[:, None]
@@ -319,12 +377,8 @@ def block_spikes(
     zero = torch.zeros((), dtype=dtype, device=device)
     zero_i = torch.zeros((), dtype=torch.long, device=device)
 
-    tail = st.spikes.detach()
-    latest = _latest_spike_index(tail)[..., None]  # (B, N, 1)
-    spiked = latest >= 0
-    r = torch.where(spiked, latest + extra, zero_i)
-    v0 = torch.where(spiked, zero, st.v.detach()[..., None])
-    a1 = params.log_p.detach().exp()[:, None] * st.a.detach()[..., None] + tail[..., -1:]
+    r, v0, a1, tail = _entry_state(params, st)
+    r, v0, a1 = r[..., None], v0[..., None], a1[..., None]  # (B, N, 1)
     theta_base = torch.ones_like(d_p_pow)
     prev = tail
     out = []
@@ -359,6 +413,31 @@ def block_spikes(
         return ALIFTrace(spikes, None, None, st)
     tail_out = torch.cat([tail, spikes], dim=-1)[..., -L:]
     return ALIFTrace(spikes, None, None, ALIFState(v=v_end[..., 0], a=a_end[..., 0], spikes=tail_out))
+
+
+def _entry_state(params: ALIFStepParameters, st: ALIFState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(r, v0, a1, tail) entering the first block: refractory prefix, potential, adaptation, last T_R spikes."""
+    L = params.t_ref
+    tail = st.spikes.detach()
+    latest = _latest_spike_index(tail)
+    spiked = latest >= 0
+    r = torch.where(spiked, latest + (1 if L == 1 else 0), torch.zeros_like(latest))
+    v0 = torch.where(spiked, torch.zeros_like(st.v), st.v.detach())
+    a1 = params.log_p.detach().exp() * st.a.detach() + tail[..., -1]
+    return r, v0, a1, tail
+
+
+def _block_spikes_fused(current: torch.Tensor, params: ALIFStepParameters, w_rec, st: ALIFState) -> ALIFTrace:
+    from cellfit.functional.triton_blocks import block_spikes_triton
+
+    L = params.t_ref
+    r, v0, a1, tail = _entry_state(params, st)
+    spikes, v_end, a_end = block_spikes_triton(
+        current, params.log_beta, params.log_p, params.adapt_scale, L, v0, a1, r,
+        first_rec_input=tail if w_rec is not None else None, w_rec=w_rec,
+    )  # fmt: skip
+    tail_out = torch.cat([tail.to(spikes.dtype), spikes], dim=-1)[..., -L:]
+    return ALIFTrace(spikes, None, None, ALIFState(v=v_end, a=a_end, spikes=tail_out))
 
 
 def _window_count(spikes_ext: torch.Tensor, lo: int, hi: int, T: int) -> torch.Tensor:

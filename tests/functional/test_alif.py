@@ -33,13 +33,13 @@ def run_both(current, params, **kw):
 
 
 @st.composite
-def scenarios(draw):
+def scenarios(draw, max_T=lambda t_ref: 6 * t_ref + 300):
     t_ref = draw(st.integers(1, 50))
     dt_ms = draw(st.sampled_from([0.05, 0.1, 0.25, 1.0, 2.0, 4.0]))
     n = draw(st.integers(1, 4))
     b = draw(st.integers(1, 3))
     # lengths around and between block boundaries, not only multiples of T_R
-    T = draw(st.integers(1, 6 * t_ref + 300))
+    T = draw(st.integers(1, max_T(t_ref)))
     seed = draw(st.integers(0, 2**31 - 1))
     g = torch.Generator().manual_seed(seed)
     # time constants drawn in steps (0.3 to 300 steps), then converted to ms at this DT

@@ -28,6 +28,8 @@ def test_quick_run_writes_csv_plot_and_table(tmp_path, capsys):
     assert set(df["arp_steps"]) == {8, 16} and set(df["T"]) == {256}
     assert df["float64_identical"].all()
     assert (df["device"] == "cpu").all() and (df["torch_version"] == torch.__version__).all()
+    kernels = df.set_index("engine")["block_kernel"].fillna("")
+    assert (kernels["blocks"] == "torch").all() and (kernels["standard"] == "").all()  # auto on a CPU
     assert (df[["fwd_median_s", "fwd_bwd_median_s"]] > 0).all().all()
     assert (df[["fwd_iqr_s", "fwd_bwd_iqr_s"]] >= 0).all().all()
     assert (df["n_fwd"] == 2).all() and (df["n_fwd_bwd"] == 2).all()
@@ -109,6 +111,14 @@ def test_cuda_without_gpu_exits_2(tmp_path, capsys, monkeypatch):
     assert main(["--quick", "--device", "cuda", "--out", str(tmp_path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "no CUDA GPU" in lines[0]
+
+
+def test_triton_kernel_without_gpu_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert main(["--quick", "--device", "cpu", "--block-kernel", "triton", "--out", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "runs on CUDA tensors" in lines[0] and "use 'torch' or 'auto'" in lines[0]
+    assert not list(tmp_path.iterdir())
 
 
 def test_poisson_input_is_seeded_and_has_per_sample_rates():

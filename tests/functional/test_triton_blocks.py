@@ -1,0 +1,127 @@
+"""The fused Triton block kernel against the step-by-step engine, and how the kernel is chosen.
+
+Without a GPU the kernel runs in Triton's interpreter (``tests/conftest.py`` sets
+``TRITON_INTERPRET=1`` before Triton is imported), so these tests check the kernel's
+arithmetic on every machine; the ``gpu`` test checks the compiled kernel on CUDA.
+"""
+
+import importlib.util
+
+import pytest
+import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from cellfit.functional import ALIFParameters, alif_blocks, alif_standard
+from cellfit.functional.alif import block_spikes, resolve_block_kernel
+from cellfit.functional.triton_blocks import available
+
+from test_alif import scenarios
+
+# The interpreter runs each program's block loop in Python: keep sequences short
+# (still several blocks, lengths not multiples of T_R, every T_R from 1 to 50).
+short_scenarios = scenarios(max_T=lambda t_ref: 3 * t_ref + 40)
+
+F64 = torch.float64
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+needs_kernel = pytest.mark.skipif(
+    not (HAS_TRITON and (torch.cuda.is_available() or available("cpu"))),
+    reason="needs Triton (and a GPU, or TRITON_INTERPRET=1)",
+)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def assert_same_as_standard(current, params, w_rec=None, state=None):
+    ref = alif_standard(current, params, w_rec=w_rec, state=state)
+    fused = block_spikes(current, params, w_rec=w_rec, state=state, kernel="triton")
+    assert torch.equal(fused.spikes, ref.spikes.detach())
+    assert torch.equal(fused.state.spikes, ref.state.spikes)
+    torch.testing.assert_close(fused.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(fused.state.a, ref.state.a, rtol=1e-9, atol=1e-9)
+    return ref, fused
+
+
+@needs_kernel
+@settings(max_examples=40)
+@given(short_scenarios, st.floats(0.1, 0.9))
+def test_fused_kernel_equals_standard(scenario, split):
+    current, params, w_rec = scenario
+    ref, fused = assert_same_as_standard(current, params, w_rec)
+    n = int(ref.spikes.sum())
+    event("no spikes" if n == 0 else "1-9 spikes" if n < 10 else "10+ spikes")
+    # continuing from a state (refractory prefix, carried potential and adaptation)
+    T = current.shape[-1]
+    cut = max(1, int(split * T))
+    if cut < T:
+        first = alif_standard(current[..., :cut], params, w_rec=w_rec)
+        assert_same_as_standard(current[..., cut:], params, w_rec, state=first.state)
+
+
+@needs_kernel
+@pytest.mark.parametrize("t_ref", [1, 2, 20, 33])
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_fused_kernel_busy_neurons(t_ref, recurrent):
+    # strong drive: a spike in most blocks, so refractory prefixes and resets are exercised
+    g = torch.Generator().manual_seed(t_ref)
+    n = 3
+    params = ALIFParameters(torch.tensor([2.0, 10.0, 40.0], dtype=F64), torch.tensor([5.0, 50.0, 500.0], dtype=F64),
+                            torch.tensor([0.0, 0.3, 1.0], dtype=F64), arp_ms=t_ref * 0.1).discretise(0.1)  # fmt: skip
+    current = 4.0 + 3.0 * torch.randn(2, n, 7 * t_ref + 40, dtype=F64, generator=g)
+    w_rec = torch.randn(n, n, dtype=F64, generator=g) if recurrent else None
+    ref, _ = assert_same_as_standard(current, params, w_rec)
+    assert ref.spikes.sum() >= 6
+
+
+@needs_kernel
+def test_fused_kernel_float32_and_gradients_through_replay(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    params = ALIFParameters(torch.tensor([8.0, 20.0]), torch.tensor([80.0, 300.0]), torch.tensor([0.2, 0.5]),
+                            arp_ms=2.0).discretise(0.1)  # fmt: skip
+    current = (1.2 + 1.5 * torch.randn(3, 2, 400, generator=g)).requires_grad_()
+    torch_loop = block_spikes(current, params, kernel="torch")
+    fused = block_spikes(current, params, kernel="triton")
+    assert fused.spikes.dtype == torch.float32
+    assert torch.equal(fused.spikes, torch_loop.spikes)
+    # the engine picks the kernel from $CELLFIT_BLOCK_KERNEL; gradients come from the same replay
+    grads = {}
+    for kernel in ("torch", "triton"):
+        monkeypatch.setenv("CELLFIT_BLOCK_KERNEL", kernel)
+        current.grad = None
+        alif_blocks(current, params).spikes.sum().backward()
+        grads[kernel] = current.grad.clone()
+    torch.testing.assert_close(grads["triton"], grads["torch"])
+    assert grads["torch"].abs().sum() > 0
+
+
+def test_kernel_choice(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("CELLFIT_BLOCK_KERNEL", raising=False)
+    assert resolve_block_kernel(None, cpu) == "torch"  # auto: the loop on a CPU, even under the interpreter
+    assert resolve_block_kernel("torch", cpu) == "torch"
+    monkeypatch.setenv("CELLFIT_BLOCK_KERNEL", "TORCH")
+    assert resolve_block_kernel(None, cpu) == "torch"
+    monkeypatch.setenv("CELLFIT_BLOCK_KERNEL", "fast")
+    with pytest.raises(ValueError, match="unknown block kernel 'fast'.*CELLFIT_BLOCK_KERNEL"):
+        resolve_block_kernel(None, cpu)
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(RuntimeError, match="runs on CUDA tensors"):
+        resolve_block_kernel("triton", cpu)
+    with pytest.raises(RuntimeError, match="runs on CUDA tensors"):
+        block_spikes(torch.ones(1, 1, 5), ALIFParameters(torch.ones(1) * 10, torch.ones(1) * 50,
+                                                         torch.ones(1), 0.2).discretise(0.1), kernel="triton")  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_auto_picks_fused_kernel_on_cuda_and_agrees():
+    assert resolve_block_kernel("auto", torch.device("cuda")) == "triton"
+    g = torch.Generator().manual_seed(1)
+    params = ALIFParameters(torch.rand(8, dtype=F64, generator=g) * 30 + 5, torch.rand(8, dtype=F64, generator=g) * 300 + 20,
+                            torch.rand(8, dtype=F64, generator=g), 2.0).discretise(0.1)  # fmt: skip
+    current = 1 + 2 * torch.randn(4, 8, 3000, dtype=F64, generator=g)
+    w_rec = 0.3 * torch.randn(8, 8, dtype=F64, generator=g)
+    for w in (None, w_rec):
+        ref = alif_standard(current, params, w_rec=w)
+        cuda = lambda t: t.to("cuda") if torch.is_tensor(t) else t
+        fused = block_spikes(cuda(current), type(params)(*map(cuda, params)), w_rec=cuda(w), kernel="auto")
+        assert torch.equal(fused.spikes.cpu(), ref.spikes)
+        torch.testing.assert_close(fused.state.v.cpu(), ref.state.v, rtol=1e-9, atol=1e-9)
