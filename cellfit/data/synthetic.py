@@ -83,6 +83,7 @@ __all__ = [
     "AdExParams",
     "SyntheticCell",
     "write_synthetic_cache",
+    "synthetic_recordings",
     "alif_panel",
     "mismatch_panel",
     "load_truth",
@@ -819,6 +820,50 @@ def write_synthetic_cache(cache_dir: os.PathLike | str, cells: Sequence[Syntheti
     if not (cache / "morphology_features.csv").exists():
         write_text_atomic(cache / "morphology_features.csv", "specimen_id\n")
     return ids
+
+
+def synthetic_recordings(cells: Sequence[SyntheticCell], dt_ms: float = 0.1, window_s: float = 1.0,
+                         seed: int = 0, sampling_rate_hz: float = 20_000.0) -> list["CellRecording"]:
+    """The cells as :class:`~cellfit.data.types.CellRecording` objects, without writing any file.
+
+    Same models, stimuli and noise as :func:`write_synthetic_cache` with the same ``seed``,
+    cut and binned by the same code as :func:`cellfit.data.load_cell`; the differences:
+    spike times are the model's own (no AllenSDK detection on the voltage trace, so
+    AllenSDK and pynwb are not needed) and traces are not rounded to the file's
+    float32/quantisation steps. For benchmarks and tests where file I/O is not the point
+    (e.g. fitting a 146-cell panel on a GPU machine that lacks the data stack).
+    """
+    from .allen import RawSweep, cell_class_of
+    from .preprocess import bin_sweeps, build_recording
+    from .types import CellMeta
+
+    fs = float(sampling_rate_hz)
+    ids = [int(c.specimen_id) if c.specimen_id is not None else FIRST_SYNTHETIC_ID + i
+           for i, c in enumerate(cells)]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate specimen ids in cells: {ids}")
+    sims = _simulate_cells([_prepare_cell(cell, sid, seed, fs) for cell, sid in zip(cells, ids)])
+    out = []
+    for i, (cell, sid, sim) in enumerate(zip(cells, ids, sims)):
+        record = _cell_record(cell, sid, i)
+        meta = CellMeta(
+            specimen_id=sid, name=record["specimen__name"], species=cell.species, layer=str(cell.layer),
+            dendrite_type=record["tag__dendrite_type"], cell_class=cell_class_of(record["tag__dendrite_type"]),
+            transgenic_line=record["line_name"], disease_state=cell.disease_state,
+            v_rest_mV=round(float(sim["v_rest"]), 6), v_thresh_mV=round(float(sim["v_thresh"]), 6),  # as the cache stores them
+        )
+        raws, detected = {TRAIN_STIMULUS: [], TEST_STIMULUS: []}, {}
+        for sw in sim["sweeps"]:
+            n = sw["response_V"].shape[0]
+            raws[sw["stimulus_name"]].append(RawSweep(
+                sweep_number=sw["sweep_number"], stimulus_name=sw["stimulus_name"], sampling_rate_hz=fs,
+                current_pA=sw["stimulus_A"].astype(np.float64) * 1e12,
+                voltage_mV=sw["response_V"].astype(np.float64) * 1e3, valid_end=n - 1))
+            detected[sw["sweep_number"]] = np.round(np.asarray(sw["spike_times_s"]) * fs).astype(np.int64)
+        train, test = (bin_sweeps(raws[name], dt_ms, window_s, specimen_id=sid, detected=detected)
+                       for name in (TRAIN_STIMULUS, TEST_STIMULUS))
+        out.append(build_recording(meta, dt_ms, window_s, train, test, source=f"synthetic (in memory, seed {seed})"))
+    return out
 
 
 def _read_feature_rows(path: pathlib.Path) -> dict[int, list]:

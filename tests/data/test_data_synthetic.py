@@ -184,3 +184,23 @@ def test_bad_cell_specs_are_rejected():
         AdExParams(V_peak_mV=-60.0)
     with pytest.raises(ValueError, match="duplicate"):
         write_synthetic_cache("/nonexistent-never-created", [SyntheticCell(specimen_id=1)] * 2)
+
+
+def test_in_memory_recordings_equal_the_cache_path(main_cache, main_cells, full_recordings):
+    """``synthetic_recordings`` gives what writing the cache and loading it through AllenSDK gives
+    (same binned currents, voltages and spikes: AllenSDK's detector finds the model's spikes)."""
+    from cellfit.data.synthetic import synthetic_recordings
+
+    cells = [main_cells["alif_exc"], main_cells["adex_inh"]]
+    for rec in synthetic_recordings(cells, dt_ms=0.1, window_s=3.0, seed=0):
+        key = next(k for k, c in main_cells.items() if c.specimen_id == rec.meta.specimen_id)
+        ref = full_recordings[key]
+        assert rec.meta == ref.meta and rec.current_scale_pA == ref.current_scale_pA
+        for part in ("train", "test"):
+            got, want = getattr(rec, part), getattr(ref, part)
+            np.testing.assert_array_equal(got.current_pA, want.current_pA)
+            np.testing.assert_allclose(got.voltage_mV, want.voltage_mV, atol=1e-4)
+            assert got.spikes.sum() > 10
+            # detection on a pasted action potential may move a spike by a bin at most
+            assert (got.spikes != want.spikes).sum() <= 0.02 * want.spikes.sum()
+            np.testing.assert_array_equal(got.sweep_numbers, want.sweep_numbers)
