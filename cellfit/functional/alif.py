@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from cellfit.functional.filters import exp_filter
-from cellfit.functional.surrogate import SpikeFn, multi_gaussian
+from cellfit.functional.surrogate import SpikeFn, known_spikes, multi_gaussian
 
 __all__ = [
     "ALIFParameters",
@@ -516,9 +516,7 @@ def replay(
         a = a + torch.exp(t_idx.to(dtype) * lp[:, None]) * a0
     theta = 1.0 + params.adapt_scale[:, None] * a
 
-    x = v - theta
-    h = spike_fn(x)
-    out = (h - h.detach() + S) * gate
+    out = known_spikes(v - theta, S, gate, spike_fn)  # value S; surrogate gradient of V - theta
 
     if T == 0:
         final = st

@@ -22,18 +22,30 @@ surrogate as a plain attribute (``surrogate.fast_sigmoid(slope=10)``).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
 import torch
 
-__all__ = ["multi_gaussian", "fast_sigmoid", "get_surrogate", "SURROGATES", "SpikeFn"]
+__all__ = ["multi_gaussian", "fast_sigmoid", "get_surrogate", "known_spikes", "SURROGATES", "SpikeFn"]
 
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _normal_pdf(x: torch.Tensor, mu: float, sigma: float) -> torch.Tensor:
-    return torch.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2.0 * math.pi))
+def _multi_gaussian_derivative(x: torch.Tensor, s: float, h: float, k: float, gamma: float) -> torch.Tensor:
+    r""":math:`\gamma[(1+h)G(x;0,s) - hG(x;s,ks) - hG(x;-s,ks)]` in a new tensor, with few passes over ``x``."""
+    root = math.sqrt(2.0 * math.pi)
+    ks = k * s
+    side = (x - s).square_().mul_(-0.5 / ks**2).exp_()
+    side.add_((x + s).square_().mul_(-0.5 / ks**2).exp_())
+    centre = x.square().mul_(-0.5 / s**2).exp_()
+    return centre.mul_(gamma * (1.0 + h) / (s * root)).sub_(side.mul_(gamma * h / (ks * root)))
+
+
+def _fast_sigmoid_derivative(x: torch.Tensor, slope: float) -> torch.Tensor:
+    r""":math:`(\text{slope}|x| + 1)^{-2}` in a new tensor."""
+    return x.abs().mul_(slope).add_(1.0).square_().reciprocal_()
 
 
 class _MultiGaussianSpike(torch.autograd.Function):
@@ -46,13 +58,7 @@ class _MultiGaussianSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        s, h, k, gamma = ctx.shape
-        d = gamma * (
-            (1.0 + h) * _normal_pdf(x, 0.0, s)
-            - h * _normal_pdf(x, s, k * s)
-            - h * _normal_pdf(x, -s, k * s)
-        )
-        return grad_out * d, None, None, None, None
+        return _multi_gaussian_derivative(x, *ctx.shape).mul_(grad_out), None, None, None, None
 
 
 class _FastSigmoidSpike(torch.autograd.Function):
@@ -65,7 +71,38 @@ class _FastSigmoidSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        return grad_out / (ctx.slope * x.abs() + 1.0) ** 2, None
+        return _fast_sigmoid_derivative(x, ctx.slope).mul_(grad_out), None
+
+
+class _KnownSpikes(torch.autograd.Function):
+    """Value ``spikes * gate`` (spikes already known); gradient ``gate * derivative(x)``."""
+
+    @staticmethod
+    def forward(ctx, x, spikes, gate, derivative):
+        ctx.save_for_backward(x, gate)
+        ctx.derivative = derivative
+        return spikes * gate
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, gate = ctx.saved_tensors
+        return ctx.derivative(x).mul_(grad_out).mul_(gate), None, None, None
+
+
+def known_spikes(x: torch.Tensor, spikes: torch.Tensor, gate: torch.Tensor, spike_fn: "SpikeFn") -> torch.Tensor:
+    """Spikes that are already known (e.g. found by the Block algorithm), with ``spike_fn``'s surrogate gradient.
+
+    The value is ``spikes * gate``; the gradient with respect to ``x`` (the distance to
+    threshold) is ``gate * dS/dx`` of ``spike_fn``. The same as
+    ``(spike_fn(x) - spike_fn(x).detach() + spikes) * gate``, which is what runs for a
+    custom ``spike_fn``; the built-in surrogates skip the unused Heaviside and compute their
+    derivative in a few fused passes (see ``spike_fn.derivative``).
+    """
+    derivative = getattr(spike_fn, "derivative", None)
+    if derivative is None:
+        h = spike_fn(x)
+        return (h - h.detach() + spikes) * gate
+    return _KnownSpikes.apply(x, spikes, gate, derivative)
 
 
 def multi_gaussian(s: float = 0.5, h: float = 0.15, k: float = 6.0, gamma: float = 0.5) -> SpikeFn:
@@ -84,6 +121,7 @@ def multi_gaussian(s: float = 0.5, h: float = 0.15, k: float = 6.0, gamma: float
         return _MultiGaussianSpike.apply(x, s, h, k, gamma)
 
     spike_fn.__name__ = f"multi_gaussian(s={s}, h={h}, k={k}, gamma={gamma})"
+    spike_fn.derivative = functools.partial(_multi_gaussian_derivative, s=s, h=h, k=k, gamma=gamma)
     return spike_fn
 
 
@@ -96,6 +134,7 @@ def fast_sigmoid(slope: float = 10.0) -> SpikeFn:
         return _FastSigmoidSpike.apply(x, slope)
 
     spike_fn.__name__ = f"fast_sigmoid(slope={slope})"
+    spike_fn.derivative = functools.partial(_fast_sigmoid_derivative, slope=slope)
     return spike_fn
 
 
