@@ -6,6 +6,10 @@ arithmetic on every machine; the ``gpu`` test checks the compiled kernel on CUDA
 """
 
 import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -109,6 +113,33 @@ def test_kernel_choice(monkeypatch):
     with pytest.raises(RuntimeError, match="runs on CUDA tensors"):
         block_spikes(torch.ones(1, 1, 5), ALIFParameters(torch.ones(1) * 10, torch.ones(1) * 50,
                                                          torch.ones(1), 0.2).discretise(0.1), kernel="triton")  # fmt: skip
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="needs Triton")
+def test_kernel_compiles_for_hopper_without_a_gpu():
+    """Ahead-of-time compilation to sm_90 machine code (Triton's own ptxas): catches what the
+    interpreter cannot (types of loop-carried values, unsupported operations), with no GPU."""
+    code = textwrap.dedent(
+        """
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+        from cellfit.functional._triton_kernel import block_kernel
+
+        for dt, has_rec, block in (("fp32", False, 32), ("fp64", True, 2)):
+            names = ["cur", "rec", "out", "beta", "bpow", "dppow", "ppow", "v0", "a1", "r", "vend", "aend"]
+            sig = {f"{n}_ptr": "*i32" if n == "r" else f"*{dt}" for n in names}
+            sig.update({n: "i32" for n in ("T", "L", "N", "n_start", "n_end", "last_block", "j_last", "extra", "out_stride")})
+            sig.update(HAS_REC="constexpr", BLOCK="constexpr")
+            src = ASTSource(block_kernel, sig, constexprs={"HAS_REC": has_rec, "BLOCK": block})
+            compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 1})
+            assert compiled.asm["cubin"], (dt, has_rec, block)
+        print("compiled")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "compiled" in done.stdout, done.stderr[-3000:]
 
 
 @pytest.mark.gpu
