@@ -50,6 +50,7 @@ core)
     # synthetic training step (1 recurrent layer of 128, 1000 inputs, ARP 40, batch 64, T 1024/2048)
     bench paper-synthetic --grid paper-synthetic --repeats 10 --warmup 2
     bench paper-synthetic-torchloop --grid paper-synthetic --block-kernel torch --engines blocks --repeats 10 --warmup 2
+    step breakdown python benchmarks/engine_breakdown.py --T 2048 --device "$device"   # stage times, in log.txt
     # whole panel (146 cells, DT 0.1 ms, ARP 2 ms, up to 200 epochs), K cells per batch; then single-cell fits
     step panel python benchmarks/panel_benchmark.py --in-memory --cells 146 --cells-per-batch 146 73 16 \
         --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
