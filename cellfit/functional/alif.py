@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 
 import torch
@@ -270,6 +271,7 @@ def _decay_kernel(log_decay: torch.Tensor, L: int) -> torch.Tensor:
 
 BLOCK_KERNELS = ("auto", "torch", "triton")
 BLOCK_KERNEL_ENV = "CELLFIT_BLOCK_KERNEL"
+_FUSED_FAILURE: Optional[str] = None  # set when the fused kernel failed under "auto": the loop takes over
 
 
 def resolve_block_kernel(kernel: Optional[str], device: torch.device) -> str:
@@ -286,7 +288,8 @@ def resolve_block_kernel(kernel: Optional[str], device: torch.device) -> str:
     if kernel not in BLOCK_KERNELS:
         raise ValueError(f"unknown block kernel {kernel!r} (from ${BLOCK_KERNEL_ENV} or an argument); choose one of {list(BLOCK_KERNELS)}")
     if kernel == "auto":
-        return "triton" if device.type == "cuda" and triton_blocks.available(device) else "torch"
+        ok = device.type == "cuda" and triton_blocks.available(device) and _FUSED_FAILURE is None
+        return "triton" if ok else "torch"
     if kernel == "triton":
         reason = triton_blocks.why_unavailable(device)
         if reason is not None:
@@ -353,7 +356,15 @@ def block_spikes(
     dtype, device = current.dtype, current.device
     st = _initial_state(current, L, state)
     if T > 0 and resolve_block_kernel(kernel, device) == "triton":
-        return _block_spikes_fused(current, params, w_rec, st)
+        requested = kernel if kernel is not None else os.environ.get(BLOCK_KERNEL_ENV, "auto")
+        explicit = str(requested).strip().lower() == "triton"
+        if explicit or dtype in (torch.float32, torch.float64):  # under auto, half precision takes the loop
+            try:
+                return _block_spikes_fused(current, params, w_rec, st)
+            except Exception as exc:  # noqa: BLE001 - a compiler or driver error of the fast path
+                if explicit or isinstance(exc, torch.cuda.OutOfMemoryError):
+                    raise  # asked for by name; or out of memory, which callers handle by splitting the batch
+                _fall_back(exc)
     log_beta = params.log_beta.detach()
     lb = log_beta[:, None]
     lp = params.log_p.detach()[:, None]
@@ -413,6 +424,19 @@ def block_spikes(
         return ALIFTrace(spikes, None, None, st)
     tail_out = torch.cat([tail, spikes], dim=-1)[..., -L:]
     return ALIFTrace(spikes, None, None, ALIFState(v=v_end[..., 0], a=a_end[..., 0], spikes=tail_out))
+
+
+def _fall_back(exc: BaseException) -> None:
+    """Under ``auto``, a failing fused kernel is reported once and the PyTorch loop takes over."""
+    global _FUSED_FAILURE
+    _FUSED_FAILURE = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    warnings.warn(
+        f"the fused Triton block kernel failed ({_FUSED_FAILURE}); using the PyTorch block loop for the rest "
+        f"of this process (same results, slower on a GPU). Set {BLOCK_KERNEL_ENV}=torch to skip the attempt, "
+        f"or {BLOCK_KERNEL_ENV}=triton to see the full error.",
+        RuntimeWarning,
+        stacklevel=4,  # the caller of block_spikes (past its no_grad wrapper)
+    )
 
 
 def _entry_state(params: ALIFStepParameters, st: ALIFState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

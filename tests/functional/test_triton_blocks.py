@@ -156,3 +156,31 @@ def test_auto_picks_fused_kernel_on_cuda_and_agrees():
         fused = block_spikes(cuda(current), type(params)(*map(cuda, params)), w_rec=cuda(w), kernel="auto")
         assert torch.equal(fused.spikes.cpu(), ref.spikes)
         torch.testing.assert_close(fused.state.v.cpu(), ref.state.v, rtol=1e-9, atol=1e-9)
+
+
+def test_auto_falls_back_to_the_loop_when_the_fused_kernel_fails(monkeypatch):
+    from cellfit.functional import alif
+
+    monkeypatch.setattr(alif, "_FUSED_FAILURE", None)
+    # as on a GPU: "auto" picks the fused kernel until it has failed once
+    monkeypatch.setattr(alif, "resolve_block_kernel", lambda kernel, device: kernel if kernel in ("torch", "triton")
+                        else "triton" if alif._FUSED_FAILURE is None else "torch")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("PTX assembly failed\n  (pretend)")
+
+    monkeypatch.setattr(alif, "_block_spikes_fused", broken)
+    params = ALIFParameters(torch.tensor([10.0]), torch.tensor([100.0]), torch.tensor([0.2]), 1.0).discretise(0.1)
+    current = 1.5 + torch.randn(2, 1, 300, generator=torch.Generator().manual_seed(0))
+    want = block_spikes(current, params, kernel="torch")
+    with pytest.warns(RuntimeWarning, match=r"fused Triton block kernel failed \(RuntimeError: PTX assembly failed \(pretend\)\)"):
+        got = block_spikes(current, params, kernel="auto")
+    assert torch.equal(got.spikes, want.spikes)
+    assert alif._FUSED_FAILURE is not None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once; later calls go straight to the loop
+        assert torch.equal(block_spikes(current, params, kernel="auto").spikes, want.spikes)
+    with pytest.raises(RuntimeError, match="PTX assembly failed"):
+        block_spikes(current, params, kernel="triton")  # asked for by name: the error surfaces
