@@ -7,6 +7,10 @@ Case: ``pipelines.benchmark``'s ``fit-cell`` grid (3 sweeps x 10,000 steps, DT 0
 PyTorch block loop and counts leaf ATen calls (each is roughly one kernel launch on a GPU;
 views make it an upper bound), for the whole step and for the block loop alone. With the
 fused Triton kernel the block loop becomes a single launch plus a few table ops.
+
+Then the fitter: ATen calls per epoch of ``fit_recordings`` (grid init off) for 1 and 4
+in-memory synthetic cells, i.e. what each further cell of a batch adds per epoch (its
+own Adam step, plateau bookkeeping and snapshot).
 """
 
 from __future__ import annotations
@@ -44,6 +48,19 @@ def main() -> int:
     loop = leaf_aten_calls(lambda: block_spikes(current, layer.step_parameters(), kernel="torch"))
     print(f"{case.label()}: {whole} ATen calls per training step, {loop} of them in the block loop "
           f"({-(-case.T // case.arp_steps)} blocks); without the loop: {whole - loop}")
+
+    from cellfit.data.synthetic import alif_panel, synthetic_recordings
+    from cellfit.fit import FitConfig, fit_recordings
+
+    recs = synthetic_recordings(alif_panel(4, seed=0), 0.1, 1.0, seed=0)
+
+    def fit(k, epochs):
+        cfg = FitConfig(dt_ms=0.1, arp_ms=2.0, epochs=epochs, grid_init=False)
+        return lambda: fit_recordings(recs[:k], cfg, device="cpu", seed=0, progress=False)
+
+    per_epoch = {k: (leaf_aten_calls(fit(k, 4)) - leaf_aten_calls(fit(k, 2))) / 2 for k in (1, 4)}
+    print(f"fit_recordings: {per_epoch[1]:.0f} ATen calls per epoch for 1 cell, {per_epoch[4]:.0f} for 4 "
+          f"({(per_epoch[4] - per_epoch[1]) / 3:.0f} per further cell)")
     return 0
 
 

@@ -17,6 +17,7 @@ out=${2:?usage: gpu_suite.sh core|sweep|smoke OUT_DIR}
 mkdir -p "$out"
 work=$(mktemp -d)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+PY=${PYTHON:-python3}  # the GPU machines' python3 holds PyTorch
 device=${CELLFIT_SUITE_DEVICE:-cuda}  # the smoke part runs on cpu
 [ "$part" = smoke ] && device=cpu
 status=0
@@ -33,33 +34,33 @@ step() {  # step NAME COMMAND...: run, time, keep going on failure
 }
 bench() {  # bench NAME ARGS...: pipelines.benchmark into $work/NAME, CSV copied to OUT/NAME.csv
     local name=$1; shift
-    step "$name" python -m pipelines.benchmark --device "$device" --no-progress --out "$work/$name" "$@" \
+    step "$name" "$PY" -m pipelines.benchmark --device "$device" --no-progress --out "$work/$name" "$@" \
         && cp "$work/$name/results.csv" "$out/$name.csv"
 }
 
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null || echo '?') part=$part"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-python -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
+"$PY" -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
 
 case $part in
 core)
-    step cuda-tests python -m pytest -q -p no:cacheprovider -m gpu tests/functional
+    step cuda-tests "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/functional
     # single-cell fit step (3 sweeps x 10,000 steps, ARP 2 ms): fused kernel (auto), then the PyTorch block loop
     bench fit-cell --grid fit-cell --repeats 20 --warmup 3
     bench fit-cell-torchloop --grid fit-cell --block-kernel torch --engines blocks --repeats 10 --warmup 2
     # synthetic training step (1 recurrent layer of 128, 1000 inputs, ARP 40, batch 64, T 1024/2048)
     bench paper-synthetic --grid paper-synthetic --repeats 10 --warmup 2
     bench paper-synthetic-torchloop --grid paper-synthetic --block-kernel torch --engines blocks --repeats 10 --warmup 2
-    step breakdown python benchmarks/engine_breakdown.py --T 2048 --device "$device"   # stage times, in log.txt
+    step breakdown "$PY" benchmarks/engine_breakdown.py --T 2048 --device "$device"   # stage times, in log.txt
     # whole panel (146 cells, DT 0.1 ms, ARP 2 ms, up to 200 epochs), K cells per batch; then single-cell fits
-    step panel python benchmarks/panel_benchmark.py --in-memory --cells 146 --cells-per-batch 146 73 16 \
+    step panel "$PY" benchmarks/panel_benchmark.py --in-memory --cells 146 --cells-per-batch 146 73 16 \
         --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
-    step single python benchmarks/panel_benchmark.py --in-memory --cells 4 --cells-per-batch 1 \
+    step single "$PY" benchmarks/panel_benchmark.py --in-memory --cells 4 --cells-per-batch 1 \
         --device "$device" --out "$work/single" && cp "$work/single/panel.csv" "$out/single-cell.csv"
     ;;
 smoke)  # the script's own plumbing, in a minute on a CPU (no GPU needed)
     bench quick --quick
-    step panel python benchmarks/panel_benchmark.py --in-memory --cells 2 --cells-per-batch 2 --epochs 2 \
+    step panel "$PY" benchmarks/panel_benchmark.py --in-memory --cells 2 --cells-per-batch 2 --epochs 2 \
         --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
     ;;
 sweep)
@@ -71,7 +72,7 @@ sweep)
 esac
 
 echo "== summary"
-python - "$out" <<'EOF'
+"$PY" - "$out" <<'EOF'
 import pathlib, sys
 import pandas as pd
 out = pathlib.Path(sys.argv[1])
