@@ -1,6 +1,5 @@
 """Summarise benchmarks/fitting/variants.jsonl into the FITTING.md table (markdown on stdout)."""
 import json, sys
-import numpy as np
 import pandas as pd
 
 rows = [json.loads(l) for l in open(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/fitting/variants.jsonl")]

@@ -5,7 +5,7 @@ Usage: python benchmarks/fitting/variants.py OUT_JSONL [--panels adex alif] [--v
 Builds the panels with cellfit.data.synthetic (cached under benchmarks/fitting/cache, not committed),
 loads them through the Allen loader at DT 0.1 ms and fits all cells of a panel together on the CPU.
 """
-import argparse, dataclasses, json, pathlib, time, sys
+import argparse, json, pathlib, time
 import numpy as np
 import torch
 

@@ -39,7 +39,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from cellfit.batch import store
-from cellfit.batch.cluster import ClusterOptions, Connection, connect
+from cellfit.batch.cluster import ClusterOptions, connect
 
 __all__ = ["run_batch", "fit_chunk", "default_cells_per_task", "resolve_specimens"]
 

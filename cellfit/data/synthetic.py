@@ -67,7 +67,7 @@ import logging
 import math
 import os
 import pathlib
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import h5py
 import numpy as np
@@ -76,6 +76,9 @@ from scipy import signal
 from cellfit.io import atomic_path, write_json_atomic, write_text_atomic
 from .errors import CellDataError
 from .protocol import EPOCH_LENGTH_S, EPOCH_STARTS_S, TEST_STIMULUS, TRAIN_STIMULUS
+
+if TYPE_CHECKING:
+    from .types import CellRecording
 
 __all__ = [
     "GENERATOR_VERSION",

@@ -7,10 +7,12 @@ module's globals, and importing Triton costs time that CPU-only users need not p
 import triton
 import triton.language as tl
 
+
 @triton.jit
 def _affine(a1, b1, a2, b2):
     # compose x -> a1 x + b1, then x -> a2 x + b2
     return a1 * a2, a2 * b1 + b2
+
 
 @triton.jit
 def block_kernel(

@@ -1,10 +1,10 @@
 r"""The Block algorithm's spike search as one Triton kernel (the CUDA fast path).
 
 :func:`cellfit.functional.alif.block_spikes` runs the Block algorithm as a Python loop
-over blocks of :math:`T_R` steps, about twenty small PyTorch operations per block. On
+over blocks of :math:`T_R` steps, about thirty small PyTorch operations per block. On
 a GPU each operation is a kernel launch, so a 1 s sweep at DT 0.1 ms (500 blocks)
-costs about 10,000 launches, tens of milliseconds of pure overhead for microseconds of
-arithmetic. This module does the same computation in one kernel: one program per
+costs about 15,000 launches (``benchmarks/count_ops.py``), tens of milliseconds of pure
+overhead for microseconds of arithmetic. This module does the same computation in one kernel: one program per
 (sample, neuron) row keeps the row's state (potential, adaptation, refractory
 prefix) in registers and walks through its blocks; inside a block the ``T_R`` steps
 are handled in parallel by the program's lanes:
@@ -20,7 +20,7 @@ are handled in parallel by the program's lanes:
 Without recurrent weights the whole sequence is one launch. With recurrent weights
 (latency :math:`T_R`), block ``n`` needs :math:`W^\text{rec} S` of block ``n-1``: the
 wrapper launches the kernel once per block, after one matrix product, two launches per
-block instead of twenty.
+block instead of about thirty.
 
 Only the spike search lives here (no gradients, like ``block_spikes``); the gradients
 come from the parallel :func:`~cellfit.functional.alif.replay`, as before. Decay powers

@@ -1,7 +1,6 @@
 """`python -m cellfit.fit` end to end on the synthetic demo cell (an ALIF cell in the Allen format)."""
 
 import json
-import pathlib
 import subprocess
 import sys
 
