@@ -29,6 +29,7 @@ import cellfit
 from cellfit.device import resolve_device
 from cellfit.fit.fitter import CellFitState, FitConfig, TrainingSet, fit_population, predict_spikes, unique_stimuli
 from cellfit.fit.metrics import ETVResult, etv_components
+from cellfit.functional.alif import resolve_block_kernel
 from cellfit.modules import ALIF
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def fit_recordings(
     states = _fit_in_chunks(sets, config, dev, seed, progress, [str(r.meta.specimen_id) for r in recordings])
     wall = time.perf_counter() - t0
 
+    kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
     for rec, st in zip(recordings, states):
         error = st.stop_reason if st.failed else ""
@@ -168,6 +170,7 @@ def fit_recordings(
             v_thresh_mV=rec.meta.v_thresh_mV,
             cellfit_version=cellfit.__version__,
             torch_version=torch.__version__,
+            block_kernel=kernel,  # which implementation found the spikes (float rounding may differ)
             config=config.to_dict(),
             loss_history=[float(v) for v in st.history],
         )
