@@ -8,8 +8,10 @@
 # Runs from the checkout (PYTHONPATH), without `pip install`: the lent GPU machines have
 # PyTorch, Triton, numpy, pandas, scipy, h5py, matplotlib, tqdm, hypothesis and pytest, but no
 # package index, and allensdk 2.16 does not install on their Python 3.12; so the panel is built
-# in memory (benchmarks/panel_benchmark.py --in-memory). Writes flat CSVs and log.txt into
-# OUT_DIR (few files: the device tool returns at most 8) and prints a short table last.
+# in memory (benchmarks/panel_benchmark.py --in-memory). Writes OUT_DIR/<benchmark>/results.csv
+# (the layout cellfit.plots.load_benchmarks and the notebooks read: copy OUT_DIR's folders into
+# benchmarks/gpu/), panel.csv, single-cell.csv and log.txt (at most 8 files, which is what the
+# device tool returns) and prints a short table last.
 # Exit status: 0 if every step ran, 1 if any failed (the others still run).
 set -uo pipefail
 part=${1:?usage: gpu_suite.sh core|sweep|smoke OUT_DIR}
@@ -32,10 +34,10 @@ step() {  # step NAME COMMAND...: run, time, keep going on failure
     if [ $rc -eq 0 ]; then echo "== $name: ok in $((SECONDS - t0)) s"; else echo "== $name: FAILED (exit $rc) after $((SECONDS - t0)) s"; status=1; fi
     return $rc
 }
-bench() {  # bench NAME ARGS...: pipelines.benchmark into $work/NAME, CSV copied to OUT/NAME.csv
+bench() {  # bench NAME ARGS...: pipelines.benchmark into $work/NAME, CSV copied to OUT/NAME/results.csv
     local name=$1; shift
     step "$name" "$PY" -m pipelines.benchmark --device "$device" --no-progress --out "$work/$name" "$@" \
-        && cp "$work/$name/results.csv" "$out/$name.csv"
+        && mkdir -p "$out/$name" && cp "$work/$name/results.csv" "$out/$name/results.csv"
 }
 
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null || echo '?') part=$part"
@@ -76,7 +78,7 @@ echo "== summary"
 import pathlib, sys
 import pandas as pd
 out = pathlib.Path(sys.argv[1])
-for f in sorted(out.glob("*.csv")):
+for f in sorted(out.rglob("*.csv")):
     df = pd.read_csv(f)
     if "fwd_bwd_median_s" in df:
         cols = [c for c in ("T", "arp_steps", "batch", "hidden", "layers", "engine", "block_kernel",
@@ -86,7 +88,7 @@ for f in sorted(out.glob("*.csv")):
     else:
         view = df[[c for c in ("cells", "cells_per_batch", "fit_s", "fit_s_per_cell", "median_epochs",
                                "max_epochs_run", "median_etv", "failed", "peak_gpu_mem_gb") if c in df]]
-    print(f"-- {f.name}")
+    print(f"-- {f.relative_to(out)}")
     print(view.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 EOF
 rm -rf "$work"
