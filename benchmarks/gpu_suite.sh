@@ -46,7 +46,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 
 case $part in
 core)
-    step cuda-tests "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/functional
+    # engine tests; on a GPU the fused-kernel property tests run the compiled kernel on CUDA
+    step engine-tests "$PY" -m pytest -q -p no:cacheprovider tests/functional
     # single-cell fit step (3 sweeps x 10,000 steps, ARP 2 ms): fused kernel (auto), then the PyTorch block loop
     bench fit-cell --grid fit-cell --repeats 20 --warmup 3
     bench fit-cell-torchloop --grid fit-cell --block-kernel torch --engines blocks --repeats 10 --warmup 2

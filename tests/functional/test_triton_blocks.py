@@ -16,7 +16,7 @@ import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cellfit.functional import ALIFParameters, alif_blocks, alif_standard
+from cellfit.functional import ALIFParameters, ALIFState, ALIFTrace, alif_blocks, alif_standard
 from cellfit.functional.alif import block_spikes, resolve_block_kernel
 from cellfit.functional.triton_blocks import available
 
@@ -32,12 +32,24 @@ needs_kernel = pytest.mark.skipif(
     not (HAS_TRITON and (torch.cuda.is_available() or available("cpu"))),
     reason="needs Triton (and a GPU, or TRITON_INTERPRET=1)",
 )
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# where the kernel runs: the GPU when there is one (compiled), else the CPU (interpreter)
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def on_device(x):
+    """Tensors (also inside NamedTuples such as parameters and states) moved to DEVICE."""
+    if torch.is_tensor(x):
+        return x.to(DEVICE)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*map(on_device, x))
+    return x
 
 
 def assert_same_as_standard(current, params, w_rec=None, state=None):
     ref = alif_standard(current, params, w_rec=w_rec, state=state)
-    fused = block_spikes(current, params, w_rec=w_rec, state=state, kernel="triton")
+    out = block_spikes(*map(on_device, (current, params)), w_rec=on_device(w_rec), state=on_device(state),
+                       kernel="triton")
+    fused = ALIFTrace(out.spikes.cpu(), None, None, ALIFState(*(x.cpu() for x in out.state)))
     assert torch.equal(fused.spikes, ref.spikes.detach())
     assert torch.equal(fused.state.spikes, ref.state.spikes)
     torch.testing.assert_close(fused.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
@@ -81,7 +93,8 @@ def test_fused_kernel_float32_and_gradients_through_replay(monkeypatch):
     g = torch.Generator().manual_seed(0)
     params = ALIFParameters(torch.tensor([8.0, 20.0]), torch.tensor([80.0, 300.0]), torch.tensor([0.2, 0.5]),
                             arp_ms=2.0).discretise(0.1)  # fmt: skip
-    current = (1.2 + 1.5 * torch.randn(3, 2, 400, generator=g)).requires_grad_()
+    params = on_device(params)
+    current = (1.2 + 1.5 * torch.randn(3, 2, 400, generator=g)).to(DEVICE).requires_grad_()
     torch_loop = block_spikes(current, params, kernel="torch")
     fused = block_spikes(current, params, kernel="triton")
     assert fused.spikes.dtype == torch.float32
