@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU number of BENCHMARKS.md, in two parts that each fit one 10-minute command.
 #
-#   bash benchmarks/gpu_suite.sh core  OUT_DIR   # CUDA tests, fit step, synthetic net, panel, single fits
+#   bash benchmarks/gpu_suite.sh core  OUT_DIR   # engine tests, fit step, synthetic net, panel, single fits
 #   bash benchmarks/gpu_suite.sh sweep OUT_DIR   # the paper's Figure 3 grid (time-capped)
 #   bash benchmarks/gpu_suite.sh smoke OUT_DIR   # checks this script on a CPU in a minute
 #
@@ -49,10 +49,10 @@ core)
     # engine tests; on a GPU the fused-kernel property tests run the compiled kernel on CUDA
     step engine-tests "$PY" -m pytest -q -p no:cacheprovider tests/functional
     # single-cell fit step (3 sweeps x 10,000 steps, ARP 2 ms): fused kernel (auto), then the PyTorch block loop
-    bench fit-cell --grid fit-cell --repeats 20 --warmup 3
+    bench fit-cell --grid fit-cell --repeats 20 --warmup 3 --time-budget 20
     bench fit-cell-torchloop --grid fit-cell --block-kernel torch --engines blocks --repeats 10 --warmup 2
     # synthetic training step (1 recurrent layer of 128, 1000 inputs, ARP 40, batch 64, T 1024/2048)
-    bench paper-synthetic --grid paper-synthetic --repeats 10 --warmup 2
+    bench paper-synthetic --grid paper-synthetic --repeats 10 --warmup 2 --time-budget 20
     bench paper-synthetic-torchloop --grid paper-synthetic --block-kernel torch --engines blocks --repeats 10 --warmup 2
     step breakdown "$PY" benchmarks/engine_breakdown.py --T 2048 --device "$device"   # stage times, in log.txt
     # whole panel (146 cells, DT 0.1 ms, ARP 2 ms, up to 200 epochs), K cells per batch; then single-cell fits
