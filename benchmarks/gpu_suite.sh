@@ -68,7 +68,10 @@ smoke)  # the script's own plumbing, in a minute on a CPU (no GPU needed)
     ;;
 sweep)
     # Figure 3: T x ARP x batch, then hidden x layers (capped so that the part ends inside 10 minutes)
-    bench sweep --grid sweep --repeats 3 --warmup 1 --time-budget 2 --max-run-seconds 20
+    # written straight into OUT (rewritten after every configuration), so a run cut off at the
+    # command's limit still returns the configurations it finished
+    step sweep "$PY" -m pipelines.benchmark --device "$device" --no-progress --out "$out/sweep" \
+        --grid sweep --repeats 3 --warmup 1 --time-budget 2 --max-run-seconds 20
     ;;
 *)
     echo "unknown part '$part': choose core, sweep or smoke"; exit 2 ;;
