@@ -9,8 +9,7 @@ views make it an upper bound), for the whole step and for the block loop alone. 
 fused Triton kernel the block loop becomes a single launch plus a few table ops.
 
 Then the fitter: ATen calls per epoch of ``fit_recordings`` (grid init off) for 1 and 4
-in-memory synthetic cells, i.e. what each further cell of a batch adds per epoch (its
-own Adam step, plateau bookkeeping and snapshot).
+in-memory synthetic cells, i.e. what each further cell of a batch adds per epoch.
 """
 
 from __future__ import annotations

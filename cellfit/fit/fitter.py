@@ -3,9 +3,12 @@
 K cells are fitted together as K independent neurons of one batched simulation
 (``(traces, K, T)`` current into one engine call), so a whole panel costs about
 as many kernel launches as one cell. Every cell keeps its own parameters, its own
-Adam optimiser, its own learning-rate decay on a loss plateau and its own early
-stop: a cell that has finished keeps its best parameters while the others train,
-and its result does not depend on which other cells shared the batch.
+Adam state (moments, step count, learning rate), its own learning-rate decay on a
+loss plateau and its own early stop: a cell that has finished keeps its best
+parameters while the others train, and its result does not depend on which other
+cells shared the batch. The K cells are the K neurons of one ``ALIF(1, K)`` layer and
+their optimiser steps, snapshots and restarts are masked tensor operations over all
+cells at once, so the per-epoch overhead does not grow with K either.
 
 Per cell the model is a ``cellfit.ALIF(1, 1)`` layer: input current
 :math:`I = g\\,x + b` from the normalised stimulus ``x`` (gain ``g``, bias ``b``),
@@ -210,16 +213,84 @@ def _initial_values(cfg: FitConfig, data: TrainingSet) -> dict:
     return init
 
 
-def _stack(models: Sequence[ALIF]) -> tuple[ALIFStepParameters, torch.Tensor, torch.Tensor]:
-    """Per-cell layers -> (K,) step parameters, gains and biases, keeping the autograd links."""
-    tau_m = torch.cat([m.tau_mem_ms for m in models])
-    tau_a = torch.cat([m.tau_adapt_ms for m in models])
-    d = torch.cat([m.adapt_scale for m in models])
-    gain = torch.cat([m.weight.reshape(1) for m in models])
-    bias = torch.cat([m.bias.reshape(1) for m in models])
-    dt = models[0].dt_ms
-    params = ALIFStepParameters(-dt / tau_m, -dt / tau_a, d, models[0].t_ref)
-    return params, gain, bias
+def _population(models: Sequence[ALIF], cfg: FitConfig) -> ALIF:
+    """One ``ALIF(1, K)`` whose neuron k holds the parameters of ``models[k]`` (each an ``ALIF(1, 1)``).
+
+    Training all cells as the K neurons of one layer keeps the per-epoch work of the
+    optimiser and the bookkeeping independent of K (a few dozen tensor operations,
+    instead of about a hundred per cell: ``benchmarks/count_ops.py``).
+    """
+    first = models[0]
+    pop = ALIF(
+        1, len(models), dt_ms=cfg.dt_ms, arp_ms=cfg.arp_ms, engine=cfg.engine, surrogate=cfg.surrogate,
+        tau_mem_bounds_ms=cfg.tau_mem_bounds_ms, tau_adapt_bounds_ms=cfg.tau_adapt_bounds_ms,
+        device=first.weight.device, dtype=first.weight.dtype,
+    )
+    with torch.no_grad():
+        for name, param in pop.named_parameters():
+            param.copy_(torch.cat([dict(m.named_parameters())[name].reshape(1, *param.shape[1:]) for m in models]))
+    return pop
+
+
+def _copy_cell(pop_params: dict, k: int, model: ALIF) -> None:
+    """Write row k of the population's parameters (name -> (K, ...) tensor) into ``model``."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(pop_params[name][k].reshape(param.shape))
+
+
+class _CellwiseAdam:
+    """Adam with its own learning rate, step count and restart for each cell (row 0 of every parameter).
+
+    The update is ``torch.optim.Adam``'s (defaults: betas 0.9/0.999, eps 1e-8, bias-corrected
+    moments), applied only to the rows selected in :meth:`step`; the other rows, moments and
+    step counts are left exactly as they were, so a cell that has stopped (or failed with a
+    non-finite loss) is frozen while the others train.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        K = self.params[0].shape[0]
+        self.lr = np.full(K, float(lr))
+        self.steps = np.zeros(K, dtype=np.int64)
+        self.betas, self.eps = betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    def restart(self, k: int) -> None:
+        """Fresh moments for cell k (as a new ``torch.optim.Adam`` would have)."""
+        self.steps[k] = 0
+        for m, v in zip(self.exp_avg, self.exp_avg_sq):
+            m[k] = 0.0
+            v[k] = 0.0
+
+    @torch.no_grad()
+    def step(self, cells: np.ndarray) -> None:
+        """One Adam step for the cells where the boolean (K,) array ``cells`` is True."""
+        if not cells.any():
+            return
+        b1, b2 = self.betas
+        self.steps[cells] += 1
+        t = np.where(cells, self.steps, 1).astype(np.float64)
+        step_size = self.lr / (1.0 - b1**t)
+        bc2_sqrt = np.sqrt(1.0 - b2**t)
+        p0 = self.params[0]
+        sel = torch.as_tensor(cells, device=p0.device)
+        step_size = torch.as_tensor(step_size, dtype=p0.dtype, device=p0.device)
+        bc2_sqrt = torch.as_tensor(bc2_sqrt, dtype=p0.dtype, device=p0.device)
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            if p.grad is None:
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            rows = sel.view(shape)
+            g = torch.where(rows, p.grad, torch.zeros((), dtype=p.dtype, device=p.device))
+            m_new = m.lerp(g, 1.0 - b1)
+            v_new = (v * b2).addcmul_(g, g, value=1.0 - b2)
+            denom = (v_new.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
+            p_new = p - step_size.view(shape) * (m_new / denom)
+            m.copy_(torch.where(rows, m_new, m))
+            v.copy_(torch.where(rows, v_new, v))
+            p.copy_(torch.where(rows, p_new, p))
 
 
 def _padded(arrays: Sequence[np.ndarray], fill: float = 0.0) -> np.ndarray:
@@ -368,7 +439,9 @@ def fit_population(
     if config.grid_init:
         _grid_init(inits, x, targets, config)
     models = [_build_model(config, init, dtype, dev) for init in inits]
-    optims = [torch.optim.Adam(m.parameters(), lr=config.lr) for m in models]
+    pop = _population(models, config)
+    named = dict(pop.named_parameters())
+    opt = _CellwiseAdam(list(named.values()), lr=config.lr)
 
     K = len(cells)
     stage = np.zeros(K, dtype=int)
@@ -379,22 +452,23 @@ def fit_population(
     lr = np.full(K, config.lr)
     history = [[] for _ in range(K)]
     lr_hist = [[] for _ in range(K)]
-    snapshot = lambda m: {n: v.detach().clone() for n, v in m.state_dict().items()}
-    best_state = [snapshot(m) for m in models]
+    best_state = {n: p.detach().clone() for n, p in named.items()}  # row k: cell k's best parameters
     stop = ["max epochs"] * K
     epochs_run = np.zeros(K, dtype=int)
 
     bar = tqdm(range(config.epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        params, gain, bias = _stack(models)
-        current = x * gain[None, :, None] + bias[None, :, None]
+        params = pop.step_parameters()
+        current = x * pop.weight[None, :, 0, None] + pop.bias[None, :, None]
         out = simulate(current, params, config.engine, spike_fn=spike_fn)
         per_cell = targets.loss(out.spikes, stage)  # (K,)
-        for opt in optims:
-            opt.zero_grad(set_to_none=True)
+        pop.zero_grad(set_to_none=True)
         per_cell.sum().backward()  # cells are independent: each gets its own gradient
         losses = per_cell.detach().cpu().numpy().astype(float)
 
+        improved = np.zeros(K, dtype=bool)
+        restarted = np.zeros(K, dtype=bool)
+        stepping = np.zeros(K, dtype=bool)
         for k in np.flatnonzero(active):
             loss = losses[k]
             if not math.isfinite(loss):
@@ -407,7 +481,7 @@ def fit_population(
             epochs_run[k] = epoch + 1
             if loss < best[k] * (1 - config.min_improvement):
                 best[k], bad[k] = loss, 0
-                best_state[k] = snapshot(models[k])
+                improved[k] = True
             else:
                 bad[k] += 1
             if bad[k] >= config.patience:
@@ -416,8 +490,7 @@ def fit_population(
                     # next, finer loss: restart from this stage's best parameters with fresh Adam moments
                     stage[k] += 1
                     best[k] = np.inf
-                    models[k].load_state_dict(best_state[k])
-                    optims[k] = torch.optim.Adam(models[k].parameters(), lr=lr[k])
+                    restarted[k] = True
                     continue
                 if decays[k] >= config.max_decays:
                     active[k] = False
@@ -425,9 +498,18 @@ def fit_population(
                     continue
                 decays[k] += 1
                 lr[k] *= config.lr_decay
-                for g in optims[k].param_groups:
-                    g["lr"] = lr[k]
-            optims[k].step()
+                opt.lr[k] = lr[k]
+            stepping[k] = True
+        with torch.no_grad():  # bookkeeping for all cells at once: snapshots, restarts, then the step
+            keep = torch.as_tensor(improved, device=dev)
+            back = torch.as_tensor(restarted, device=dev)
+            for name, p in named.items():
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                best_state[name].copy_(torch.where(keep.view(shape), p, best_state[name]))
+                p.copy_(torch.where(back.view(shape), best_state[name], p))
+        for k in np.flatnonzero(restarted):
+            opt.restart(k)
+        opt.step(stepping)
         if progress:
             bar.set_postfix(active=int(active.sum()), loss=f"{np.mean([h[-1] for h in history]):.4g}")
         if not active.any():
@@ -436,7 +518,7 @@ def fit_population(
 
     results = []
     for k, m in enumerate(models):
-        m.load_state_dict(best_state[k])
+        _copy_cell(best_state, k, m)
         if stage[k] < final_stage:
             stop[k] = f"max epochs in loss stage {stage[k] + 1} of {final_stage + 1}"
         results.append(

@@ -190,3 +190,34 @@ def test_batch_that_does_not_fit_in_memory_is_split(monkeypatch, caplog):
     monkeypatch.setattr(api, "fit_population", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bad shape")))
     with pytest.raises(RuntimeError, match="bad shape"):  # other errors are not swallowed
         api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
+
+
+def test_cellwise_adam_equals_one_torch_adam_per_cell():
+    """The masked, cell-wise Adam of the fitter makes the same updates as K separate torch.optim.Adam."""
+    from cellfit.fit.fitter import _CellwiseAdam
+
+    g = torch.Generator().manual_seed(0)
+    K = 5
+    init = [torch.randn(K, generator=g), torch.randn(K, 1, generator=g)]
+    batched = [p.clone().requires_grad_() for p in init]
+    opt = _CellwiseAdam(batched, lr=0.03)
+    singles = [[p[k].clone().reshape(1, *p.shape[1:]).requires_grad_() for p in init] for k in range(K)]
+    opts = [torch.optim.Adam(ps, lr=0.03) for ps in singles]
+    for it in range(12):
+        grads = [torch.randn(p.shape, generator=g) for p in init]
+        stepping = (torch.rand(K, generator=g) < 0.7).numpy()
+        if it == 6:  # a cell restarts (fresh moments) and another gets a decayed learning rate
+            opt.restart(1)
+            opts[1] = torch.optim.Adam(singles[1], lr=opts[1].param_groups[0]["lr"])
+            opt.lr[3] *= 0.5
+            opts[3].param_groups[0]["lr"] *= 0.5
+        for p, gr in zip(batched, grads):
+            p.grad = gr.clone()
+        opt.step(stepping)
+        for k in np.flatnonzero(stepping):
+            for p, gr in zip(singles[k], grads):
+                p.grad = gr[k].reshape(p.shape).clone()
+            opts[k].step()
+    for k in range(K):
+        for p, q in zip(batched, singles[k]):
+            torch.testing.assert_close(p[k].reshape(q.shape), q.detach(), rtol=0, atol=0)
