@@ -68,7 +68,7 @@ from cellfit.device import resolve_device, synchronize
 from cellfit.functional.alif import BLOCK_KERNELS, ENGINES, resolve_block_kernel, use_block_kernel
 from cellfit.fit.metrics import van_rossum_distance
 from cellfit.functional.filters import exp_filter
-from cellfit.modules import ALIF
+from cellfit.modules import ALIF, EngineSwitch
 
 __all__ = [
     "BenchmarkCase",
@@ -406,7 +406,7 @@ def noise_current(
     return (mean + std * z).to(dtype)
 
 
-class SyntheticNetwork(nn.Module):
+class SyntheticNetwork(EngineSwitch, nn.Module):
     """``layers`` ALIF layers of ``hidden`` neurons; forward returns every layer's spikes.
 
     Input (batch, n_in, T); output: a list of ``layers`` tensors (batch, hidden, T).
@@ -429,15 +429,6 @@ class SyntheticNetwork(nn.Module):
             )
             for i in range(case.layers)
         )
-
-    @property
-    def engine(self) -> str:
-        return self.layers[0].engine
-
-    @engine.setter
-    def engine(self, name: str) -> None:
-        for layer in self.layers:
-            layer.engine = name
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []

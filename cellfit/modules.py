@@ -38,7 +38,7 @@ from cellfit.functional.alif import (
 )
 from cellfit.functional.surrogate import SpikeFn, get_surrogate
 
-__all__ = ["ALIF", "Integrator", "BoundedTimeConstant"]
+__all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch"]
 
 
 class BoundedTimeConstant(nn.Module):
@@ -227,6 +227,22 @@ class ALIF(nn.Module):
             f"(T_R={self.t_ref}), engine={self.engine!r}, recurrent={self.recurrent}, "
             f"surrogate={self._surrogate_name!r}"
         )
+
+
+class EngineSwitch:
+    """Mixin for a network of :class:`ALIF` layers: ``net.engine`` is the first layer's engine,
+    and ``net.engine = "standard"`` (or ``"blocks"``) switches every ALIF layer inside."""
+
+    @property
+    def engine(self) -> str:
+        """The ALIF layers' engine, ``"blocks"`` or ``"standard"``."""
+        return next(m for m in self.modules() if isinstance(m, ALIF)).engine
+
+    @engine.setter
+    def engine(self, name: str) -> None:
+        for m in self.modules():
+            if isinstance(m, ALIF):
+                m.engine = name
 
 
 class Integrator(nn.Module):

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from cellfit.modules import ALIF, Integrator
+from cellfit.modules import ALIF, EngineSwitch, Integrator
 
 __all__ = ["SpikingClassifier", "ClassifierOutput", "Gain", "RECURRENT_INITS"]
 
@@ -72,7 +72,7 @@ class Gain(nn.Module):
         return f"gain={self.gain:.6g}"
 
 
-class SpikingClassifier(nn.Module):
+class SpikingClassifier(EngineSwitch, nn.Module):
     """Recurrent ALIF layers and a leaky-integrator readout whose summed potential scores the classes.
 
     Args:
@@ -147,16 +147,6 @@ class SpikingClassifier(nn.Module):
             layers.append(layer)
         self.layers = nn.ModuleList(layers)
         self.readout = Integrator(self.hidden, self.n_classes, dt_ms=self.dt_ms, tau_mem_ms=readout_tau_ms, **kw)
-
-    @property
-    def engine(self) -> str:
-        """The hidden layers' engine, ``"blocks"`` or ``"standard"``."""
-        return self.layers[0].engine
-
-    @engine.setter
-    def engine(self, name: str) -> None:
-        for layer in self.layers:
-            layer.engine = name
 
     def forward(self, x: torch.Tensor) -> ClassifierOutput:
         if x.dim() != 3 or x.shape[1] != self.n_in:
