@@ -239,6 +239,12 @@ def _copy_cell(pop_params: dict, k: int, model: ALIF) -> None:
             param.copy_(pop_params[name][k].reshape(param.shape))
 
 
+def _to_device_rows(like: torch.Tensor, *rows: np.ndarray) -> torch.Tensor:
+    """Stack (K,) host arrays and move them to ``like``'s device and dtype in a single copy."""
+    return torch.as_tensor(np.stack([np.asarray(r, dtype=np.float64) for r in rows]), dtype=like.dtype,
+                           device=like.device)
+
+
 class _CellwiseAdam:
     """Adam with its own learning rate, step count and restart for each cell (row 0 of every parameter).
 
@@ -257,12 +263,18 @@ class _CellwiseAdam:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
-    def restart(self, k: int) -> None:
-        """Fresh moments for cell k (as a new ``torch.optim.Adam`` would have)."""
-        self.steps[k] = 0
+    @torch.no_grad()
+    def restart(self, cells: np.ndarray, on_device: Optional[torch.Tensor] = None) -> None:
+        """Fresh moments for the cells where the boolean (K,) array ``cells`` is True (as a new
+        ``torch.optim.Adam`` would have); ``on_device``: the same mask already on the parameters' device."""
+        if not cells.any():
+            return
+        self.steps[cells] = 0
+        mask = on_device if on_device is not None else torch.as_tensor(cells, device=self.params[0].device)
         for m, v in zip(self.exp_avg, self.exp_avg_sq):
-            m[k] = 0.0
-            v[k] = 0.0
+            shape = (-1,) + (1,) * (m.dim() - 1)
+            m.masked_fill_(mask.view(shape), 0.0)
+            v.masked_fill_(mask.view(shape), 0.0)
 
     @torch.no_grad()
     def step(self, cells: np.ndarray) -> None:
@@ -272,12 +284,10 @@ class _CellwiseAdam:
         b1, b2 = self.betas
         self.steps[cells] += 1
         t = np.where(cells, self.steps, 1).astype(np.float64)
-        step_size = self.lr / (1.0 - b1**t)
-        bc2_sqrt = np.sqrt(1.0 - b2**t)
         p0 = self.params[0]
-        sel = torch.as_tensor(cells, device=p0.device)
-        step_size = torch.as_tensor(step_size, dtype=p0.dtype, device=p0.device)
-        bc2_sqrt = torch.as_tensor(bc2_sqrt, dtype=p0.dtype, device=p0.device)
+        # one host-to-device copy per step (each blocking copy waits for the GPU)
+        sel, step_size, bc2_sqrt = _to_device_rows(p0, cells, self.lr / (1.0 - b1**t), np.sqrt(1.0 - b2**t))
+        sel = sel > 0
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
             if p.grad is None:
                 continue
@@ -501,14 +511,12 @@ def fit_population(
                 opt.lr[k] = lr[k]
             stepping[k] = True
         with torch.no_grad():  # bookkeeping for all cells at once: snapshots, restarts, then the step
-            keep = torch.as_tensor(improved, device=dev)
-            back = torch.as_tensor(restarted, device=dev)
+            keep, back = _to_device_rows(pop.bias, improved, restarted) > 0
             for name, p in named.items():
                 shape = (-1,) + (1,) * (p.dim() - 1)
                 best_state[name].copy_(torch.where(keep.view(shape), p, best_state[name]))
                 p.copy_(torch.where(back.view(shape), best_state[name], p))
-        for k in np.flatnonzero(restarted):
-            opt.restart(k)
+        opt.restart(restarted, back)
         opt.step(stepping)
         if progress:
             bar.set_postfix(active=int(active.sum()), loss=f"{np.mean([h[-1] for h in history]):.4g}")

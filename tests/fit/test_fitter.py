@@ -207,7 +207,7 @@ def test_cellwise_adam_equals_one_torch_adam_per_cell():
         grads = [torch.randn(p.shape, generator=g) for p in init]
         stepping = (torch.rand(K, generator=g) < 0.7).numpy()
         if it == 6:  # a cell restarts (fresh moments) and another gets a decayed learning rate
-            opt.restart(1)
+            opt.restart(np.arange(K) == 1)
             opts[1] = torch.optim.Adam(singles[1], lr=opts[1].param_groups[0]["lr"])
             opt.lr[3] *= 0.5
             opts[3].param_groups[0]["lr"] *= 0.5
