@@ -174,9 +174,18 @@ def test_float32_matches_float64_spikes_on_typical_input():
                               torch.tensor([0.5, 1.0], dtype=F64), 2.0).discretise(0.1)
     params32 = ALIFStepParameters(*(t.float() if torch.is_tensor(t) else t for t in params64))
     current = 1.2 + 2 * torch.randn(3, 2, 5000, dtype=F64)
+    ref = alif_standard(current, params64, record=("v", "theta"))
+    # Float32 runs round differently on different CPUs (vector width, summation order), so
+    # exact agreement is only guaranteed where no spike decision is a near tie. The float64
+    # reference shows how close each decision came to the threshold: outside the refractory
+    # steps (V held at 0) every |V - theta| must exceed 1e-4, over 100x the worst float32
+    # error of these 5000-step recursions (~1e-6 relative), which makes the comparison exact
+    # on any IEEE machine rather than on this one.
+    margin = (ref.v - ref.theta).abs()[ref.v != 0]
+    assert margin.min() > 1e-4
     s64 = alif_blocks(current, params64).spikes
     s32 = alif_blocks(current.float(), params32).spikes
-    # rounding can move a near-tie spike; on this input it does not
+    assert torch.equal(s64, ref.spikes)
     assert torch.equal(s64.float(), s32)
     assert torch.equal(alif_standard(current.float(), params32).spikes, s32)
 
