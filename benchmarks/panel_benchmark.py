@@ -91,7 +91,7 @@ def main(argv=None) -> int:
             fits += fit_recordings(recs[lo: lo + k], cfg, device=dev, seed=args.seed, progress=False)
         synchronize(dev)
         wall = time.perf_counter() - t0
-        ok = [f.result for f in fits if f.result["status"] == "ok"]
+        ok = [f.result for f in fits if f.result.is_ok]
         rows.append(dict(
             cells=len(ids), cells_per_batch=k, device=str(dev),
             device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",

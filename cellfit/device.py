@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device", "synchronize"]
+__all__ = ["resolve_device", "resolve_dtype", "synchronize", "DTYPES"]
+
+#: the floating-point types a configuration may name (fits, classifiers, benchmarks)
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -22,6 +25,16 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu or auto")
     return dev
+
+
+def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
+    """``"float32"``/``"float64"`` (or a torch dtype among them) -> the torch dtype; ValueError otherwise."""
+    if isinstance(name, torch.dtype) and name in DTYPES.values():
+        return name
+    try:
+        return DTYPES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown dtype {name!r}; choose one of {list(DTYPES)}") from None
 
 
 def synchronize(device: torch.device) -> None:

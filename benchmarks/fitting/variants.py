@@ -51,7 +51,7 @@ def main():
                            true_adapt_scale=t.get("adapt_scale"), panel_wall_s=wall, n_cells=len(fits))
                 with open(a.out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
-            etv = [f.result["etv"] for f in fits]
+            etv = [f.result.etv for f in fits]
             print(f"{panel:5s} {name:55s} median ETV {np.median(etv):.3f}  wall {wall:.0f} s", flush=True)
 
 if __name__ == "__main__":

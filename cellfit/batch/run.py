@@ -141,25 +141,23 @@ def fit_chunk(specimens: Sequence[int], run: dict, run_dir: str, cache_dir: Opti
                 out.append(_write_failed(run_dir, rec.meta.specimen_id, _error_line(exc1), config,
                                          cell_class=rec.meta.cell_class))
     for fit in fits:
-        fit.result.setdefault("window_s", config.window_s)
         try:
             write_cell_outputs(fit, run_dir, figure=config.figures)
         except (OSError, RuntimeError, ValueError) as exc:
-            out.append(_write_failed(run_dir, fit.result["specimen_id"], f"writing outputs: {_error_line(exc)}",
-                                     config, cell_class=fit.result.get("cell_class", "unknown")))
+            out.append(_write_failed(run_dir, fit.result.specimen_id, f"writing outputs: {_error_line(exc)}",
+                                     config, cell_class=fit.result.cell_class))
             continue
         r = fit.result
-        out.append(dict(specimen_id=int(r["specimen_id"]), status=r["status"], error=r.get("error") or "",
-                        etv=r.get("etv")))
+        out.append(dict(specimen_id=r.specimen_id, status=r.status, error=r.error, etv=r.etv))
     return out
 
 
 def _write_failed(run_dir, sid, error: str, config: store.RunConfig, cell_class: str = "unknown") -> dict:
-    from cellfit.io import write_json_atomic
+    from cellfit.fit import write_failed_result
 
     result = store.failed_result(int(sid), error, config, cell_class=cell_class)
-    write_json_atomic(pathlib.Path(run_dir) / str(int(sid)) / store.RESULT_FILE, result)
-    return dict(specimen_id=int(sid), status="failed", error=error, etv=None)
+    write_failed_result(run_dir, result)
+    return dict(specimen_id=int(sid), status="failed", error=result.error, etv=None)
 
 
 # --------------------------------------------------------------------------

@@ -4,9 +4,9 @@ Layout of ``RUN_DIR``::
 
     config.json          the run's configuration (written once; see RunConfig)
     summary.csv          one row per cell, rebuilt from the result.json files
-    <specimen_id>/       what ``cellfit.fit.write_cell_outputs`` writes:
-        result.json      written last and atomically: its presence = the cell is complete
-        model.pt, predictions.nwb, fit.png   (ok cells only)
+    <specimen_id>/       what ``cellfit.fit.write_cell_outputs`` writes, all at once:
+        result.json      a cellfit.fit.FitResult (schema: RESULTS.md)
+        model.pt, predictions.nwb, fit.png, training.png   (ok cells only)
 
 Nothing is kept in memory between runs: a cell counts as done when its
 ``result.json`` says ``status == "ok"`` and was fitted with this run's
@@ -27,13 +27,15 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+import cellfit
+from cellfit.fit.outputs import load_fit
+from cellfit.fit.results import RESULT_FILE, SUMMARY_COLUMNS, FitResult
 from cellfit.io import write_json_atomic, write_text_atomic
 
 __all__ = [
     "CONFIG_FILE",
     "SUMMARY_FILE",
     "SUMMARY_COLUMNS",
-    "RESULT_KEYS",
     "RunConfig",
     "RunConfigError",
     "check_or_write_config",
@@ -42,24 +44,13 @@ __all__ = [
     "summarise",
     "write_summary",
     "failed_result",
+    "load_run_fit",
 ]
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.csv"
-RESULT_FILE = "result.json"  # same name as cellfit.fit.results.RESULT_FILE (kept import-light here)
-
-#: columns of summary.csv, in order (values missing from a result.json are left empty)
-SUMMARY_COLUMNS = [
-    "specimen_id", "cell_class", "status", "error", "etv", "tau_m_ms", "tau_adapt_ms", "adapt_scale",
-    "gain", "bias", "fit_seconds", "epochs", "stop_reason", "train_loss", "model_ev", "reliability",
-    "etv_init", "test_rate_hz", "predicted_rate_hz", "n_train_repeats", "n_test_repeats",
-    "transgenic_line", "layer", "specimen_name", "dt_ms", "arp_ms", "window_s", "seed", "device",
-    "batch_cells", "batch_seconds", "cellfit_version",
-]
-#: keys of a result.json that the summary copies (all SUMMARY_COLUMNS are result keys)
-RESULT_KEYS = tuple(SUMMARY_COLUMNS)
 
 #: configuration keys that decide what a fitted cell looks like; a change in any of
 #: them makes earlier results incompatible (operational keys such as cells_per_task,
@@ -93,8 +84,6 @@ class RunConfig:
     figures: bool = True
 
     def to_dict(self) -> dict:
-        import cellfit
-
         return {
             "dt_ms": self.fit["dt_ms"],
             "arp_ms": self.fit["arp_ms"],
@@ -120,12 +109,12 @@ class RunConfig:
         out.update({k: d[k] for k in _COMPARED})
         return out
 
-    def matches_result(self, result: dict) -> bool:
-        """True when ``result`` (a result.json dict) was fitted with this configuration."""
+    def matches_result(self, result: FitResult) -> bool:
+        """True when ``result`` was fitted with this configuration."""
         return (
-            _plain(result.get("config")) == _plain(self.fit)
-            and result.get("seed") == self.seed
-            and _close(result.get("window_s", self.window_s), self.window_s)
+            _plain(result.config) == _plain(self.fit)
+            and result.seed == self.seed
+            and _close(self.window_s if result.window_s is None else result.window_s, self.window_s)
         )
 
 
@@ -197,9 +186,9 @@ def _short(value) -> str:
     return json.dumps(value)
 
 
-def _read_result(path: pathlib.Path) -> Optional[dict]:
+def _read_result(path: pathlib.Path) -> Optional[FitResult]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return FitResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
 
@@ -209,37 +198,32 @@ def cell_state(run_dir: os.PathLike | str, specimen_id: int, config: Optional[Ru
     path = pathlib.Path(run_dir) / str(int(specimen_id)) / RESULT_FILE
     try:
         result = _read_result(path)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, ValueError, TypeError):
         return "failed"
     if result is None:
         return "missing"
     if config is not None and not config.matches_result(result):
         return "stale"
-    return "ok" if result.get("status") == "ok" else "failed"
+    return "ok" if result.is_ok else "failed"
 
 
-def failed_result(specimen_id: int, error: str, config: RunConfig, *, cell_class: str = "unknown") -> dict:
-    """The result.json of a cell that could not be fitted (bad data, crashed task)."""
-    import cellfit
-
-    return dict(
-        specimen_id=int(specimen_id), cell_class=cell_class, status="failed", error=error,
-        dt_ms=config.fit["dt_ms"], arp_ms=config.fit["arp_ms"], engine=config.fit.get("engine"),
-        device=config.device, seed=config.seed, window_s=config.window_s,
+def failed_result(specimen_id: int, error: str, config: RunConfig, *, cell_class: str = "unknown") -> FitResult:
+    """The result of a cell that could not be fitted (bad data, crashed task)."""
+    return FitResult.failed(
+        int(specimen_id), error, cell_class=cell_class, dt_ms=config.fit["dt_ms"], arp_ms=config.fit["arp_ms"],
+        engine=config.fit.get("engine", ""), device=config.device, seed=config.seed, window_s=config.window_s,
         cellfit_version=cellfit.__version__, config=_plain(config.fit),
     )
 
 
-def _row(specimen_id: int, result: Optional[dict], config: Optional[RunConfig], why: str = "") -> dict:
-    row = {k: None for k in SUMMARY_COLUMNS}
-    row["specimen_id"] = int(specimen_id)
+def _row(specimen_id: int, result: Optional[FitResult], config: Optional[RunConfig], why: str = "") -> dict:
     if result is None:
-        row.update(status="missing", error=why or "no result.json: the cell's task did not finish")
+        row = {k: None for k in SUMMARY_COLUMNS}
+        row.update(specimen_id=int(specimen_id), status="missing",
+                   error=why or "no result.json: the cell's task did not finish")
         return row
-    row.update({k: result.get(k) for k in RESULT_KEYS if k in result})
+    row = result.summary_row()
     row["specimen_id"] = int(specimen_id)
-    row["status"] = result.get("status") or "failed"
-    row["error"] = result.get("error") or ""
     if config is not None and not config.matches_result(result):
         row["status"] = "stale"
         row["error"] = "result.json was fitted with a different configuration than config.json"
@@ -274,7 +258,7 @@ def summarise(run_dir: os.PathLike | str, specimens: Optional[Sequence[int]] = N
         path = run_dir / str(int(sid)) / RESULT_FILE
         try:
             result = _read_result(path)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, ValueError, TypeError) as exc:
             rows.append(dict(_row(sid, None, config), status="failed", error=f"unreadable {path.name}: {exc}"))
             continue
         rows.append(_row(sid, result, config))
@@ -286,6 +270,12 @@ def _config_from_saved(saved: Optional[dict]) -> Optional[RunConfig]:
         return None
     return RunConfig(fit=saved["fit"], window_s=saved.get("window_s", 1.0), seed=saved.get("seed", 0),
                      device=saved.get("device", "auto"), specimens=tuple(saved.get("specimens", ())))
+
+
+def load_run_fit(run_dir: os.PathLike | str, specimen_id: int, *, recompute: bool = False):
+    """:func:`cellfit.fit.load_fit` of one cell of a batch run, with the run's own Allen cache."""
+    saved = read_config(run_dir) or {}
+    return load_fit(pathlib.Path(run_dir) / str(int(specimen_id)), saved.get("cache_dir"), recompute=recompute)
 
 
 def write_summary(run_dir: os.PathLike | str) -> pd.DataFrame:

@@ -283,6 +283,7 @@ _VOLTAGE_UNITS = {"mV": ("volts", 1e-3), "normalised": ("normalised", 1.0)}
 def write_predictions_nwb2(path: os.PathLike | str, *, specimen_id: int, dt_ms: float, current,
                            predicted_spikes, recorded_spikes, voltage=None, current_unit: str = "pA",
                            voltage_unit: str = "mV", epoch_starts_s: Sequence[float] | None = None,
+                           sweep_numbers: Sequence[int] | None = None, stimulus_name: str = "",
                            parameters: Mapping[str, Any] | None = None, description: str = "",
                            session_start_time: _dt.datetime | None = None) -> pathlib.Path:
     """Write model predictions for one cell as an NWB 2 file (tmp file + ``os.replace``).
@@ -297,7 +298,9 @@ def write_predictions_nwb2(path: os.PathLike | str, *, specimen_id: int, dt_ms: 
     ``current_unit`` "pA" (unit amperes, conversion 1e-12) or "normalised";
     ``voltage_unit`` "mV" (unit volts, conversion 1e-3) or "normalised".
     ``parameters`` (e.g. fitted values) are stored as JSON in the file's
-    ``notes``. Returns the path.
+    ``notes``, with ``sweep_numbers`` (the source sweep of each recorded repeat)
+    and ``stimulus_name`` (e.g. "Noise 2"), which also appear in every series'
+    description. Returns the path.
     """
     if current_unit not in _CURRENT_UNITS:
         raise ValueError(f"current_unit must be one of {list(_CURRENT_UNITS)}, got {current_unit!r}")
@@ -316,7 +319,19 @@ def write_predictions_nwb2(path: os.PathLike | str, *, specimen_id: int, dt_ms: 
     info = {"specimen_id": int(specimen_id), "dt_ms": float(dt_ms), "current_unit": current_unit,
             "voltage_unit": voltage_unit,
             "epoch_starts_s": None if epoch_starts_s is None else [float(x) for x in epoch_starts_s],
+            "sweep_numbers": None if sweep_numbers is None else [int(x) for x in sweep_numbers],
+            "stimulus_name": str(stimulus_name),
             "parameters": dict(parameters) if parameters is not None else {}}
+    source = (f"{stimulus_name or 'stimulus'} sweeps {info['sweep_numbers']}" if sweep_numbers is not None
+              else (stimulus_name or "the recorded sweeps"))
+    info["descriptions"] = {
+        "current": f"injected current of {source}, mean per {dt_ms:g} ms bin",
+        "predicted_spikes": f"spikes of the fitted model driven by the current of {source}: 1 in a bin with a "
+                            "spike (one row per noise epoch; a rate in [0, 1] where repeats had different stimuli)",
+        "recorded_spikes": f"recorded spikes of {source} (spike threshold times), 1 in a bin with a spike; "
+                           "one row per recorded repeat (sweep, in the order of sweep_numbers) and noise epoch",
+        "voltage": f"recorded membrane potential of {source}, mean per {dt_ms:g} ms bin",
+    }
     with _shared_type_map():
         _write_predictions(pathlib.Path(path), specimen_id, dt_ms, series, info, description, session_start_time)
     return pathlib.Path(path)
@@ -342,7 +357,7 @@ def _write_predictions(path, specimen_id, dt_ms, series, info, description, sess
         shape = list(arr.shape)
         data = np.ascontiguousarray(np.moveaxis(arr, -1, 0))  # values as given; conversion -> SI
         mod.add(TimeSeries(name=name, data=H5DataIO(data, compression="gzip"), unit=unit, conversion=conversion,
-                           rate=1000.0 / float(dt_ms), starting_time=0.0,
+                           rate=1000.0 / float(dt_ms), starting_time=0.0, description=info["descriptions"][name],
                            comments=json.dumps({"shape": shape, "time_axis": "last in cellfit, first in file"})))
     with atomic_path(path, suffix=".nwb") as tmp:
         with NWBHDF5IO(str(tmp), "w") as io:

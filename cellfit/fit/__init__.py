@@ -1,21 +1,25 @@
 """Fitting ALIF neurons to recordings: losses and scores, the (multi-cell) fitter, results.
 
 - :mod:`cellfit.fit.metrics`: van Rossum distance (training loss) and ETV (test score);
+- :mod:`cellfit.fit.coincidence`: the coincidence factor Gamma and the repeat ceiling;
 - :mod:`cellfit.fit.init`: initial membrane time constant, gain and bias from the voltage;
 - :mod:`cellfit.fit.fitter`: :class:`FitConfig` and :func:`fit_population` (K cells at once);
 - :mod:`cellfit.fit.api`: :func:`fit_cell`, :func:`fit_recordings`, :class:`ALIFFitter`;
-- :mod:`cellfit.fit.results`: result.json / model.pt / predictions.nwb / fit.png;
+- :mod:`cellfit.fit.results`: :class:`FitResult`, the typed record written as result.json;
+- :mod:`cellfit.fit.outputs`: a cell's files (result.json, model.pt, predictions.nwb, figures);
 - ``python -m cellfit.fit``: the command line (:mod:`cellfit.fit.__main__`).
 """
 
 from cellfit.fit.api import ALIFFitter, CellFit, fit_cell, fit_recordings, model_from_result, score_model
 from cellfit.fit.fitter import FitConfig, TrainingSet, fit_population, predict_spikes
-from cellfit.fit.results import load_cell_fit, load_fit, read_result, write_cell_outputs
+from cellfit.fit.outputs import load_cell_fit, load_fit, write_cell_outputs, write_failed_result
+from cellfit.fit.results import FitResult, read_result
 
 __all__ = [
     "ALIFFitter",
     "CellFit",
     "FitConfig",
+    "FitResult",
     "TrainingSet",
     "fit_cell",
     "fit_population",
@@ -27,4 +31,5 @@ __all__ = [
     "read_result",
     "score_model",
     "write_cell_outputs",
+    "write_failed_result",
 ]

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import time
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "summary_line"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,12 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def summary_line(r, cell_dir, total_s: float) -> str:
+    """The one line printed after a fit: held-out scores, parameters, work done, where the files are."""
+    if not r.is_ok:
+        return f"specimen {r.specimen_id} ({r.cell_class}): fit failed: {r.error} -> {cell_dir}"
+    gamma = "n/a" if r.gamma is None else f"{r.gamma:.2f}"
+    ceiling = "" if r.repeat_ceiling is None else f" (repeat ceiling {r.repeat_ceiling:.2f})"
+    phys = r.physical
+    return (
+        f"specimen {r.specimen_id} ({r.cell_class}): held-out ETV {r.etv:.3f}{ceiling}, Gamma {gamma} "
+        f"({r.n_test_repeats} repeats) | tau_m {r.tau_m_ms:.1f} ms, tau_adapt {r.tau_adapt_ms:.0f} ms, "
+        f"adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, R_in {phys.input_resistance_MOhm:.0f} MOhm | "
+        f"{r.epochs} epochs, fit {r.fit_seconds:.1f} s, total {total_s:.1f} s on {r.device} -> {cell_dir}"
+    )
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from cellfit.data import CellDataError
     from cellfit.fit.api import fit_cell
     from cellfit.fit.fitter import FitConfig
-    from cellfit.fit.results import write_cell_outputs
+    from cellfit.fit.outputs import write_cell_outputs
 
     t0 = time.perf_counter()
     try:
@@ -61,13 +76,7 @@ def main(argv=None) -> int:
     except (CellDataError, ValueError) as exc:
         print(f"cellfit.fit: error: {exc}", file=sys.stderr)
         return 2
-    r = fit.result
-    print(
-        f"specimen {r['specimen_id']} ({r['cell_class']}): held-out ETV {r['etv']:.3f} "
-        f"({r['n_test_repeats']} repeats) | tau_m {r['tau_m_ms']:.1f} ms, tau_adapt {r['tau_adapt_ms']:.0f} ms, "
-        f"d {r['adapt_scale']:.2f} | {r['epochs']} epochs, fit {r['fit_seconds']:.1f} s, "
-        f"total {time.perf_counter() - t0:.1f} s on {r['device']} -> {cell_dir}"
-    )
+    print(summary_line(fit.result, cell_dir, time.perf_counter() - t0))
     return 0
 
 

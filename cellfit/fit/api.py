@@ -2,7 +2,7 @@
 
 >>> from cellfit.fit import fit_cell, write_cell_outputs
 >>> fit = fit_cell("demo", dt_ms=0.1)            # load, fit on Noise 1, score on Noise 2
->>> fit.result["etv"], fit.result["tau_m_ms"]
+>>> fit.result.etv, fit.result.tau_m_ms         # a FitResult (cellfit.fit.results)
 >>> write_cell_outputs(fit, "runs/demo")          # result.json, model.pt, predictions.nwb, fit.png
 
 Many cells at once (one batched simulation, independent parameters and schedules):
@@ -26,29 +26,59 @@ import numpy as np
 import torch
 
 import cellfit
+from cellfit.data import CellRecording, load_cell, resolve_specimen
 from cellfit.device import resolve_device
-from cellfit.fit.fitter import CellFitState, FitConfig, TrainingSet, fit_population, predict_spikes, unique_stimuli
-from cellfit.fit.metrics import ETVResult, etv_components
+from cellfit.fit.coincidence import GammaResult, gamma_components, repeat_ceiling
+from cellfit.fit.fitter import (
+    CellFitState,
+    FitConfig,
+    TrainingSet,
+    fit_population,
+    physical_parameters,
+    predict_spikes,
+    unique_stimuli,
+)
+from cellfit.fit.metrics import ETVResult, etv_components, gaussian_smooth
+from cellfit.fit.results import FitResult, LossStage, PhysicalParameters
 from cellfit.functional.alif import resolve_block_kernel
 from cellfit.modules import ALIF
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CellFit", "fit_recordings", "fit_cell", "score_model", "ALIFFitter", "model_from_result"]
+__all__ = ["CellFit", "fit_recordings", "fit_cell", "score_model", "ALIFFitter", "model_from_result", "loss_stages"]
 
 
 @dataclasses.dataclass
 class CellFit:
     """A fitted cell: the model, its held-out score and everything needed to write or plot it."""
 
-    recording: object  # cellfit.data.CellRecording
+    recording: CellRecording
     config: FitConfig
     model: ALIF
-    state: CellFitState
+    state: Optional[CellFitState]
+    """The training record (None when read back from files)."""
     test_prediction: np.ndarray
     """(n_epochs, T) predicted spikes on the held-out stimulus (one per epoch)."""
-    result: dict
-    """The JSON-able summary written to result.json."""
+    result: FitResult
+    """The record written to result.json."""
+
+    def figure_data(self, repeat: int = 0) -> dict:
+        """What :func:`cellfit.figures.fit.plot_fit` draws beyond the recording, each (n_epochs, T):
+
+        ``v_mV``, ``theta_mV``: the model's potential and threshold on repeat ``repeat``'s
+        stimulus, in the cell's units (``v_rest + V * (v_thresh - v_rest)``);
+        ``recorded_rate_hz``, ``model_rate_hz``: firing rates smoothed with the 10 ms
+        Gaussian of ETV (recorded: the mean over repeats). Empty for a failed cell.
+        """
+        if not self.result.is_ok:
+            return {}
+        rec = self.recording
+        out = predict_spikes(self.model, rec.normalised_current("test")[repeat], record=("v", "theta"))
+        span = rec.meta.v_thresh_mV - rec.meta.v_rest_mV
+        hz = 1000.0 / rec.dt_ms
+        return dict(v_mV=rec.meta.v_rest_mV + out["v"] * span, theta_mV=rec.meta.v_rest_mV + out["theta"] * span,
+                    recorded_rate_hz=gaussian_smooth(rec.test.spikes, dt_ms=rec.dt_ms).mean(0) * hz,
+                    model_rate_hz=gaussian_smooth(self.test_prediction, dt_ms=rec.dt_ms) * hz)
 
 
 def _prediction_per_epoch(model: ALIF, current: np.ndarray) -> np.ndarray:
@@ -73,18 +103,84 @@ def score_model(model: ALIF, current: np.ndarray, spikes: np.ndarray, dt_ms: flo
     return etv_components(pred, spikes, dt_ms), pred
 
 
-def _physical(model: ALIF) -> dict:
-    return dict(
-        tau_m_ms=float(model.tau_mem_ms.item()),
-        tau_adapt_ms=float(model.tau_adapt_ms.item()),
-        adapt_scale=float(model.adapt_scale.item()),
-        gain=float(model.weight.item()),
-        bias=float(model.bias.item()),
-    )
+def held_out_scores(model: ALIF, rec: CellRecording, dt_ms: float) -> tuple[dict, np.ndarray]:
+    """Every held-out score of a fitted model: ETV (overall and per stimulus epoch), Gamma, the repeat ceiling.
+
+    Returns:
+        ``(scores, prediction)``: a dict of :class:`FitResult` score fields and the (E, T) prediction.
+
+    Raises:
+        ValueError: the held-out repeats cannot score anything (e.g. no spikes, one repeat).
+    """
+    spikes = rec.test.spikes
+    etv, pred = score_model(model, rec.normalised_current("test"), spikes, dt_ms)
+    per_epoch = []
+    for e in range(spikes.shape[1]):
+        try:
+            per_epoch.append(etv_components(pred[e], spikes[:, e], dt_ms).etv)
+        except ValueError:  # an epoch without reliable spikes has no ETV of its own
+            per_epoch.append(None)
+    try:
+        gamma = gamma_components(pred, spikes, dt_ms)
+    except ValueError:  # the repeats' own Gamma is undefined: leave Gamma empty, keep ETV
+        gamma = GammaResult(None, None, None)
+    scores = dict(etv=etv.etv, model_ev=etv.model_ev, reliability=etv.reliability, etv_per_epoch=per_epoch,
+                  gamma=gamma.gamma, gamma_model=gamma.gamma_model, gamma_reliability=gamma.gamma_reliability,
+                  repeat_ceiling=repeat_ceiling(spikes, dt_ms))
+    return scores, pred
+
+
+def _identity(rec: CellRecording) -> dict:
+    m = rec.meta
+    return dict(specimen_id=m.specimen_id, specimen_name=m.name, cell_class=m.cell_class,
+                transgenic_line=m.transgenic_line, layer=m.layer)
+
+
+def _settings(rec: CellRecording, config: FitConfig, dev: torch.device, seed: int) -> dict:
+    return dict(dt_ms=config.dt_ms, arp_ms=config.arp_ms, engine=config.engine, device=str(dev), seed=seed,
+                window_s=rec.window_s, config=config.to_dict(), cellfit_version=cellfit.__version__,
+                torch_version=torch.__version__)
+
+
+def _data_fields(rec: CellRecording) -> dict:
+    meta = rec.meta
+    return dict(n_train_repeats=rec.train.n_repeats, n_test_repeats=rec.test.n_repeats,
+                n_epochs_stimulus=rec.test.n_epochs, current_scale_pA=rec.current_scale_pA,
+                v_rest_mV=meta.v_rest_mV, v_thresh_mV=meta.v_thresh_mV,
+                normalisation=dict(v_rest=getattr(meta, "v_rest_source", "ephys_features"),
+                                   v_thresh=getattr(meta, "v_thresh_source", "ephys_features")),
+                train_sweeps=[int(n) for n in rec.train.sweep_numbers],
+                test_sweeps=[int(n) for n in rec.test.sweep_numbers])
+
+
+def loss_stages(state: CellFitState) -> list[LossStage]:
+    """The loss stages a cell went through, from its per-epoch stage indices."""
+    stages = []
+    hist, idx = np.asarray(state.history, float), np.asarray(state.stage_history, int)
+    present = [s for s in range(len(state.loss_taus_ms)) if (idx == s).any()]
+    for n, s in enumerate(present):
+        epochs = np.flatnonzero(idx == s)
+        if n < len(present) - 1:
+            outcome = "plateau: next stage"
+        elif state.failed:
+            outcome = "failed"
+        elif state.stop_reason == "converged":
+            outcome = "converged"
+        else:
+            outcome = "max epochs"
+        stages.append(LossStage(van_rossum_tau_ms=float(state.loss_taus_ms[s]), first_epoch=int(epochs[0]) + 1,
+                                last_epoch=int(epochs[-1]) + 1, best_loss=float(hist[epochs].min()), outcome=outcome))
+    return stages
+
+
+def _stop_reason(state: CellFitState) -> str:
+    if state.stop_reason == "converged" and state.loss_taus_ms:
+        return f"converged in the final loss stage (van Rossum {state.loss_taus_ms[-1]:g} ms)"
+    return state.stop_reason
 
 
 def fit_recordings(
-    recordings: Sequence,
+    recordings: Sequence[CellRecording],
     config: FitConfig = FitConfig(),
     *,
     device: str | torch.device = "auto",
@@ -102,7 +198,8 @@ def fit_recordings(
         progress: show a progress bar.
 
     Returns:
-        One :class:`CellFit` per recording.
+        One :class:`CellFit` per recording; its ``result`` is a :class:`FitResult`
+        (``status == "failed"`` with the reason for a cell that could not be fitted or scored).
     """
     if not recordings:
         return []
@@ -123,56 +220,42 @@ def fit_recordings(
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
     for rec, st in zip(recordings, states):
+        common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
         if not error:
-            test_current = rec.normalised_current("test")
             try:  # e.g. held-out repeats without any spike: ETV undefined for this cell alone
-                etv, pred = score_model(st.model, test_current, rec.test.spikes, config.dt_ms)
-                etv_init, _ = score_model(_initial_model(config, st.init), test_current, rec.test.spikes,
-                                          config.dt_ms)
+                scores, pred = held_out_scores(st.model, rec, config.dt_ms)
+                etv_init, _ = score_model(config.build_model(st.init), rec.normalised_current("test"),
+                                          rec.test.spikes, config.dt_ms)
             except ValueError as exc:
                 error = f"scoring failed: {exc}"
         if error:
-            result = dict(_identity(rec), status="failed", error=error, dt_ms=config.dt_ms, window_s=rec.window_s,
-                          arp_ms=config.arp_ms, engine=config.engine, device=str(dev), seed=seed,
-                          epochs=st.epochs, cellfit_version=cellfit.__version__, config=config.to_dict())
+            result = FitResult.failed(error=error, **common)
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
             continue
-        result = dict(
-            **_identity(rec),
-            status="ok",
-            error="",
-            dt_ms=config.dt_ms,
-            arp_ms=config.arp_ms,
-            engine=config.engine,
-            device=str(dev),
-            seed=seed,
-            window_s=rec.window_s,
-            epochs=st.epochs,
-            stop_reason=st.stop_reason,
+        params = physical_parameters(st.model)
+        result = FitResult.ok(
+            **common,
+            **_data_fields(rec),
+            **scores,
+            **params,
+            stop_reason=_stop_reason(st),
             fit_seconds=wall / len(recordings),
             batch_seconds=wall,
             batch_cells=len(recordings),
             train_loss=st.best_loss,
-            etv=etv.etv,
-            model_ev=etv.model_ev,
-            reliability=etv.reliability,
+            best_epoch=st.best_epoch,
             etv_init=etv_init.etv,
-            **_physical(st.model),
-            init={k: v for k, v in st.init.items()},
-            n_train_repeats=rec.train.n_repeats,
-            n_test_repeats=rec.test.n_repeats,
-            n_epochs_stimulus=rec.test.n_epochs,
+            physical=PhysicalParameters.from_fit(params, rec.meta.v_rest_mV, rec.meta.v_thresh_mV,
+                                                 rec.current_scale_pA),
+            init=dict(st.init),
             test_rate_hz=float(rec.test.spikes.mean() * 1000.0 / config.dt_ms),
             predicted_rate_hz=float(pred.mean() * 1000.0 / config.dt_ms),
-            current_scale_pA=rec.current_scale_pA,
-            v_rest_mV=rec.meta.v_rest_mV,
-            v_thresh_mV=rec.meta.v_thresh_mV,
-            cellfit_version=cellfit.__version__,
-            torch_version=torch.__version__,
             block_kernel=kernel,  # which implementation found the spikes (float rounding may differ)
-            config=config.to_dict(),
-            loss_history=[float(v) for v in st.history],
+            loss_history=tuple(float(v) for v in st.history),
+            loss_stage=tuple(st.stage_history),
+            loss_stages=tuple(loss_stages(st)),
+            param_history=st.param_history,
         )
         fits.append(CellFit(rec, config, st.model, st, pred, result))
     return fits
@@ -201,18 +284,6 @@ def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[CellFitStat
             + _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:]))
 
 
-def _identity(rec) -> dict:
-    m = rec.meta
-    return dict(specimen_id=m.specimen_id, specimen_name=m.name, cell_class=m.cell_class,
-                transgenic_line=m.transgenic_line, layer=m.layer)
-
-
-def _initial_model(config: FitConfig, init: dict) -> ALIF:
-    from cellfit.fit.fitter import _build_model
-
-    return _build_model(config, init, torch.float32 if config.dtype == "float32" else torch.float64, torch.device("cpu"))
-
-
 def fit_cell(
     specimen,
     dt_ms: float = 0.1,
@@ -230,22 +301,16 @@ def fit_cell(
     ``config`` overrides ``dt_ms``/``arp_ms`` when given. Data errors raise
     :class:`cellfit.data.CellDataError` with a one-line message.
     """
-    from cellfit.data import load_cell, resolve_specimen
-
     cfg = config or FitConfig(dt_ms=dt_ms, arp_ms=arp_ms)
     cache, sid = resolve_specimen(specimen, cache_dir)
     rec = load_cell(sid, dt_ms=cfg.dt_ms, window_s=window_s, cache_dir=cache)
     return fit_recordings([rec], cfg, device=device, seed=seed, progress=progress)[0]
 
 
-def model_from_result(result: dict, state_dict: dict) -> ALIF:
-    """Rebuild a fitted model from its result.json dict and model.pt state dict."""
-    cfg = FitConfig.from_dict(result["config"])
-    model = ALIF(
-        1, 1, dt_ms=cfg.dt_ms, arp_ms=cfg.arp_ms, engine=cfg.engine, surrogate=cfg.surrogate,
-        tau_mem_bounds_ms=cfg.tau_mem_bounds_ms, tau_adapt_bounds_ms=cfg.tau_adapt_bounds_ms,
-        dtype=torch.float32 if cfg.dtype == "float32" else torch.float64,
-    )
+def model_from_result(result: FitResult | dict, state_dict: dict) -> ALIF:
+    """Rebuild a fitted model from its result (or result.json dict) and model.pt state dict."""
+    config = result.config if isinstance(result, FitResult) else result["config"]
+    model = FitConfig.from_dict(config).build_model()
     model.load_state_dict(state_dict)
     return model
 
@@ -284,7 +349,7 @@ class ALIFFitter:
         st = fit_population([TrainingSet(cur, spk, voltage)], self._config(), device=self.device, seed=self.seed,
                             progress=self.progress)[0]
         self.model_ = st.model
-        self.params_ = _physical(st.model)
+        self.params_ = physical_parameters(st.model)
         self.history_ = st.history
         self.state_ = st
         return self
@@ -311,7 +376,7 @@ class ALIFFitter:
         if "state_dict" in d:
             sd = {k: torch.tensor(v) for k, v in d["state_dict"].items()}
             fitter.model_ = model_from_result({"config": d["config"]}, sd)
-            fitter.params_ = _physical(fitter.model_)
+            fitter.params_ = physical_parameters(fitter.model_)
         return fitter
 
     def to_json(self) -> str:

@@ -33,13 +33,25 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cellfit.device import resolve_device
-from cellfit.functional.alif import ALIFStepParameters, arp_steps, block_spikes, simulate
-from cellfit.functional.surrogate import get_surrogate
+from cellfit.device import DTYPES, resolve_device, resolve_dtype
 from cellfit.fit import metrics
+from cellfit.fit.init import subthreshold_init
+from cellfit.functional.alif import ENGINES, ALIFParameters, arp_steps, block_spikes, simulate
+from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
-__all__ = ["FitConfig", "TrainingSet", "CellFitState", "fit_population", "predict_spikes", "unique_stimuli"]
+__all__ = ["FitConfig", "TrainingSet", "CellFitState", "fit_population", "predict_spikes", "unique_stimuli",
+           "PARAMETER_NAMES", "physical_parameters"]
+
+
+#: how far inside its learnable bounds a starting time constant is placed (relative)
+_BOUND_MARGIN = 1e-3
+
+
+def _inside(tau_ms: torch.Tensor, bounds: tuple) -> torch.Tensor:
+    """Time constants moved strictly inside ``bounds`` (an estimate on a bound would have no gradient)."""
+    lo, hi = bounds
+    return tau_ms.clamp(lo * (1 + _BOUND_MARGIN), hi * (1 - _BOUND_MARGIN))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,17 +98,58 @@ class FitConfig:
 
     def __post_init__(self):
         arp_steps(self.arp_ms, self.dt_ms)  # raises a clear ValueError
-        if self.engine not in ("blocks", "standard"):
-            raise ValueError(f"engine must be 'blocks' or 'standard', got {self.engine!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.init not in ("voltage", "default"):
             raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
         get_surrogate(self.surrogate)
+
+    @property
+    def loss_taus_ms(self) -> list[float]:
+        """Van Rossum time constants of the loss stages, in order (coarse first, the final loss last)."""
+        return [t for t in self.coarse_to_fine_ms if t > self.van_rossum_tau_ms] + [self.van_rossum_tau_ms]
+
+    def initial_values(self) -> dict:
+        """The fixed initial parameters (physical units), before any data-based initialisation."""
+        return dict(tau_m_ms=self.tau_mem_init_ms, tau_adapt_ms=self.tau_adapt_init_ms,
+                    adapt_scale=self.adapt_scale_init, gain=self.gain_init, bias=self.bias_init, method="default")
+
+    def build_model(self, init: Optional[Sequence[dict] | dict] = None, *, device=None) -> ALIF:
+        """The model this configuration fits: ``ALIF(1, K)`` whose neuron k starts at ``init[k]``.
+
+        The one place where a fit's model is made (training, scoring, reloading a result).
+
+        Args:
+            init: one dict of initial values (``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
+                ``gain``, ``bias``; physical units) or a list of K of them; default
+                :meth:`initial_values` for one cell. Time constants are moved strictly
+                inside the learnable bounds (a data-based estimate can land on a bound).
+            device: where the parameters live (default CPU).
+
+        Returns:
+            A ``cellfit.ALIF(1, K)`` in ``self.dtype``.
+        """
+        inits = [self.initial_values()] if init is None else ([init] if isinstance(init, dict) else list(init))
+        dtype = resolve_dtype(self.dtype)
+        col = lambda key: torch.tensor([float(i[key]) for i in inits], dtype=dtype, device=device)  # noqa: E731
+        model = ALIF(
+            1, len(inits), dt_ms=self.dt_ms, arp_ms=self.arp_ms, engine=self.engine, surrogate=self.surrogate,
+            tau_mem_ms=_inside(col("tau_m_ms"), self.tau_mem_bounds_ms),
+            tau_adapt_ms=_inside(col("tau_adapt_ms"), self.tau_adapt_bounds_ms),
+            adapt_scale=col("adapt_scale"),
+            tau_mem_bounds_ms=self.tau_mem_bounds_ms, tau_adapt_bounds_ms=self.tau_adapt_bounds_ms,
+            device=device, dtype=dtype,
+        )
+        with torch.no_grad():
+            model.weight.copy_(col("gain")[:, None])
+            model.bias.copy_(col("bias"))
+        return model
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -148,6 +201,14 @@ class CellFitState:
     epochs: int
     best_loss: float
     stop_reason: str
+    best_epoch: int = 0
+    """Epoch (1-based) whose parameters the model holds: the best loss of the last stage reached."""
+    stage_history: list = dataclasses.field(default_factory=list)
+    """Loss stage (index into ``loss_taus_ms``) of every epoch of ``history``."""
+    loss_taus_ms: list = dataclasses.field(default_factory=list)
+    """Van Rossum time constant of each loss stage (coarse to fine)."""
+    param_history: dict = dataclasses.field(default_factory=dict)
+    """Parameters (:data:`PARAMETER_NAMES`) at every epoch of ``history``."""
 
     @property
     def failed(self) -> bool:
@@ -181,55 +242,17 @@ def unique_stimuli(current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(stimuli), index
 
 
-def _dtype(name: str) -> torch.dtype:
-    return torch.float64 if name == "float64" else torch.float32
-
-
-def _build_model(cfg: FitConfig, init: dict, dtype: torch.dtype, device: torch.device) -> ALIF:
-    model = ALIF(
-        1, 1, dt_ms=cfg.dt_ms, arp_ms=cfg.arp_ms, engine=cfg.engine, surrogate=cfg.surrogate,
-        tau_mem_ms=init["tau_m_ms"], tau_adapt_ms=init["tau_adapt_ms"], adapt_scale=init["adapt_scale"],
-        tau_mem_bounds_ms=cfg.tau_mem_bounds_ms, tau_adapt_bounds_ms=cfg.tau_adapt_bounds_ms,
-        device=device, dtype=dtype,
-    )
-    with torch.no_grad():
-        model.weight.fill_(init["gain"])
-        model.bias.fill_(init["bias"])
-    return model
-
-
 def _initial_values(cfg: FitConfig, data: TrainingSet) -> dict:
-    from cellfit.fit.init import subthreshold_init
-
-    lo, hi = cfg.tau_mem_bounds_ms
-    init = dict(
-        tau_m_ms=cfg.tau_mem_init_ms, tau_adapt_ms=cfg.tau_adapt_init_ms, adapt_scale=cfg.adapt_scale_init,
-        gain=cfg.gain_init, bias=cfg.bias_init, method="default",
-    )
+    init = cfg.initial_values()
     if cfg.init == "voltage" and data.voltage is not None:
-        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=(lo, hi))
+        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms)
         if est is not None:
             init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method="voltage", voltage_r2=est.r2)
+            inside = float(_inside(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
+            if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
+                init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
+                                                   f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
     return init
-
-
-def _population(models: Sequence[ALIF], cfg: FitConfig) -> ALIF:
-    """One ``ALIF(1, K)`` whose neuron k holds the parameters of ``models[k]`` (each an ``ALIF(1, 1)``).
-
-    Training all cells as the K neurons of one layer keeps the per-epoch work of the
-    optimiser and the bookkeeping independent of K (a few dozen tensor operations,
-    instead of about a hundred per cell: ``benchmarks/count_ops.py``).
-    """
-    first = models[0]
-    pop = ALIF(
-        1, len(models), dt_ms=cfg.dt_ms, arp_ms=cfg.arp_ms, engine=cfg.engine, surrogate=cfg.surrogate,
-        tau_mem_bounds_ms=cfg.tau_mem_bounds_ms, tau_adapt_bounds_ms=cfg.tau_adapt_bounds_ms,
-        device=first.weight.device, dtype=first.weight.dtype,
-    )
-    with torch.no_grad():
-        for name, param in pop.named_parameters():
-            param.copy_(torch.cat([dict(m.named_parameters())[name].reshape(1, *param.shape[1:]) for m in models]))
-    return pop
 
 
 def _copy_cell(pop_params: dict, k: int, model: ALIF) -> None:
@@ -365,14 +388,13 @@ def _grid_init(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, 
     ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
     dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
     db = torch.tensor([g[2] for g in grid], dtype=x.dtype, device=x.device)
-    t_ref = arp_steps(cfg.arp_ms, cfg.dt_ms)
     per_chunk = max(1, max_neurons // C)
     for lo in range(0, len(inits), per_chunk):
         chunk = inits[lo: lo + per_chunk]
         k = len(chunk)
         col = lambda key: torch.tensor([i[key] for i in chunk], dtype=x.dtype, device=x.device).repeat_interleave(C)
         tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
-        params = ALIFStepParameters(-cfg.dt_ms / tau_m, -cfg.dt_ms / ta.repeat(k), dd.repeat(k), t_ref)
+        params = ALIFParameters(tau_m, ta.repeat(k), dd.repeat(k), cfg.arp_ms).discretise(cfg.dt_ms)
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
         spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
         loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
@@ -418,7 +440,7 @@ def fit_population(
     if not cells:
         return []
     dev = resolve_device(device)
-    dtype = _dtype(config.dtype)
+    dtype = resolve_dtype(config.dtype)
     T = cells[0].current.shape[-1]
     for k, c in enumerate(cells):
         if c.current.shape[-1] != T:
@@ -443,13 +465,12 @@ def fit_population(
         weight.append(counts / counts.sum())
     x = torch.as_tensor(_padded(stim), dtype=dtype, device=dev)  # (U, K, T)
     w = torch.as_tensor(_padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=dev)  # (U, K)
-    taus = [t for t in config.coarse_to_fine_ms if t > config.van_rossum_tau_ms] + [config.van_rossum_tau_ms]
+    taus = config.loss_taus_ms
     targets = _Targets(torch.as_tensor(_padded(target), dtype=dtype, device=dev), w, taus, config.dt_ms)
     final_stage = len(taus) - 1
     if config.grid_init:
         _grid_init(inits, x, targets, config)
-    models = [_build_model(config, init, dtype, dev) for init in inits]
-    pop = _population(models, config)
+    pop = config.build_model(inits, device=dev)  # cell k is neuron k: one layer, masked per-cell optimiser
     named = dict(pop.named_parameters())
     opt = _CellwiseAdam(list(named.values()), lr=config.lr)
 
@@ -457,11 +478,14 @@ def fit_population(
     stage = np.zeros(K, dtype=int)
     active = np.ones(K, dtype=bool)
     best = np.full(K, np.inf)
+    best_epoch = np.zeros(K, dtype=int)
     bad = np.zeros(K, dtype=int)
     decays = np.zeros(K, dtype=int)
     lr = np.full(K, config.lr)
     history = [[] for _ in range(K)]
+    stage_hist = [[] for _ in range(K)]
     lr_hist = [[] for _ in range(K)]
+    param_hist = {name: [[] for _ in range(K)] for name in PARAMETER_NAMES}
     best_state = {n: p.detach().clone() for n, p in named.items()}  # row k: cell k's best parameters
     stop = ["max epochs"] * K
     epochs_run = np.zeros(K, dtype=int)
@@ -475,6 +499,7 @@ def fit_population(
         pop.zero_grad(set_to_none=True)
         per_cell.sum().backward()  # cells are independent: each gets its own gradient
         losses = per_cell.detach().cpu().numpy().astype(float)
+        values = _physical_rows(pop)  # (5, K): the parameters this epoch's loss was computed with
 
         improved = np.zeros(K, dtype=bool)
         restarted = np.zeros(K, dtype=bool)
@@ -487,10 +512,13 @@ def fit_population(
                 stop[k] = f"failed: training loss became {loss} at epoch {epoch + 1}"
                 continue
             history[k].append(loss)
+            stage_hist[k].append(int(stage[k]))
             lr_hist[k].append(lr[k])
+            for i, name in enumerate(PARAMETER_NAMES):
+                param_hist[name][k].append(float(values[i, k]))
             epochs_run[k] = epoch + 1
             if loss < best[k] * (1 - config.min_improvement):
-                best[k], bad[k] = loss, 0
+                best[k], bad[k], best_epoch[k] = loss, 0, epoch + 1
                 improved[k] = True
             else:
                 bad[k] += 1
@@ -525,17 +553,36 @@ def fit_population(
     bar.close()
 
     results = []
-    for k, m in enumerate(models):
+    for k in range(K):
+        m = config.build_model(inits[k])
         _copy_cell(best_state, k, m)
         if stage[k] < final_stage:
             stop[k] = f"max epochs in loss stage {stage[k] + 1} of {final_stage + 1}"
         results.append(
             CellFitState(
-                model=m.to("cpu"), init=inits[k], history=history[k], lr_history=lr_hist[k],
+                model=m, init=inits[k], history=history[k], lr_history=lr_hist[k],
                 epochs=int(epochs_run[k]), best_loss=float(best[k]), stop_reason=stop[k],
+                best_epoch=int(best_epoch[k]), stage_history=stage_hist[k], loss_taus_ms=list(taus),
+                param_history={name: param_hist[name][k] for name in PARAMETER_NAMES},
             )
         )
     return results
+
+
+#: the fitted parameters of a cell, as reported (physical units; gain and bias in threshold units)
+PARAMETER_NAMES = ("tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias")
+
+
+@torch.no_grad()
+def _physical_rows(model: ALIF) -> np.ndarray:
+    """(5, K) float64 host array of :data:`PARAMETER_NAMES` for every neuron (one device-to-host copy)."""
+    rows = torch.stack([model.tau_mem_ms, model.tau_adapt_ms, model.adapt_scale, model.weight[:, 0], model.bias])
+    return rows.double().cpu().numpy()
+
+
+def physical_parameters(model: ALIF) -> dict:
+    """The fitted parameters of a one-cell model as floats, keyed by :data:`PARAMETER_NAMES`."""
+    return {name: float(v[0]) for name, v in zip(PARAMETER_NAMES, _physical_rows(model))}
 
 
 @torch.no_grad()

@@ -1,175 +1,298 @@
-"""Write and read a fitted cell's files (all writes atomic, all formats data, not code).
+"""The result of fitting one cell: one typed, frozen record, written as ``result.json``.
 
-``<out>/<specimen_id>/``:
+:class:`FitResult` is what :func:`cellfit.fit.fit_recordings` returns for each cell
+(``CellFit.result``), what ``python -m cellfit.fit`` and ``cellfit.batch`` write, and
+what :func:`cellfit.fit.read_result`, the batch summary and the notebooks read back.
+Every field, its unit and its meaning are listed in ``RESULTS.md`` (a test checks that
+the table and the class agree). ``to_dict``/``from_dict`` round-trip through plain
+JSON data (no code, no pickles), in the spirit of AllenSDK's ``GlifNeuron.to_dict``.
 
-- ``result.json``: the summary (parameters in physical units, ETV, timing, configuration);
-- ``model.pt``: the fitted ``cellfit.ALIF(1, 1)`` state dict (tensors only; load with
-  ``torch.load(path, weights_only=True)`` or :func:`load_cell_fit`);
-- ``predictions.nwb``: held-out stimulus, recorded and predicted spikes as NWB 2;
-- ``fit.png``: the figure of :func:`cellfit.fit.figures.plot_fit`.
-
-``result.json`` is written last, so its presence means the cell's outputs are complete.
+Two constructors say which kind of record it is: :meth:`FitResult.ok` (a fitted and
+scored cell) and :meth:`FitResult.failed` (a cell that could not be fitted: only its
+identity, the run settings and the error). ``schema_version`` is written with every
+record; :meth:`FitResult.from_dict` reads older records (missing fields take their
+defaults) and keeps fields it does not know in ``extra``, so nothing is lost when a
+newer file is read by an older cellfit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import pathlib
+from typing import Any, Mapping, Optional
 
 import numpy as np
-import torch
 
-from cellfit.io import atomic_path, write_json_atomic
+__all__ = ["FitResult", "LossStage", "PhysicalParameters", "SCHEMA_VERSION", "RESULT_FILE", "SUMMARY_COLUMNS",
+           "read_result", "jsonable"]
 
-__all__ = ["write_cell_outputs", "load_cell_fit", "load_fit", "read_result", "RESULT_FILE"]
-
+#: version of the result.json layout (1: the untyped dict of cellfit 0.1 without this key)
+SCHEMA_VERSION = 2
 RESULT_FILE = "result.json"
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """Plain JSON data: numpy scalars and arrays to Python numbers and lists, NaN/inf to None."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, (np.floating, float)):
         v = float(obj)
         return v if math.isfinite(v) else None
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     return obj
 
 
-def write_cell_outputs(fit, out_dir: os.PathLike | str, *, figure: bool = True, nwb: bool = True) -> pathlib.Path:
-    """Write result.json, model.pt, predictions.nwb and fit.png for one fitted cell.
+@dataclasses.dataclass(frozen=True)
+class LossStage:
+    """One stage of the coarse-to-fine training loss (van Rossum distance at one time constant).
 
-    Args:
-        fit: a :class:`cellfit.fit.api.CellFit`.
-        out_dir: run directory; files go to ``out_dir/<specimen_id>/``.
-
-    Returns:
-        Path of the cell's directory.
+    Losses of different stages are not comparable (a larger time constant gives larger
+    distances for the same spike trains): compare epochs within a stage only.
     """
-    cell_dir = pathlib.Path(out_dir) / str(fit.result["specimen_id"])
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    if fit.result.get("status") != "ok":  # a failed cell records why, nothing else
-        write_json_atomic(cell_dir / RESULT_FILE, _jsonable(fit.result))
-        return cell_dir
-    with atomic_path(cell_dir / "model.pt") as tmp:
-        torch.save({k: v.detach().cpu() for k, v in fit.model.state_dict().items()}, tmp)
-    if nwb:
-        from cellfit.data.nwb2 import write_predictions_nwb2
 
-        rec = fit.recording
-        write_predictions_nwb2(
-            cell_dir / "predictions.nwb",
-            specimen_id=rec.meta.specimen_id,
-            dt_ms=rec.dt_ms,
-            current=rec.test.current_pA,
-            predicted_spikes=fit.test_prediction,
-            recorded_spikes=rec.test.spikes,
-            voltage=rec.test.voltage_mV,
+    van_rossum_tau_ms: float
+    first_epoch: int
+    """First epoch of the stage (1-based, inclusive)."""
+    last_epoch: int
+    """Last epoch of the stage (inclusive)."""
+    best_loss: float
+    """Lowest loss of the stage."""
+    outcome: str
+    """``"plateau: next stage"``, ``"converged"`` (final stage, no more progress after the
+    learning-rate decays), ``"max epochs"`` or ``"failed"``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicalParameters:
+    """The fitted model in the cell's own units, from its normalisation.
+
+    The model works in normalised units: voltage ``(v - v_rest) / (v_thresh - v_rest)``
+    (rest 0, base threshold 1) and stimulus ``x = I / current_scale_pA``, with input
+    current ``gain * x + bias``. With ``span = v_thresh - v_rest`` (mV):
+    """
+
+    tau_m_ms: float
+    """Membrane time constant."""
+    tau_adapt_ms: float
+    """Decay time constant of the threshold adaptation."""
+    input_resistance_MOhm: float
+    """``gain * span / current_scale_pA`` (mV/pA = GOhm, times 1000): steady-state depolarisation per injected current."""
+    v_rest_mV: float
+    """Model potential with no injected current: ``v_rest + bias * span``."""
+    v_thresh_mV: float
+    """Base threshold (no adaptation): the cell's ``v_thresh``."""
+    v_reset_mV: float
+    """Potential after a spike: the cell's ``v_rest`` (the ALIF model resets to 0)."""
+    adapt_mV_per_spike: float
+    """Threshold rise per spike, ``adapt_scale * span``, decaying with ``tau_adapt_ms``."""
+    bias_pA: float
+    """The bias as an equivalent injected current, ``bias * current_scale_pA / gain``."""
+
+    @classmethod
+    def from_fit(cls, params: Mapping[str, float], v_rest_mV: float, v_thresh_mV: float,
+                 current_scale_pA: float) -> "PhysicalParameters":
+        span = v_thresh_mV - v_rest_mV
+        gain, bias = params["gain"], params["bias"]
+        return cls(
+            tau_m_ms=params["tau_m_ms"], tau_adapt_ms=params["tau_adapt_ms"],
+            input_resistance_MOhm=1000.0 * gain * span / current_scale_pA,
+            v_rest_mV=v_rest_mV + bias * span, v_thresh_mV=v_thresh_mV, v_reset_mV=v_rest_mV,
+            adapt_mV_per_spike=params["adapt_scale"] * span,
+            bias_pA=bias * current_scale_pA / gain if gain else float("nan"),
         )
-    if figure:
-        from cellfit.fit.figures import plot_fit
-        import matplotlib.pyplot as plt
-
-        fig = plot_fit(fit)
-        with atomic_path(cell_dir / "fit.png", suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-    write_json_atomic(cell_dir / RESULT_FILE, _jsonable(fit.result))
-    return cell_dir
 
 
-def read_result(cell_dir: os.PathLike | str) -> dict:
-    """Read ``result.json`` of a cell directory."""
-    return json.loads((pathlib.Path(cell_dir) / RESULT_FILE).read_text(encoding="utf-8"))
+def _opt_float(v) -> Optional[float]:
+    return None if v is None else float(v)
 
 
-def load_cell_fit(cell_dir: os.PathLike | str):
-    """Load ``(result, model)`` from a cell directory written by :func:`write_cell_outputs`."""
-    from cellfit.fit.api import model_from_result
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """One cell's fit: identity, settings, scores, parameters and training record.
 
-    cell_dir = pathlib.Path(cell_dir)
-    result = read_result(cell_dir)
-    state = torch.load(cell_dir / "model.pt", weights_only=True, map_location="cpu")
-    return result, model_from_result(result, state)
-
-
-def load_fit(cell_dir: os.PathLike | str, cache_dir: os.PathLike | str | None = None, *,
-             recompute: bool = False):
-    """Rebuild a fitted cell from its directory as a :class:`cellfit.fit.CellFit` (for ``plot_fit``).
-
-    By default the held-out data and the model's prediction come from the cell's
-    ``predictions.nwb`` (what was scored; no Allen cache needed, so results copied from
-    a cluster plot as they are). With ``recompute=True``, or without ``predictions.nwb``,
-    the recording is loaded again with :func:`cellfit.data.load_cell` (``cache_dir``, default
-    the run's ``config.json`` cache) and the saved model predicts it with
-    :func:`cellfit.fit.api.score_model`.
-
-    The returned object has ``recording`` (its ``train`` set is empty when read from
-    ``predictions.nwb``), ``config``, ``model``, ``test_prediction`` (E, T) and ``result``;
-    ``state`` (the training history object) is None.
-
-    Raises:
-        FileNotFoundError: no ``result.json``/``model.pt`` (a failed or unfinished cell).
-        cellfit.data.CellDataError: the recording cannot be loaded or read.
+    Numbers that a failed cell does not have are ``None``. Units are in the field names
+    (``_ms``, ``_mV``, ``_pA``, ``_hz``, ``_MOhm``); ``gain``, ``bias`` and
+    ``adapt_scale`` are in normalised (threshold) units. Full table: ``RESULTS.md``.
     """
-    from cellfit.fit.api import CellFit
-    from cellfit.fit.fitter import FitConfig
 
-    cell_dir = pathlib.Path(cell_dir)
-    result, model = load_cell_fit(cell_dir)
-    config = FitConfig.from_dict(result["config"])
-    pred_file = cell_dir / "predictions.nwb"
-    if recompute or not pred_file.exists():
-        from cellfit.batch.store import read_config
-        from cellfit.data import load_cell
-        from cellfit.fit.api import score_model
+    # identity
+    specimen_id: int
+    status: str
+    """``"ok"`` or ``"failed"``."""
+    error: str = ""
+    specimen_name: str = ""
+    cell_class: str = "unknown"
+    transgenic_line: str = ""
+    layer: str = ""
+    # settings
+    dt_ms: Optional[float] = None
+    arp_ms: Optional[float] = None
+    engine: str = ""
+    device: str = ""
+    seed: Optional[int] = None
+    window_s: Optional[float] = None
+    config: dict = dataclasses.field(default_factory=dict)
+    """:meth:`cellfit.fit.FitConfig.to_dict` of the fit."""
+    cellfit_version: str = ""
+    torch_version: str = ""
+    block_kernel: str = ""
+    # training
+    epochs: Optional[int] = None
+    stop_reason: str = ""
+    fit_seconds: Optional[float] = None
+    batch_seconds: Optional[float] = None
+    batch_cells: Optional[int] = None
+    train_loss: Optional[float] = None
+    """Best training loss of the final loss stage (van Rossum distance at ``config.van_rossum_tau_ms``)."""
+    best_epoch: Optional[int] = None
+    """The epoch whose parameters were kept (the best loss of the last stage reached)."""
+    loss_history: tuple = ()
+    loss_stage: tuple = ()
+    """Stage index (into ``loss_stages``) of every epoch of ``loss_history``."""
+    loss_stages: tuple = ()
+    """:class:`LossStage` per stage, in order."""
+    param_history: dict = dataclasses.field(default_factory=dict)
+    """Parameters at every epoch (``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``, ``gain``, ``bias``)."""
+    init: dict = dataclasses.field(default_factory=dict)
+    # held-out scores
+    etv: Optional[float] = None
+    model_ev: Optional[float] = None
+    reliability: Optional[float] = None
+    etv_init: Optional[float] = None
+    etv_per_epoch: tuple = ()
+    gamma: Optional[float] = None
+    gamma_model: Optional[float] = None
+    gamma_reliability: Optional[float] = None
+    repeat_ceiling: Optional[float] = None
+    # fitted parameters
+    tau_m_ms: Optional[float] = None
+    tau_adapt_ms: Optional[float] = None
+    adapt_scale: Optional[float] = None
+    gain: Optional[float] = None
+    bias: Optional[float] = None
+    physical: Optional[PhysicalParameters] = None
+    # data
+    n_train_repeats: Optional[int] = None
+    n_test_repeats: Optional[int] = None
+    n_epochs_stimulus: Optional[int] = None
+    test_rate_hz: Optional[float] = None
+    predicted_rate_hz: Optional[float] = None
+    current_scale_pA: Optional[float] = None
+    v_rest_mV: Optional[float] = None
+    v_thresh_mV: Optional[float] = None
+    normalisation: dict = dataclasses.field(default_factory=dict)
+    """Where ``v_rest_mV`` and ``v_thresh_mV`` came from (``ephys_features`` or an estimate)."""
+    train_sweeps: tuple = ()
+    test_sweeps: tuple = ()
+    schema_version: int = SCHEMA_VERSION
+    extra: dict = dataclasses.field(default_factory=dict)
+    """Fields of a newer schema that this version does not know (kept and written back)."""
 
-        cache = cache_dir or (read_config(cell_dir.parent) or {}).get("cache_dir")
-        rec = load_cell(int(result["specimen_id"]), dt_ms=config.dt_ms, window_s=float(result.get("window_s", 1.0)),
-                        cache_dir=cache)
-        _, pred = score_model(model, rec.normalised_current("test"), rec.test.spikes, config.dt_ms)
-    else:
-        rec, pred = _recording_from_predictions(pred_file, result)
-    return CellFit(recording=rec, config=config, model=model, state=None, test_prediction=pred, result=result)
+    def __post_init__(self):
+        for f in dataclasses.fields(self):  # sequences are stored as tuples (frozen, comparable)
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        if self.status not in ("ok", "failed"):
+            raise ValueError(f"status must be 'ok' or 'failed', got {self.status!r}")
+        if self.status == "failed" and not self.error:
+            raise ValueError("a failed result needs an error message")
+
+    # -- constructors ------------------------------------------------------------------
+    @classmethod
+    def ok(cls, **fields) -> "FitResult":
+        """A fitted, scored cell. Required: ``specimen_id``, ``etv``, the five parameters."""
+        missing = [k for k in ("etv", "tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias")
+                   if fields.get(k) is None]
+        if missing:
+            raise ValueError(f"an ok result needs {', '.join(missing)}")
+        return cls(status="ok", error="", **fields)
+
+    @classmethod
+    def failed(cls, specimen_id: int, error: str, **fields) -> "FitResult":
+        """A cell that could not be fitted; ``fields`` are its identity and the run settings."""
+        return cls(specimen_id=int(specimen_id), status="failed", error=" ".join(str(error).split()), **fields)
+
+    @property
+    def is_ok(self) -> bool:
+        return self.status == "ok"
+
+    # -- plain data ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-able dict: the fields, with ``physical`` and ``loss_stages`` as plain dicts."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            elif f.name == "loss_stages":
+                value = [dataclasses.asdict(s) for s in value]
+            out[f.name] = value
+        out.update(self.extra)
+        return jsonable(out)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FitResult":
+        """Read a ``result.json`` dict (any schema version; unknown keys go to ``extra``)."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kw, extra = {}, {}
+        for key, value in d.items():
+            if key not in known or key == "extra":
+                extra[key] = value
+                continue
+            if key == "physical" and value is not None:
+                value = PhysicalParameters(**{k: (float("nan") if v is None else v) for k, v in value.items()})
+            elif key == "loss_stages":
+                value = tuple(LossStage(**s) for s in value or ())
+            elif isinstance(value, list):
+                value = tuple(value)
+            kw[key] = value
+        if "specimen_id" not in kw or "status" not in kw:
+            raise ValueError("a result needs 'specimen_id' and 'status'")
+        kw["specimen_id"] = int(kw["specimen_id"])
+        kw.setdefault("schema_version", 1)
+        if kw["status"] == "failed" and not kw.get("error"):
+            kw["error"] = "failed (no error recorded)"
+        return cls(**kw, extra=extra)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    def summary_row(self) -> dict:
+        """The scalar columns of the batch summary (:data:`SUMMARY_COLUMNS`)."""
+        d = self.to_dict()
+        row = {k: d.get(k) for k in SUMMARY_COLUMNS if not k.startswith("phys_")}
+        phys = d.get("physical") or {}
+        row.update({f"phys_{k}": phys.get(k) for k in _PHYSICAL_COLUMNS})
+        return {k: row.get(k) for k in SUMMARY_COLUMNS}
 
 
-def _recording_from_predictions(path: pathlib.Path, result: dict):
-    """A :class:`cellfit.data.CellRecording` holding the held-out set stored in ``predictions.nwb``."""
-    from cellfit.data import CellMeta, CellRecording, TraceSet
-    from cellfit.data.nwb2 import read_predictions_nwb2
-    from cellfit.data.protocol import EPOCH_STARTS_S
+_PHYSICAL_COLUMNS = ("input_resistance_MOhm", "v_rest_mV", "adapt_mV_per_spike")
 
-    p = read_predictions_nwb2(path)
-    dt = float(p["dt_ms"])
-    spikes = np.asarray(p["recorded_spikes"], dtype=np.float32)
-    r, e, t = spikes.shape
-    current = np.broadcast_to(np.asarray(p["current"], dtype=np.float32), (r, e, t))
-    voltage = p.get("voltage")
-    voltage = (np.full((r, e, t), np.nan, np.float32) if voltage is None
-               else np.broadcast_to(np.asarray(voltage, dtype=np.float32), (r, e, t)))
-    times = tuple(tuple(np.flatnonzero(spikes[i, j]) * dt / 1000.0 for j in range(e)) for i in range(r))
-    starts = np.asarray(p.get("epoch_starts_s") or EPOCH_STARTS_S[:e], dtype=np.float64)
-    test = TraceSet(current_pA=current, voltage_mV=voltage, spikes=spikes, spike_times_s=times,
-                    sweep_numbers=np.arange(r, dtype=np.int64), epoch_starts_s=starts, dt_ms=dt)
-    empty = np.zeros((0, e, t), np.float32)
-    train = TraceSet(current_pA=empty, voltage_mV=empty, spikes=empty, spike_times_s=(),
-                     sweep_numbers=np.zeros(0, np.int64), epoch_starts_s=starts, dt_ms=dt)
-    cls = result.get("cell_class") or "unknown"
-    meta = CellMeta(specimen_id=int(result["specimen_id"]), name=str(result.get("specimen_name") or ""), species="",
-                    layer=str(result.get("layer") or ""),
-                    dendrite_type={"excitatory": "spiny", "inhibitory": "aspiny"}.get(cls, ""), cell_class=cls,
-                    transgenic_line=str(result.get("transgenic_line") or ""), disease_state="",
-                    v_rest_mV=float(result.get("v_rest_mV", np.nan)),
-                    v_thresh_mV=float(result.get("v_thresh_mV", np.nan)))
-    rec = CellRecording(meta=meta, dt_ms=dt, window_s=float(result.get("window_s", t * dt / 1000.0)), train=train,
-                        test=test, current_scale_pA=float(result.get("current_scale_pA", np.nan)),
-                        n_multi_spike_bins=0, source=str(path))
-    pred = np.asarray(p["predicted_spikes"], dtype=np.float32)
-    return rec, pred
+#: columns of a batch run's summary.csv, in order (see RESULTS.md)
+SUMMARY_COLUMNS = [
+    "specimen_id", "cell_class", "status", "error", "etv", "gamma", "repeat_ceiling", "tau_m_ms", "tau_adapt_ms",
+    "adapt_scale", "gain", "bias", *(f"phys_{k}" for k in _PHYSICAL_COLUMNS), "fit_seconds", "epochs",
+    "stop_reason", "train_loss", "model_ev", "reliability", "etv_init", "gamma_model", "gamma_reliability",
+    "test_rate_hz", "predicted_rate_hz", "n_train_repeats", "n_test_repeats", "transgenic_line", "layer",
+    "specimen_name", "dt_ms", "arp_ms", "window_s", "seed", "device", "batch_cells", "batch_seconds",
+    "cellfit_version",
+]
+
+
+def read_result(cell_dir: os.PathLike | str) -> FitResult:
+    """The :class:`FitResult` in ``cell_dir/result.json``."""
+    path = pathlib.Path(cell_dir) / RESULT_FILE
+    return FitResult.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cellfit.fit.__main__ import main
-from cellfit.fit.results import load_cell_fit
+from cellfit.fit import load_cell_fit
 
 REQUIRED = (
     "specimen_id dt_ms arp_ms engine device seed epochs fit_seconds train_loss etv tau_m_ms tau_adapt_ms "
@@ -56,7 +56,7 @@ def test_model_reloads_as_data(demo_run):
     state = torch.load(cell_dir / "model.pt", weights_only=True)
     assert set(state) >= {"weight", "bias", "tau_mem.raw", "tau_adapt.raw", "adapt_raw"}
     result, model = load_cell_fit(cell_dir)
-    assert model.tau_mem_ms.item() == pytest.approx(result["tau_m_ms"], rel=1e-6)
+    assert model.tau_mem_ms.item() == pytest.approx(result.tau_m_ms, rel=1e-6)
 
 
 def test_predictions_nwb_round_trip(demo_run):
@@ -105,5 +105,5 @@ def test_a_cell_that_cannot_be_scored_fails_alone(demo_run):
     rec = load_cell(int(cell_dir.name), dt_ms=0.5, cache_dir=cache / "demo")
     silent = dataclasses.replace(rec, test=dataclasses.replace(rec.test, spikes=np.zeros_like(rec.test.spikes)))
     good, bad = fit_recordings([rec, silent], FitConfig(dt_ms=0.5, epochs=2), device="cpu", progress=False)
-    assert good.result["status"] == "ok"
-    assert bad.result["status"] == "failed" and "reliability" in bad.result["error"]
+    assert good.result.status == "ok"
+    assert bad.result.status == "failed" and "reliability" in bad.result.error

@@ -25,8 +25,8 @@ def mini_panel(tmp_path_factory):
 
 def test_mismatch_mini_panel_reaches_the_etv_floor(mini_panel):
     fits = fit_recordings(mini_panel, FitConfig(dt_ms=0.2, arp_ms=2.0), device="cpu", progress=False)
-    etv = [f.result["etv"] for f in fits]
-    assert {f.result["cell_class"] for f in fits} == {"excitatory", "inhibitory"}
-    assert all(f.result["status"] == "ok" for f in fits)
+    etv = [f.result.etv for f in fits]
+    assert {f.result.cell_class for f in fits} == {"excitatory", "inhibitory"}
+    assert all(f.result.is_ok for f in fits)
     assert np.median(etv) >= ETV_FLOOR, etv
-    assert all(f.result["etv"] >= f.result["etv_init"] - 0.05 for f in fits)
+    assert all(f.result.etv >= f.result.etv_init - 0.05 for f in fits)
