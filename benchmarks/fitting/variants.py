@@ -43,7 +43,7 @@ def main():
             fits = fit_recordings(recs, cfg, device="cpu", progress=False)
             wall = time.perf_counter() - t0
             for f in fits:
-                r = f.result; t = load_truth(cache, r["specimen_id"])["params"]
+                r = f.result.to_dict(); t = load_truth(cache, r["specimen_id"])["params"]
                 row = dict(panel=panel, variant=name, dt_ms=a.dt, window_s=window, specimen_id=r["specimen_id"],
                            cell_class=r["cell_class"], etv=r["etv"], etv_init=r["etv_init"], epochs=r["epochs"],
                            tau_m_ms=r["tau_m_ms"], tau_adapt_ms=r["tau_adapt_ms"], adapt_scale=r["adapt_scale"],
