@@ -2,8 +2,10 @@
 
 - :mod:`cellfit.fit.metrics`: van Rossum distance (training loss) and ETV (test score);
 - :mod:`cellfit.fit.coincidence`: the coincidence factor Gamma and the repeat ceiling;
-- :mod:`cellfit.fit.init`: initial membrane time constant, gain and bias from the voltage;
-- :mod:`cellfit.fit.fitter`: :class:`FitConfig` and :func:`fit_population` (K cells at once);
+- :mod:`cellfit.fit.config`: :class:`FitConfig`, every choice of a fit, and the model it builds;
+- :mod:`cellfit.fit.init`: starting values: tau_m, gain and bias from the voltage, then a grid;
+- :mod:`cellfit.fit.loss`, :mod:`cellfit.fit.optim`: the coarse-to-fine loss and the cell-wise Adam;
+- :mod:`cellfit.fit.fitter`: :func:`fit_population` (K cells at once, each on its own schedule);
 - :mod:`cellfit.fit.api`: :func:`fit_cell`, :func:`fit_recordings`, :class:`ALIFFitter`;
 - :mod:`cellfit.fit.results`: :class:`FitResult`, the typed record written as result.json;
 - :mod:`cellfit.fit.outputs`: a cell's files (result.json, model.pt, predictions.nwb, figures);

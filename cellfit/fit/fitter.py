@@ -33,139 +33,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cellfit.device import DTYPES, resolve_device, resolve_dtype
-from cellfit.fit import metrics
-from cellfit.fit.init import subthreshold_init
-from cellfit.functional.alif import ENGINES, ALIFParameters, arp_steps, block_spikes, simulate
+from cellfit.device import resolve_device, resolve_dtype
+from cellfit.fit.config import FitConfig
+from cellfit.fit.init import grid_init, initial_values
+from cellfit.fit.loss import LossTargets, padded
+from cellfit.fit.optim import CellwiseAdam, to_device_rows
+from cellfit.functional.alif import simulate
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
 __all__ = ["FitConfig", "TrainingSet", "CellFitState", "fit_population", "predict_spikes", "unique_stimuli",
            "PARAMETER_NAMES", "physical_parameters"]
-
-
-#: how far inside its learnable bounds a starting time constant is placed (relative)
-_BOUND_MARGIN = 1e-3
-
-
-def _inside(tau_ms: torch.Tensor, bounds: tuple) -> torch.Tensor:
-    """Time constants moved strictly inside ``bounds`` (an estimate on a bound would have no gradient)."""
-    lo, hi = bounds
-    return tau_ms.clamp(lo * (1 + _BOUND_MARGIN), hi * (1 - _BOUND_MARGIN))
-
-
-@dataclasses.dataclass(frozen=True)
-class FitConfig:
-    """Everything that determines a fit (saved with every result)."""
-
-    dt_ms: float = 0.1
-    arp_ms: float = 2.0
-    engine: str = "blocks"
-    epochs: int = 200
-    lr: float = 0.03
-    """Adam learning rate on the unconstrained parameters (log-space time constants, gain, bias)."""
-    patience: int = 5
-    """Epochs without a better training loss before the learning rate is decayed."""
-    lr_decay: float = 0.5
-    max_decays: int = 4
-    """A cell stops after this many decays followed by another ``patience`` epochs without progress."""
-    min_improvement: float = 1e-4
-    """Relative loss improvement that counts as progress."""
-    van_rossum_tau_ms: float = 10.0
-    """Time constant of the final training loss (the paper's 10 ms)."""
-    coarse_to_fine_ms: tuple = (100.0, 30.0)
-    """Larger van Rossum time constants used first, in order (empty: train on the final loss only)."""
-    surrogate: str = "multi_gaussian"
-    init: str = "voltage"
-    """``"voltage"``: tau_m, gain and bias from the subthreshold voltage (falls back to defaults
-    without a voltage); ``"default"``: the fixed initial values below."""
-    grid_init: bool = True
-    """Before training, try a grid of adaptation time constants, adaptation scales and bias shifts
-    (forward passes only, all candidates in one batch) and start from the one with the lowest loss."""
-    grid_tau_adapt_ms: tuple = (20.0, 50.0, 125.0, 300.0, 800.0)
-    grid_adapt_scale: tuple = (0.05, 0.15, 0.4, 1.0, 2.5)
-    grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
-    """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
-    bias of a cell outside the ALIF family can leave the model silent."""
-    tau_mem_init_ms: float = 20.0
-    tau_adapt_init_ms: float = 100.0
-    adapt_scale_init: float = 0.5
-    gain_init: float = 1.5
-    bias_init: float = 0.5
-    tau_mem_bounds_ms: tuple = (1.0, 200.0)
-    tau_adapt_bounds_ms: tuple = (5.0, 5000.0)
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        arp_steps(self.arp_ms, self.dt_ms)  # raises a clear ValueError
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.init not in ("voltage", "default"):
-            raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
-        get_surrogate(self.surrogate)
-
-    @property
-    def loss_taus_ms(self) -> list[float]:
-        """Van Rossum time constants of the loss stages, in order (coarse first, the final loss last)."""
-        return [t for t in self.coarse_to_fine_ms if t > self.van_rossum_tau_ms] + [self.van_rossum_tau_ms]
-
-    def initial_values(self) -> dict:
-        """The fixed initial parameters (physical units), before any data-based initialisation."""
-        return dict(tau_m_ms=self.tau_mem_init_ms, tau_adapt_ms=self.tau_adapt_init_ms,
-                    adapt_scale=self.adapt_scale_init, gain=self.gain_init, bias=self.bias_init, method="default")
-
-    def build_model(self, init: Optional[Sequence[dict] | dict] = None, *, device=None) -> ALIF:
-        """The model this configuration fits: ``ALIF(1, K)`` whose neuron k starts at ``init[k]``.
-
-        The one place where a fit's model is made (training, scoring, reloading a result).
-
-        Args:
-            init: one dict of initial values (``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
-                ``gain``, ``bias``; physical units) or a list of K of them; default
-                :meth:`initial_values` for one cell. Time constants are moved strictly
-                inside the learnable bounds (a data-based estimate can land on a bound).
-            device: where the parameters live (default CPU).
-
-        Returns:
-            A ``cellfit.ALIF(1, K)`` in ``self.dtype``.
-        """
-        inits = [self.initial_values()] if init is None else ([init] if isinstance(init, dict) else list(init))
-        dtype = resolve_dtype(self.dtype)
-        col = lambda key: torch.tensor([float(i[key]) for i in inits], dtype=dtype, device=device)  # noqa: E731
-        model = ALIF(
-            1, len(inits), dt_ms=self.dt_ms, arp_ms=self.arp_ms, engine=self.engine, surrogate=self.surrogate,
-            tau_mem_ms=_inside(col("tau_m_ms"), self.tau_mem_bounds_ms),
-            tau_adapt_ms=_inside(col("tau_adapt_ms"), self.tau_adapt_bounds_ms),
-            adapt_scale=col("adapt_scale"),
-            tau_mem_bounds_ms=self.tau_mem_bounds_ms, tau_adapt_bounds_ms=self.tau_adapt_bounds_ms,
-            device=device, dtype=dtype,
-        )
-        with torch.no_grad():
-            model.weight.copy_(col("gain")[:, None])
-            model.bias.copy_(col("bias"))
-        return model
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["tau_mem_bounds_ms"] = list(self.tau_mem_bounds_ms)
-        d["tau_adapt_bounds_ms"] = list(self.tau_adapt_bounds_ms)
-        d["grid_tau_adapt_ms"] = list(self.grid_tau_adapt_ms)
-        d["grid_adapt_scale"] = list(self.grid_adapt_scale)
-        d["grid_bias_shift"] = list(self.grid_bias_shift)
-        d["coarse_to_fine_ms"] = list(self.coarse_to_fine_ms)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FitConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
-        return cls(**kw)
 
 
 @dataclasses.dataclass
@@ -242,167 +120,11 @@ def unique_stimuli(current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(stimuli), index
 
 
-def _initial_values(cfg: FitConfig, data: TrainingSet) -> dict:
-    init = cfg.initial_values()
-    if cfg.init == "voltage" and data.voltage is not None:
-        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms)
-        if est is not None:
-            init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method="voltage", voltage_r2=est.r2)
-            inside = float(_inside(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
-            if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
-                init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
-                                                   f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
-    return init
-
-
 def _copy_cell(pop_params: dict, k: int, model: ALIF) -> None:
     """Write row k of the population's parameters (name -> (K, ...) tensor) into ``model``."""
     with torch.no_grad():
         for name, param in model.named_parameters():
             param.copy_(pop_params[name][k].reshape(param.shape))
-
-
-def _to_device_rows(like: torch.Tensor, *rows: np.ndarray) -> torch.Tensor:
-    """Stack (K,) host arrays and move them to ``like``'s device and dtype in a single copy."""
-    return torch.as_tensor(np.stack([np.asarray(r, dtype=np.float64) for r in rows]), dtype=like.dtype,
-                           device=like.device)
-
-
-class _CellwiseAdam:
-    """Adam with its own learning rate, step count and restart for each cell (row 0 of every parameter).
-
-    The update is ``torch.optim.Adam``'s (defaults: betas 0.9/0.999, eps 1e-8, bias-corrected
-    moments), applied only to the rows selected in :meth:`step`; the other rows, moments and
-    step counts are left exactly as they were, so a cell that has stopped (or failed with a
-    non-finite loss) is frozen while the others train.
-    """
-
-    def __init__(self, params: Sequence[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params = list(params)
-        K = self.params[0].shape[0]
-        self.lr = np.full(K, float(lr))
-        self.steps = np.zeros(K, dtype=np.int64)
-        self.betas, self.eps = betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-
-    @torch.no_grad()
-    def restart(self, cells: np.ndarray, on_device: Optional[torch.Tensor] = None) -> None:
-        """Fresh moments for the cells where the boolean (K,) array ``cells`` is True (as a new
-        ``torch.optim.Adam`` would have); ``on_device``: the same mask already on the parameters' device."""
-        if not cells.any():
-            return
-        self.steps[cells] = 0
-        mask = on_device if on_device is not None else torch.as_tensor(cells, device=self.params[0].device)
-        for m, v in zip(self.exp_avg, self.exp_avg_sq):
-            shape = (-1,) + (1,) * (m.dim() - 1)
-            m.masked_fill_(mask.view(shape), 0.0)
-            v.masked_fill_(mask.view(shape), 0.0)
-
-    @torch.no_grad()
-    def step(self, cells: np.ndarray) -> None:
-        """One Adam step for the cells where the boolean (K,) array ``cells`` is True."""
-        if not cells.any():
-            return
-        b1, b2 = self.betas
-        self.steps[cells] += 1
-        t = np.where(cells, self.steps, 1).astype(np.float64)
-        p0 = self.params[0]
-        # one host-to-device copy per step (each blocking copy waits for the GPU)
-        sel, step_size, bc2_sqrt = _to_device_rows(p0, cells, self.lr / (1.0 - b1**t), np.sqrt(1.0 - b2**t))
-        sel = sel > 0
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            if p.grad is None:
-                continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            rows = sel.view(shape)
-            g = torch.where(rows, p.grad, torch.zeros((), dtype=p.dtype, device=p.device))
-            m_new = m.lerp(g, 1.0 - b1)
-            v_new = (v * b2).addcmul_(g, g, value=1.0 - b2)
-            denom = (v_new.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
-            p_new = p - step_size.view(shape) * (m_new / denom)
-            m.copy_(torch.where(rows, m_new, m))
-            v.copy_(torch.where(rows, v_new, v))
-            p.copy_(torch.where(rows, p_new, p))
-
-
-def _padded(arrays: Sequence[np.ndarray], fill: float = 0.0) -> np.ndarray:
-    """Stack (U_k, T) arrays into (U_max, K, T), padding missing rows with ``fill``."""
-    U = max(a.shape[0] for a in arrays)
-    T = arrays[0].shape[-1]
-    out = np.full((U, len(arrays), T), fill, dtype=np.float64)
-    for k, a in enumerate(arrays):
-        out[: a.shape[0], k] = a
-    return out
-
-
-class _Targets:
-    """Filtered mean targets for each van Rossum time constant of the coarse-to-fine schedule."""
-
-    def __init__(self, target: torch.Tensor, w: torch.Tensor, taus_ms: Sequence[float], dt_ms: float):
-        self.taus = list(taus_ms)
-        self.dt_ms = dt_ms
-        self.w = w  # (U, K) trace weights, each column sums to 1
-        with torch.no_grad():
-            # mean over repeats of the filtered targets = filter of the mean target (linear)
-            self.filtered = [metrics.exp_filter(target, tau, dt_ms) for tau in self.taus]
-
-    def loss(self, spikes: torch.Tensor, stage: np.ndarray) -> torch.Tensor:
-        """(U, K, T) model spikes -> (K,) van Rossum distance, each cell at its own stage's tau.
-
-        ``stage``: (K,) host array of stage indices (kept on the host: no device sync to decide
-        which filters to run).
-        """
-        out = spikes.new_zeros(spikes.shape[1])
-        stage_t = torch.as_tensor(stage, device=spikes.device)
-        for i, tau in enumerate(self.taus):
-            if not (stage == i).any():
-                continue
-            sel = stage_t == i
-            weight = -0.5 * math.expm1(-2.0 * self.dt_ms / tau)
-            diff = metrics.exp_filter(spikes, tau, self.dt_ms) - self.filtered[i]
-            per_cell = (weight * diff.pow(2).sum(-1) * self.w).sum(0)
-            out = torch.where(sel, per_cell, out)
-        return out
-
-    def select(self, idx: torch.Tensor) -> "_Targets":
-        """The targets of the cells ``idx`` (e.g. repeated once per grid candidate)."""
-        new = object.__new__(_Targets)
-        new.taus, new.dt_ms, new.w = self.taus, self.dt_ms, self.w[:, idx]
-        new.filtered = [f[:, idx] for f in self.filtered]
-        return new
-
-
-@torch.no_grad()
-def _grid_init(inits: list, x: torch.Tensor, targets: _Targets, cfg: FitConfig, max_neurons: int = 4096) -> None:
-    """Pick each cell's starting (tau_adapt, d, bias shift) from a grid by the first-stage loss (updates ``inits``).
-
-    Forward passes only (spikes from :func:`block_spikes`), every candidate of a chunk of
-    cells in one batch.
-    """
-    grid = [(ta, dd, db) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale for db in cfg.grid_bias_shift
-            if cfg.tau_adapt_bounds_ms[0] < ta < cfg.tau_adapt_bounds_ms[1]]
-    if not grid:
-        return
-    C = len(grid)
-    ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
-    dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
-    db = torch.tensor([g[2] for g in grid], dtype=x.dtype, device=x.device)
-    per_chunk = max(1, max_neurons // C)
-    for lo in range(0, len(inits), per_chunk):
-        chunk = inits[lo: lo + per_chunk]
-        k = len(chunk)
-        col = lambda key: torch.tensor([i[key] for i in chunk], dtype=x.dtype, device=x.device).repeat_interleave(C)
-        tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
-        params = ALIFParameters(tau_m, ta.repeat(k), dd.repeat(k), cfg.arp_ms).discretise(cfg.dt_ms)
-        idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
-        spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
-        loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
-        best = loss.argmin(1).cpu().numpy()
-        for j, init in enumerate(chunk):
-            tau_a, d, shift = grid[int(best[j])]
-            init.update(tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
-            init["method"] += "+grid"
 
 
 def fit_population(
@@ -448,7 +170,7 @@ def fit_population(
             raise ValueError(f"cell {label}: all cells fitted together need the same T, got {c.current.shape[-1]} vs {T}")
     torch.manual_seed(seed)
 
-    inits = [_initial_values(config, c) for c in cells]
+    inits = [initial_values(config, c) for c in cells]
     spike_fn = get_surrogate(config.surrogate)
 
     # Distinct stimuli per cell and the mean target of the repeats that share each.
@@ -463,16 +185,16 @@ def fit_population(
         stim.append(u_stim)
         target.append(tgt / counts[:, None])
         weight.append(counts / counts.sum())
-    x = torch.as_tensor(_padded(stim), dtype=dtype, device=dev)  # (U, K, T)
-    w = torch.as_tensor(_padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=dev)  # (U, K)
+    x = torch.as_tensor(padded(stim), dtype=dtype, device=dev)  # (U, K, T)
+    w = torch.as_tensor(padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=dev)  # (U, K)
     taus = config.loss_taus_ms
-    targets = _Targets(torch.as_tensor(_padded(target), dtype=dtype, device=dev), w, taus, config.dt_ms)
+    targets = LossTargets(torch.as_tensor(padded(target), dtype=dtype, device=dev), w, taus, config.dt_ms)
     final_stage = len(taus) - 1
     if config.grid_init:
-        _grid_init(inits, x, targets, config)
+        grid_init(inits, x, targets, config)
     pop = config.build_model(inits, device=dev)  # cell k is neuron k: one layer, masked per-cell optimiser
     named = dict(pop.named_parameters())
-    opt = _CellwiseAdam(list(named.values()), lr=config.lr)
+    opt = CellwiseAdam(list(named.values()), lr=config.lr)
 
     K = len(cells)
     stage = np.zeros(K, dtype=int)
@@ -539,7 +261,7 @@ def fit_population(
                 opt.lr[k] = lr[k]
             stepping[k] = True
         with torch.no_grad():  # bookkeeping for all cells at once: snapshots, restarts, then the step
-            keep, back = _to_device_rows(pop.bias, improved, restarted) > 0
+            keep, back = to_device_rows(pop.bias, improved, restarted) > 0
             for name, p in named.items():
                 shape = (-1,) + (1,) * (p.dim() - 1)
                 best_state[name].copy_(torch.where(keep.view(shape), p, best_state[name]))

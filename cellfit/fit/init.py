@@ -30,9 +30,12 @@ from typing import NamedTuple, Optional
 import numpy as np
 import torch
 
+from cellfit.fit.config import FitConfig, inside_bounds
+from cellfit.fit.loss import LossTargets
+from cellfit.functional.alif import ALIFParameters, block_spikes
 from cellfit.functional.filters import exp_filter
 
-__all__ = ["SubthresholdFit", "subthreshold_init"]
+__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "grid_init"]
 
 
 class SubthresholdFit(NamedTuple):
@@ -135,3 +138,53 @@ def _grid_fit(x, v, keep, starts, log_tau, dt_ms):
     resid = y - gain[:, None, None] * gx - bias[:, None, None] * g1
     sse = (resid * resid * m).sum((1, 2))
     return torch.where(ok, sse, torch.full_like(sse, float("inf"))), gain, bias
+
+
+def initial_values(cfg: FitConfig, data) -> dict:
+    """A cell's starting parameters: the configuration's defaults, or the voltage-based estimate.
+
+    ``data`` is a :class:`cellfit.fit.fitter.TrainingSet`. An estimate on a learnable bound is
+    moved just inside it (a time constant on a bound could not move) and ``note`` says so.
+    """
+    init = cfg.initial_values()
+    if cfg.init == "voltage" and data.voltage is not None:
+        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms)
+        if est is not None:
+            init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method="voltage", voltage_r2=est.r2)
+            inside = float(inside_bounds(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
+            if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
+                init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
+                                                   f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
+    return init
+
+
+@torch.no_grad()
+def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig, max_neurons: int = 4096) -> None:
+    """Pick each cell's starting (tau_adapt, d, bias shift) from a grid by the first-stage loss (updates ``inits``).
+
+    Forward passes only (spikes from :func:`block_spikes`), every candidate of a chunk of
+    cells in one batch.
+    """
+    grid = [(ta, dd, db) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale for db in cfg.grid_bias_shift
+            if cfg.tau_adapt_bounds_ms[0] < ta < cfg.tau_adapt_bounds_ms[1]]
+    if not grid:
+        return
+    C = len(grid)
+    ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
+    dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
+    db = torch.tensor([g[2] for g in grid], dtype=x.dtype, device=x.device)
+    per_chunk = max(1, max_neurons // C)
+    for lo in range(0, len(inits), per_chunk):
+        chunk = inits[lo: lo + per_chunk]
+        k = len(chunk)
+        col = lambda key: torch.tensor([i[key] for i in chunk], dtype=x.dtype, device=x.device).repeat_interleave(C)
+        tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
+        params = ALIFParameters(tau_m, ta.repeat(k), dd.repeat(k), cfg.arp_ms).discretise(cfg.dt_ms)
+        idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
+        spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
+        loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
+        best = loss.argmin(1).cpu().numpy()
+        for j, init in enumerate(chunk):
+            tau_a, d, shift = grid[int(best[j])]
+            init.update(tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
+            init["method"] += "+grid"

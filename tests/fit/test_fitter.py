@@ -194,7 +194,7 @@ def test_batch_that_does_not_fit_in_memory_is_split(monkeypatch, caplog):
 
 def test_cellwise_adam_equals_one_torch_adam_per_cell():
     """The masked, cell-wise Adam of the fitter makes the same updates as K separate torch.optim.Adam."""
-    from cellfit.fit.fitter import _CellwiseAdam
+    from cellfit.fit.optim import CellwiseAdam as _CellwiseAdam
 
     g = torch.Generator().manual_seed(0)
     K = 5
@@ -230,7 +230,7 @@ def test_cellwise_adam_equals_one_torch_adam_per_cell():
 
 def test_cellwise_adam_leaves_resting_cells_bit_identical():
     """A cell that does not step keeps its parameters and moments exactly (a selection, no arithmetic)."""
-    from cellfit.fit.fitter import _CellwiseAdam
+    from cellfit.fit.optim import CellwiseAdam as _CellwiseAdam
 
     g = torch.Generator().manual_seed(1)
     p = torch.randn(4, 3, generator=g).requires_grad_()

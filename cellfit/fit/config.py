@@ -1,0 +1,146 @@
+"""The configuration of a fit: every choice that determines it, saved with every result.
+
+:class:`FitConfig` is frozen and round-trips through JSON (``to_dict``/``from_dict``);
+:meth:`FitConfig.build_model` is the one place where the model of a fit is made
+(training, scoring, reloading a saved result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import torch
+
+from cellfit.device import DTYPES, resolve_dtype
+from cellfit.functional.alif import ENGINES, arp_steps
+from cellfit.functional.surrogate import get_surrogate
+from cellfit.modules import ALIF
+
+__all__ = ["FitConfig", "inside_bounds"]
+
+
+#: how far inside its learnable bounds a starting time constant is placed (relative)
+_BOUND_MARGIN = 1e-3
+
+
+def inside_bounds(tau_ms: torch.Tensor, bounds: tuple) -> torch.Tensor:
+    """Time constants moved strictly inside ``bounds`` (an estimate on a bound would have no gradient)."""
+    lo, hi = bounds
+    return tau_ms.clamp(lo * (1 + _BOUND_MARGIN), hi * (1 - _BOUND_MARGIN))
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Everything that determines a fit (saved with every result)."""
+
+    dt_ms: float = 0.1
+    arp_ms: float = 2.0
+    engine: str = "blocks"
+    epochs: int = 200
+    lr: float = 0.03
+    """Adam learning rate on the unconstrained parameters (log-space time constants, gain, bias)."""
+    patience: int = 5
+    """Epochs without a better training loss before the learning rate is decayed."""
+    lr_decay: float = 0.5
+    max_decays: int = 4
+    """A cell stops after this many decays followed by another ``patience`` epochs without progress."""
+    min_improvement: float = 1e-4
+    """Relative loss improvement that counts as progress."""
+    van_rossum_tau_ms: float = 10.0
+    """Time constant of the final training loss (the paper's 10 ms)."""
+    coarse_to_fine_ms: tuple = (100.0, 30.0)
+    """Larger van Rossum time constants used first, in order (empty: train on the final loss only)."""
+    surrogate: str = "multi_gaussian"
+    init: str = "voltage"
+    """``"voltage"``: tau_m, gain and bias from the subthreshold voltage (falls back to defaults
+    without a voltage); ``"default"``: the fixed initial values below."""
+    grid_init: bool = True
+    """Before training, try a grid of adaptation time constants, adaptation scales and bias shifts
+    (forward passes only, all candidates in one batch) and start from the one with the lowest loss."""
+    grid_tau_adapt_ms: tuple = (20.0, 50.0, 125.0, 300.0, 800.0)
+    grid_adapt_scale: tuple = (0.05, 0.15, 0.4, 1.0, 2.5)
+    grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
+    """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
+    bias of a cell outside the ALIF family can leave the model silent."""
+    tau_mem_init_ms: float = 20.0
+    tau_adapt_init_ms: float = 100.0
+    adapt_scale_init: float = 0.5
+    gain_init: float = 1.5
+    bias_init: float = 0.5
+    tau_mem_bounds_ms: tuple = (1.0, 200.0)
+    tau_adapt_bounds_ms: tuple = (5.0, 5000.0)
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        arp_steps(self.arp_ms, self.dt_ms)  # raises a clear ValueError
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.init not in ("voltage", "default"):
+            raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+        get_surrogate(self.surrogate)
+
+    @property
+    def loss_taus_ms(self) -> list[float]:
+        """Van Rossum time constants of the loss stages, in order (coarse first, the final loss last)."""
+        return [t for t in self.coarse_to_fine_ms if t > self.van_rossum_tau_ms] + [self.van_rossum_tau_ms]
+
+    def initial_values(self) -> dict:
+        """The fixed initial parameters (physical units), before any data-based initialisation."""
+        return dict(tau_m_ms=self.tau_mem_init_ms, tau_adapt_ms=self.tau_adapt_init_ms,
+                    adapt_scale=self.adapt_scale_init, gain=self.gain_init, bias=self.bias_init, method="default")
+
+    def build_model(self, init: Optional[Sequence[dict] | dict] = None, *, device=None) -> ALIF:
+        """The model this configuration fits: ``ALIF(1, K)`` whose neuron k starts at ``init[k]``.
+
+        The one place where a fit's model is made (training, scoring, reloading a result).
+
+        Args:
+            init: one dict of initial values (``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
+                ``gain``, ``bias``; physical units) or a list of K of them; default
+                :meth:`initial_values` for one cell. Time constants are moved strictly
+                inside the learnable bounds (a data-based estimate can land on a bound).
+            device: where the parameters live (default CPU).
+
+        Returns:
+            A ``cellfit.ALIF(1, K)`` in ``self.dtype``.
+        """
+        inits = [self.initial_values()] if init is None else ([init] if isinstance(init, dict) else list(init))
+        dtype = resolve_dtype(self.dtype)
+        col = lambda key: torch.tensor([float(i[key]) for i in inits], dtype=dtype, device=device)  # noqa: E731
+        model = ALIF(
+            1, len(inits), dt_ms=self.dt_ms, arp_ms=self.arp_ms, engine=self.engine, surrogate=self.surrogate,
+            tau_mem_ms=inside_bounds(col("tau_m_ms"), self.tau_mem_bounds_ms),
+            tau_adapt_ms=inside_bounds(col("tau_adapt_ms"), self.tau_adapt_bounds_ms),
+            adapt_scale=col("adapt_scale"),
+            tau_mem_bounds_ms=self.tau_mem_bounds_ms, tau_adapt_bounds_ms=self.tau_adapt_bounds_ms,
+            device=device, dtype=dtype,
+        )
+        with torch.no_grad():
+            model.weight.copy_(col("gain")[:, None])
+            model.bias.copy_(col("bias"))
+        return model
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tau_mem_bounds_ms"] = list(self.tau_mem_bounds_ms)
+        d["tau_adapt_bounds_ms"] = list(self.tau_adapt_bounds_ms)
+        d["grid_tau_adapt_ms"] = list(self.grid_tau_adapt_ms)
+        d["grid_adapt_scale"] = list(self.grid_adapt_scale)
+        d["grid_bias_shift"] = list(self.grid_bias_shift)
+        d["coarse_to_fine_ms"] = list(self.coarse_to_fine_ms)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FitConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        return cls(**kw)
+
+
