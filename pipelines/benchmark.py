@@ -6,7 +6,8 @@ writes under ``--out``:
 
 - ``results.csv``: one row per configuration and engine (written atomically after every
   configuration, so a long run leaves its finished rows behind);
-- ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``.
+- ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``
+  (:func:`cellfit.figures.speed.plot_speedups`).
 
 It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
 float64 (a correctness failure); 2 bad arguments (one line on stderr).
@@ -17,7 +18,7 @@ Examples::
     python -m pipelines.benchmark --grid paper-synthetic --repeats 5
     python -m pipelines.benchmark --grid sweep --lengths 512 --arp-steps 10 40 100
 
-See ``benchmarks/README.md`` for what each grid measures and how to read the CSV.
+See ``cellfit/bench/README.md`` for what each grid measures and how to read the CSV.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ import numpy as np
 import torch
 
 from cellfit import bench
+from cellfit.device import resolve_device
+from cellfit.figures.speed import plot_speedups
+from cellfit.functional.alif import resolve_block_kernel
 
 logger = logging.getLogger("pipelines.benchmark")
 
@@ -74,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="base seed of the Poisson inputs and network parameters (also seeds torch and numpy)")
     p.add_argument("--grid", choices=sorted(bench.GRIDS), default=None,
-                   help="named set of configurations (default: sweep; see benchmarks/README.md)")
+                   help="named set of configurations (default: sweep; see cellfit/bench/README.md)")
     p.add_argument("--quick", action="store_true",
                    help=f"tiny grid that runs in seconds on a CPU (= --grid quick, --repeats {QUICK_REPEATS}, "
                    f"--warmup {QUICK_WARMUP} unless given)")
@@ -152,8 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
         config = _config(args)
-        device = bench.resolve_device(config.device)  # fail early, before any work
-        bench.resolve_block_kernel(config.block_kernel, device)
+        device = resolve_device(config.device)  # fail early, before any work
+        resolve_block_kernel(config.block_kernel, device)
     except _ArgumentError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -173,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(
         f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(config.engines)} engine(s) "
         f"on {bench.device_name(device, config.threads)} (block kernel: "
-        f"{bench.resolve_block_kernel(config.block_kernel, device)}), {config.dtype}, repeats {config.repeats}, "
+        f"{resolve_block_kernel(config.block_kernel, device)}), {config.dtype}, repeats {config.repeats}, "
         f"warm-up {config.warmup} -> {out}",
         file=sys.stderr,
     )
@@ -183,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{parser.prog}: FAILED: {exc}", file=sys.stderr)
         return 1
     bench.write_csv_atomic(df, csv_path)
-    plots = bench.plot_speedups(df, out)
+    plots = plot_speedups(df, out)
     print(bench.summary_table(df))
     for note in df.loc[df["note"].astype(str).str.len() > 0, ["case", "engine", "note"]].itertuples(index=False):
         print(f"note: case {note.case} {note.engine}: {note.note}")

@@ -7,7 +7,8 @@ Two sweeps share one output directory, one batch run per setting (each resumable
 
 ``OUT/dt<DT>_arp<ARP>/`` holds a normal :func:`cellfit.batch.run_batch` run
 (``summary.csv``, ``<id>/result.json``); :func:`collect` gathers them into one table and
-:func:`sweep_table` gives the median ETV and its standard error per setting.
+:func:`sweep_table` gives the median ETV and its standard error per setting. Figures of a
+sweep: :mod:`cellfit.figures.sweep`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ __all__ = [
     "run_sweep",
     "collect",
     "sweep_table",
-    "plot_sweep",
 ]
 
 DEFAULT_DTS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
@@ -137,58 +137,3 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     if ok.empty:
         return pd.DataFrame(columns=["dt_ms", "arp_ms", "n_cells", "median_etv", "se_etv", "mean_fit_seconds"])
     return ok.groupby(["dt_ms", "arp_ms"]).apply(agg).reset_index()
-
-
-def plot_sweep(df: pd.DataFrame, out_dir: os.PathLike | str, *, arp_sweep_dt: float = 0.1,
-               scatter: tuple[tuple[float, float], tuple[float, float]] = ((0.1, 4.0), (4.0, 4.0))) -> list[pathlib.Path]:
-    """Write etv_vs_dt.png, etv_vs_arp.png and etv_scatter.png (per-cell ETV, two settings); return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    out_dir = pathlib.Path(out_dir)
-    table = sweep_table(df)
-    paths = []
-    dt_rows = table[[math.isclose(a, _arp_for_dt(d)) for d, a in zip(table.dt_ms, table.arp_ms)]]
-    arp_rows = table[np.isclose(table.dt_ms, arp_sweep_dt)]
-    for rows, x, name, label in ((dt_rows, "dt_ms", "etv_vs_dt.png", "DT (ms), ARP = max(2, DT)"),
-                                 (arp_rows, "arp_ms", "etv_vs_arp.png", f"ARP (ms), DT = {arp_sweep_dt:g} ms")):
-        if rows.empty:
-            continue
-        rows = rows.sort_values(x)
-        fig, ax = plt.subplots(figsize=(4.2, 3.2))
-        ax.errorbar(rows[x], rows.median_etv, yerr=rows.se_etv, marker="o", capsize=3, color="k")
-        ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("median held-out ETV")
-        ax.set_title(f"{int(rows.n_cells.max())} cells", fontsize=9)
-        fig.tight_layout()
-        paths.append(out_dir / name)
-        _save(fig, paths[-1])
-        plt.close(fig)
-    (dt_a, arp_a), (dt_b, arp_b) = scatter
-    ok = df[df.status == "ok"]
-    a = ok[np.isclose(ok.dt_ms, dt_a) & np.isclose(ok.arp_ms, arp_a)].set_index("specimen_id")["etv"]
-    b = ok[np.isclose(ok.dt_ms, dt_b) & np.isclose(ok.arp_ms, arp_b)].set_index("specimen_id")["etv"]
-    both = a.to_frame("a").join(b.to_frame("b"), how="inner")
-    if not both.empty:
-        fig, ax = plt.subplots(figsize=(3.6, 3.6))
-        ax.scatter(both.b, both.a, s=14, color="k")
-        lo = float(min(both.min().min(), 0.0))
-        hi = float(max(both.max().max(), 1.0))
-        ax.plot([lo, hi], [lo, hi], lw=0.8, color="0.5")
-        ax.set_xlabel(f"ETV, DT {dt_b:g} ms (ARP {arp_b:g} ms)")
-        ax.set_ylabel(f"ETV, DT {dt_a:g} ms (ARP {arp_a:g} ms)")
-        fig.tight_layout()
-        paths.append(out_dir / "etv_scatter.png")
-        _save(fig, paths[-1])
-        plt.close(fig)
-    return paths
-
-
-def _save(fig, path: pathlib.Path) -> None:
-    from cellfit.io import atomic_path
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
