@@ -1,21 +1,22 @@
-"""Speed benchmark of the Block vs standard ALIF engines: ``python -m pipelines.benchmark``.
+"""Speed benchmark of the Block vs standard ALIF engines (and peer libraries): ``python -m pipelines.benchmark``.
 
 A thin command line over :mod:`cellfit.bench`: it parses the flags, builds a frozen
 :class:`cellfit.bench.BenchmarkConfig`, calls :func:`cellfit.bench.run_benchmark` and
 writes under ``--out``:
 
-- ``results.csv``: one row per configuration and engine (written atomically after every
+- ``results.csv``: one row per configuration and system (written atomically after every
   configuration, so a long run leaves its finished rows behind);
 - ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``
   (:func:`cellfit.figures.speed.plot_speedups`).
 
-It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
+``--peers all`` adds Norse, snnTorch and SpikingJelly on the same inputs (those installed;
+each missing one is skipped with one line). It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
 float64 (a correctness failure); 2 bad arguments (one line on stderr).
 
 Examples::
 
     python -m pipelines.benchmark --quick --device cpu
-    python -m pipelines.benchmark --grid paper-synthetic --repeats 5
+    python -m pipelines.benchmark --grid paper-synthetic --repeats 5 --peers all
     python -m pipelines.benchmark --grid sweep --lengths 512 --arp-steps 10 40 100
 
 See ``cellfit/bench/README.md`` for what each grid measures and how to read the CSV.
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from cellfit import bench
+from cellfit.bench.report import peer_table
 from cellfit.device import resolve_device
 from cellfit.figures.speed import plot_speedups
 from cellfit.functional.alif import resolve_block_kernel
@@ -87,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the median and IQR are over these)")
     p.add_argument("--warmup", type=int, default=None,
                    help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP})")
+    p.add_argument("--peers", nargs="+", choices=sorted(bench.PEERS) + ["all"], default=[], metavar="PEER",
+                   help="also time other libraries on the same inputs and weights: "
+                   f"{', '.join(sorted(bench.PEERS))} or all (installed by the 'peers' extra; a missing one is "
+                   "skipped with one line)")
     p.add_argument("--engines", nargs="+", choices=("blocks", "standard"), default=["blocks", "standard"],
                    help="engines to time; 'standard' is the speedup baseline (the float64 check always runs both)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -117,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
-def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
+def _config(args: argparse.Namespace, peers: tuple[str, ...]) -> bench.BenchmarkConfig:
     if args.quick and args.grid not in (None, "quick"):
         raise ValueError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
     grid_name = "quick" if args.quick else (args.grid or "sweep")
@@ -147,6 +153,7 @@ def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
         progress=not args.no_progress,
         threads=args.threads,
         block_kernel=args.block_kernel,
+        peers=peers,
     )
 
 
@@ -155,7 +162,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        config = _config(args)
+        peers, skipped = bench.resolve_peers(args.peers)
+        config = _config(args, peers)
         device = resolve_device(config.device)  # fail early, before any work
         resolve_block_kernel(config.block_kernel, device)
     except _ArgumentError as exc:
@@ -174,8 +182,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     out = args.out if args.out is not None else Path("runs") / "benchmark" / config.grid_name
     csv_path = out / "results.csv"
+    for line in skipped:
+        print(line, file=sys.stderr)
+    systems = config.engines + config.peers
     print(
-        f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(config.engines)} engine(s) "
+        f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(systems)} system(s) "
+        f"({', '.join(systems)}) "
         f"on {bench.device_name(device, config.threads)} (block kernel: "
         f"{resolve_block_kernel(config.block_kernel, device)}), {config.dtype}, repeats {config.repeats}, "
         f"warm-up {config.warmup} -> {out}",
@@ -189,6 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bench.write_csv_atomic(df, csv_path)
     plots = plot_speedups(df, out)
     print(bench.summary_table(df))
+    if config.peers:
+        print("systems side by side (time relative to the fastest per configuration; spikes = unequal work):")
+        print(peer_table(df).to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-"))
     for note in df.loc[df["note"].astype(str).str.len() > 0, ["case", "engine", "note"]].itertuples(index=False):
         print(f"note: case {note.case} {note.engine}: {note.note}")
     print(f"wrote {csv_path}" + "".join(f", {p}" for p in plots))

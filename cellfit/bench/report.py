@@ -2,8 +2,9 @@
 
 One row per (case, system): :data:`CSV_COLUMNS`, times in seconds (meaning of every column:
 ``cellfit/bench/README.md``). :func:`write_csv_atomic` writes it so that a reader never sees
-half a file; :func:`summary_table` prints times and speedups per case; and
-:func:`speedup_table` gives the Block engine's speedups per case.
+half a file; :func:`summary_table` prints times and speedups per case; :func:`speedup_table`
+gives the Block engine's speedups per case, :func:`peer_table` sets the systems of each case
+side by side (time, time relative to the fastest, spikes).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cellfit.io import atomic_path
 
-__all__ = ["CSV_COLUMNS", "CASE_KEYS", "write_csv_atomic", "speedup_table", "summary_table"]
+__all__ = ["CSV_COLUMNS", "CASE_KEYS", "write_csv_atomic", "speedup_table", "summary_table", "peer_table"]
 
 CSV_COLUMNS = (
     "grid", "case", "engine", "T", "arp_steps", "arp_ms", "dt_ms", "batch", "n_in", "hidden", "layers",
@@ -23,8 +25,11 @@ CSV_COLUMNS = (
     "cellfit_version", "repeats", "warmup", "n_fwd", "fwd_median_s", "fwd_iqr_s", "n_fwd_bwd",
     "fwd_bwd_median_s", "fwd_bwd_iqr_s", "speedup_fwd", "speedup_fwd_bwd", "spikes_per_sample",
     "float64_identical", "float32_spike_mismatches", "load_avg_1m", "note",
+    "system", "system_version", "model", "spike_rate_hz",
 )  # fmt: skip
-"""Columns of the result table, one row per (case, engine). Times in seconds."""
+"""Columns of the result table, one row per (case, engine or peer). Times in seconds. The
+last four (``system`` ... ``spike_rate_hz``) came with the peer libraries; CSVs written
+before them lack them (read them with :func:`cellfit.figures.speed.load_benchmarks`)."""
 
 CASE_KEYS = ("T", "arp_steps", "batch", "n_in", "hidden", "layers", "recurrent", "task")
 
@@ -60,4 +65,26 @@ def summary_table(df: pd.DataFrame) -> str:
         }
     )
     return view.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def peer_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The systems of each case side by side: one row per (case, system).
+
+    Columns: ``T``, ``system`` (engine or peer), ``model``, ``train_s`` / ``infer_s`` (median
+    training step and inference, seconds), ``train_vs_fastest`` / ``infer_vs_fastest`` (time
+    over the fastest system's time for that case: 1 = fastest), ``spikes_per_sample`` and
+    ``rate_hz`` (last-layer spikes, to see unequal work) and ``load_avg_1m``.
+    """
+    rows = []
+    for _, g in df.groupby("case", sort=True):
+        fastest_b, fastest_f = g["fwd_bwd_median_s"].min(), g["fwd_median_s"].min()
+        for r in g.itertuples(index=False):
+            rows.append(dict(
+                T=r.T, system=r.engine, model=getattr(r, "model", ""),
+                train_s=r.fwd_bwd_median_s, train_vs_fastest=r.fwd_bwd_median_s / fastest_b,
+                infer_s=r.fwd_median_s, infer_vs_fastest=r.fwd_median_s / fastest_f,
+                spikes_per_sample=r.spikes_per_sample, rate_hz=getattr(r, "spike_rate_hz", np.nan),
+                load_avg_1m=r.load_avg_1m,
+            ))  # fmt: skip
+    return pd.DataFrame(rows)
 

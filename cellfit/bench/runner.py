@@ -2,8 +2,9 @@
 
 For each case (:mod:`cellfit.bench.cases`): build the input and the network from the seed
 (:func:`cellfit.bench.workloads.build_case`); check in float64 that the Block and standard
-engines give identical spikes in every layer (untimed); then time inference (``fwd``) and the
-training step (``fwd_bwd``) of every engine, after warm-up runs, round-robin
+engines give identical spikes in every layer (untimed); build the requested peer libraries'
+versions of the network (:mod:`cellfit.bench.peers`); then time inference (``fwd``) and the
+training step (``fwd_bwd``) of every system, after warm-up runs, round-robin
 (:func:`cellfit.bench.timing.measure`). The timed runs are float32 by default; the blocks
 and standard outputs of the timed inference are compared and their differing spike entries
 counted (``float32_spike_mismatches``: reported, not asserted, since float32 rounding can
@@ -29,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 import cellfit
+from cellfit.bench import peers as peer_libs
 from cellfit.bench.cases import BenchmarkCase
 from cellfit.bench.report import CSV_COLUMNS
 from cellfit.bench.timing import device_name, load_average, measure, summarise_times, torch_threads
@@ -75,6 +77,9 @@ class BenchmarkConfig:
         block_kernel: implementation of the Block engine's loop: ``"auto"`` (the fused
             Triton kernel on CUDA, the PyTorch loop on a CPU), ``"torch"`` or ``"triton"``
             (see :func:`cellfit.functional.alif.resolve_block_kernel`). Recorded per row.
+        peers: other libraries to time on the same network and input
+            (:data:`cellfit.bench.peers.PEERS`; synthetic-network task only). A peer that is
+            not installed is skipped with a logged warning.
     """
 
     cases: tuple[BenchmarkCase, ...]
@@ -90,10 +95,12 @@ class BenchmarkConfig:
     progress: bool = True
     threads: Optional[int] = None
     block_kernel: str = "auto"
+    peers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cases", tuple(self.cases))
         object.__setattr__(self, "engines", tuple(self.engines))
+        object.__setattr__(self, "peers", tuple(self.peers))
         if not self.cases:
             raise ValueError("no benchmark cases given")
         for c in self.cases:
@@ -106,6 +113,9 @@ class BenchmarkConfig:
             raise ValueError(f"unknown engine(s) {unknown}; choose from {sorted(ENGINES)}")
         if len(set(self.engines)) != len(self.engines):
             raise ValueError(f"engines listed twice: {list(self.engines)}")
+        unknown = [p for p in self.peers if p not in peer_libs.PEERS]
+        if unknown:
+            raise ValueError(f"unknown peer(s) {unknown}; choose from {sorted(peer_libs.PEERS)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
         if self.repeats < 1:
@@ -122,12 +132,17 @@ class BenchmarkConfig:
                 raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
 
 
+def _model_label(case: BenchmarkCase) -> str:
+    return f"ALIF: adaptive threshold, ARP {case.arp_steps} steps, recurrent latency {case.arp_steps} steps"
+
+
 def _run_case(
     case: BenchmarkCase,
     index: int,
     cfg: BenchmarkConfig,
     device: torch.device,
     dtype: torch.dtype,
+    peers: tuple[str, ...],
 ) -> list[dict]:
     load = load_average()
     net, x, target = build_case(case, cfg.seed, device, dtype)
@@ -138,7 +153,12 @@ def _run_case(
         m = copy.deepcopy(net)
         m.engine = engine
         opt = torch.optim.Adam(m.parameters(), lr=1e-3, eps=1e-5) if case.task == "fit_cell" else None
-        systems[engine] = dict(model=m, x=x, opt=opt)
+        systems[engine] = dict(model=m, x=x, opt=opt, version=f"cellfit {cellfit.__version__}",
+                               label=_model_label(case), time_major=False)
+    for name in peers if case.task == "spike_count" else ():
+        m = peer_libs.build_peer(name, net, case)
+        systems[name] = dict(model=m, x=m.prepare(x), opt=None, version=peer_libs.peer_version(name),
+                             label=peer_libs.PEERS[name].model, time_major=True)
 
     last_out: dict[str, list] = {}
     infer = {s: inference_step(v["model"], v["x"], last_out, s) for s, v in systems.items()}
@@ -158,10 +178,10 @@ def _run_case(
         train_step="fwd+bwd+adam" if case.task == "fit_cell" else "fwd+bwd",
         dtype=cfg.dtype, seed=cfg.seed, device=str(device), device_name=device_name(device),
         torch_version=torch.__version__, cellfit_version=cellfit.__version__, repeats=cfg.repeats,
-        warmup=cfg.warmup, float64_identical=True, float32_spike_mismatches=mismatches, load_avg_1m=load,
+        warmup=cfg.warmup, float64_identical=True, load_avg_1m=load,
     )  # fmt: skip
     rows = []
-    for name in systems:
+    for name, sysinfo in systems.items():
         (tf, note_f), (tb, note_b) = fwd[name], bwd[name]
         fm, fi = summarise_times(tf)
         bm, bi = summarise_times(tb)
@@ -171,7 +191,10 @@ def _run_case(
             dict(
                 common, engine=name, n_fwd=len(tf), fwd_median_s=fm, fwd_iqr_s=fi, n_fwd_bwd=len(tb),
                 fwd_bwd_median_s=bm, fwd_bwd_iqr_s=bi, spikes_per_sample=spikes,
+                float32_spike_mismatches=mismatches if name in ENGINES else math.nan,
                 note="; ".join(n for n in (note_f, note_b) if n),
+                system="cellfit" if name in ENGINES else name, system_version=sysinfo["version"],
+                model=sysinfo["label"], spike_rate_hz=spikes / case.hidden / (case.T * case.dt_ms * 1e-3),
             )  # fmt: skip
         )
     ref = next((r for r in rows if r["engine"] == REFERENCE_ENGINE), None)
@@ -185,7 +208,7 @@ def _run_case(
 def run_benchmark(
     config: BenchmarkConfig, on_case: Optional[Callable[[pd.DataFrame], None]] = None
 ) -> pd.DataFrame:
-    """Time every case of ``config`` with every engine; return one row per (case, engine).
+    """Time every case of ``config`` with every engine (and peer); return one row per (case, system).
 
     For each case: build the input and the network from ``config.seed``; check in float64
     that ``blocks`` and ``standard`` give identical spikes in every layer (untimed); then
@@ -199,8 +222,8 @@ def run_benchmark(
 
     Returns:
         A DataFrame with columns :data:`cellfit.bench.report.CSV_COLUMNS`. ``speedup_*`` =
-        standard median / this engine's median (NaN without a standard run);
-        ``spikes_per_sample`` = last-layer spikes per sample in this engine's timed inference run.
+        standard median / this system's median (NaN without a standard run);
+        ``spikes_per_sample`` = last-layer spikes per sample in this system's timed inference run.
 
     Raises:
         SpikeMismatchError: the engines disagree in float64 (the benchmark stops there).
@@ -209,6 +232,9 @@ def run_benchmark(
     device = resolve_device(config.device)
     dtype = DTYPES[config.dtype]
     kernel = resolve_block_kernel(config.block_kernel, device)  # fails here if it cannot run
+    peers, skipped = peer_libs.resolve_peers(config.peers)
+    for line in skipped:
+        logger.warning(line)
     rows: list[dict] = []
     bar = tqdm(config.cases, desc="benchmark", unit="config", disable=not config.progress, dynamic_ncols=True)
     try:
@@ -216,7 +242,8 @@ def run_benchmark(
             for index, case in enumerate(bar):
                 bar.set_postfix_str(case.label(), refresh=True)
                 logger.info("benchmark case %d/%d: %s", index + 1, len(config.cases), case.label())
-                new = _run_case(case, index, config, device, dtype)
+                case_peers = peers if case.task == "spike_count" else ()
+                new = _run_case(case, index, config, device, dtype, case_peers)
                 for row in new:
                     row["block_kernel"] = kernel if row["engine"] == "blocks" else ""
                 rows.extend(new)

@@ -26,7 +26,8 @@ initialisation. Timing does not depend on the spike count of the Block engine's 
 kernels, only the exactness check does.
 
 The other workloads live beside this module: the panel fit (:mod:`cellfit.bench.panel`),
-operation counts and the per-stage breakdown (:mod:`cellfit.bench.stages`).
+operation counts and the per-stage breakdown (:mod:`cellfit.bench.stages`), and the same
+network in other libraries (:mod:`cellfit.bench.peers`).
 """
 
 from __future__ import annotations
