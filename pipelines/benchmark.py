@@ -9,15 +9,19 @@ writes under ``--out``:
 - ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``
   (:func:`cellfit.figures.speed.plot_speedups`).
 
+Without flags it runs the small default grid (minutes on 2 CPU cores, with a progress bar
+and an ETA); ``--full`` runs the paper's Figure 3 grid (hours on a CPU: a GPU job).
 ``--peers all`` adds Norse, snnTorch and SpikingJelly on the same inputs (those installed;
-each missing one is skipped with one line). It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
-float64 (a correctness failure); 2 bad arguments (one line on stderr).
+each missing one is skipped with one line). It prints a short table and which grid ran at
+the end. Exit codes: 0 success; 1 the engines disagreed in float64 (a correctness
+failure); 2 bad arguments (one line on stderr).
 
 Examples::
 
+    python -m pipelines.benchmark                      # small default grid
     python -m pipelines.benchmark --quick --device cpu
     python -m pipelines.benchmark --grid paper-synthetic --repeats 5 --peers all
-    python -m pipelines.benchmark --grid sweep --lengths 512 --arp-steps 10 40 100
+    python -m pipelines.benchmark --full --device cuda
 
 See ``cellfit/bench/README.md`` for what each grid measures and how to read the CSV.
 """
@@ -35,7 +39,8 @@ import numpy as np
 import torch
 
 from cellfit import bench
-from cellfit.bench.report import peer_table
+from cellfit.bench.cases import DEFAULT_GRID, FULL_GRID
+from cellfit.bench.report import grid_summary, peer_table
 from cellfit.device import resolve_device
 from cellfit.figures.speed import plot_speedups
 from cellfit.functional.alif import resolve_block_kernel
@@ -43,6 +48,7 @@ from cellfit.functional.alif import resolve_block_kernel
 logger = logging.getLogger("pipelines.benchmark")
 
 QUICK_REPEATS, QUICK_WARMUP = 2, 1
+SMALL_REPEATS, SMALL_WARMUP = 3, 1  # the default grid: minutes on 2 CPU cores
 DEFAULT_REPEATS, DEFAULT_WARMUP = 10, 2
 
 
@@ -80,15 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="base seed of the Poisson inputs and network parameters (also seeds torch and numpy)")
     p.add_argument("--grid", choices=sorted(bench.GRIDS), default=None,
-                   help="named set of configurations (default: sweep; see cellfit/bench/README.md)")
+                   help=f"named set of configurations (default: {DEFAULT_GRID}, minutes on 2 CPU cores; "
+                   "see cellfit/bench/README.md)")
+    p.add_argument("--full", action="store_true",
+                   help=f"the paper's full Figure 3 grid (= --grid {FULL_GRID}; about 4.5 h on 2 CPU cores)")
     p.add_argument("--quick", action="store_true",
                    help=f"tiny grid that runs in seconds on a CPU (= --grid quick, --repeats {QUICK_REPEATS}, "
                    f"--warmup {QUICK_WARMUP} unless given)")
     p.add_argument("--repeats", type=int, default=None,
-                   help=f"timed runs per configuration, engine and measurement (default {DEFAULT_REPEATS}; "
-                   "the median and IQR are over these)")
+                   help=f"timed runs per configuration, system and measurement (default {DEFAULT_REPEATS}, "
+                   f"{SMALL_REPEATS} on the default grid; the median and IQR are over these)")
     p.add_argument("--warmup", type=int, default=None,
-                   help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP})")
+                   help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP}, {SMALL_WARMUP} on the "
+                   "default grid)")
     p.add_argument("--peers", nargs="+", choices=sorted(bench.PEERS) + ["all"], default=[], metavar="PEER",
                    help="also time other libraries on the same inputs and weights: "
                    f"{', '.join(sorted(bench.PEERS))} or all (installed by the 'peers' extra; a missing one is "
@@ -126,9 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace, peers: tuple[str, ...]) -> bench.BenchmarkConfig:
     if args.quick and args.grid not in (None, "quick"):
         raise ValueError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
-    grid_name = "quick" if args.quick else (args.grid or "sweep")
-    repeats = args.repeats if args.repeats is not None else (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    warmup = args.warmup if args.warmup is not None else (QUICK_WARMUP if args.quick else DEFAULT_WARMUP)
+    if args.full and (args.quick or args.grid not in (None, FULL_GRID)):
+        raise ValueError(f"--full runs the '{FULL_GRID}' grid; it cannot be combined with "
+                         + ("--quick" if args.quick else f"--grid {args.grid}"))
+    grid_name = "quick" if args.quick else FULL_GRID if args.full else (args.grid or DEFAULT_GRID)
+    repeats, warmup = {"quick": (QUICK_REPEATS, QUICK_WARMUP), DEFAULT_GRID: (SMALL_REPEATS, SMALL_WARMUP)}.get(
+        grid_name, (DEFAULT_REPEATS, DEFAULT_WARMUP))
+    repeats = args.repeats if args.repeats is not None else repeats
+    warmup = args.warmup if args.warmup is not None else warmup
     recurrent = None if args.connectivity is None else [c == "recurrent" for c in dict.fromkeys(args.connectivity)]
     cases = bench.override_cases(
         bench.grid(grid_name),
@@ -206,6 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(peer_table(df).to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-"))
     for note in df.loc[df["note"].astype(str).str.len() > 0, ["case", "engine", "note"]].itertuples(index=False):
         print(f"note: case {note.case} {note.engine}: {note.note}")
+    print(grid_summary(config.grid_name, len(config.cases), len(systems)))
     print(f"wrote {csv_path}" + "".join(f", {p}" for p in plots))
     return 0
 

@@ -26,9 +26,13 @@ __all__ = [
     "TASKS",
     "BenchmarkCase",
     "GRIDS",
+    "GRID_DESCRIPTIONS",
+    "DEFAULT_GRID",
+    "FULL_GRID",
     "grid",
     "override_cases",
     "case_seed",
+    "case_cost",
 ]
 
 TASKS = ("spike_count", "fit_cell")
@@ -140,7 +144,14 @@ def _cpu_small() -> list[BenchmarkCase]:
     return ramp + [c for c in size if c not in ramp]
 
 
+def _small() -> list[BenchmarkCase]:
+    # The default: the paper's network (1000 inputs, 128 recurrent neurons) at batch 16 and
+    # T 256/512, ARP 10/40 steps: the Figure 3 axes in miniature, minutes on 2 CPU cores.
+    return [BenchmarkCase(T=T, arp_steps=a, batch=16) for T in (256, 512) for a in (10, 40)]
+
+
 GRIDS: dict[str, Callable[[], list[BenchmarkCase]]] = {
+    "small": _small,
     "sweep": lambda: override_cases(_sim_lengths() + _layers(recurrent=(True, False))),  # drops the shared case
     "sim-lengths": _sim_lengths,
     "layers": _layers,
@@ -151,7 +162,8 @@ GRIDS: dict[str, Callable[[], list[BenchmarkCase]]] = {
     "cpu-small": _cpu_small,
     "quick": lambda: [BenchmarkCase(T=256, arp_steps=a, batch=4, hidden=16, layers=1, n_in=32) for a in (8, 16)],
 }
-"""Named grids. ``sweep``: Figure 3a
+"""Named grids. ``small`` (the command line's default): the paper's network (1 recurrent
+layer of 128, 1000 inputs) at batch 16, T 256/512 x ARP 10/40 steps; ``sweep``: Figure 3a
 (T 512/1024/2048 x ARP 10-100 x batch 32/64/128, one recurrent layer of 128) plus Figure 3b
 (hidden 128/256/512 x layers 1-5 at ARP 40, T 1024, batch 64, recurrent and feedforward);
 ``sim-lengths`` / ``layers``: its two halves; ``paper-synthetic``: the synthetic training
@@ -159,6 +171,24 @@ step of the Block paper's reference measurements (1 recurrent layer of 128, 1000
 ARP 40, batch 64, T 1024 and 2048); ``fit-cell``: the single-cell fit step (3 sweeps x 1
 input x 1 neuron x 10,000 steps, DT 0.1 ms, ARP 2 ms); ``cpu-small``: a reduced sweep for
 CPUs; ``quick``: seconds on a CPU (tests and smoke runs)."""
+
+GRID_DESCRIPTIONS = {
+    "small": "small default grid (4 configurations of the paper's network at batch 16; the full Figure 3 grid: --full)",
+    "sweep": "full paper Figure 3 grid (Figure 3a T x ARP x batch, Figure 3b hidden x layers)",
+    "sim-lengths": "paper Figure 3a grid (T x ARP x batch)",
+    "layers": "paper Figure 3b grid (hidden x layers, recurrent)",
+    "paper-synthetic": "paper-shape synthetic step (1000 inputs, 128 recurrent neurons, ARP 40, batch 64)",
+    "fit-cell": "single-cell fit step (3 sweeps x 10,000 steps, ARP 2 ms)",
+    "cpu-small": "reduced Figure 3 sweep for CPUs",
+    "quick": "quick smoke grid (seconds)",
+}
+"""One line per grid, printed in the command line's summary (which grid ran)."""
+
+DEFAULT_GRID = "small"
+"""The grid ``python -m pipelines.benchmark`` runs without ``--grid``."""
+FULL_GRID = "sweep"
+"""The grid of ``--full``: the paper's Figure 3 (about 4.5 h on 2 CPU cores)."""
+
 
 def grid(name: str) -> tuple[BenchmarkCase, ...]:
     """The cases of a named grid (see :data:`GRIDS`)."""
@@ -199,3 +229,14 @@ def case_seed(seed: int, case: BenchmarkCase) -> int:
     key = zlib.crc32(repr(dataclasses.astuple(case)).encode())
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, key]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
+
+def case_cost(case: BenchmarkCase) -> float:
+    """A rough relative cost of timing ``case`` (arbitrary units), for the progress bar's ETA.
+
+    Proportional to the numbers touched per run: the input projection
+    (batch x T x n_in x hidden), the recurrent products and the element-wise passes
+    (batch x T x hidden per layer, weighted by 64 for the step-by-step engine's per-step work).
+    """
+    per_step = case.n_in * case.hidden + (case.layers - 1) * case.hidden**2
+    per_step += case.layers * case.hidden * (64 + (case.hidden if case.recurrent else 0))
+    return case.batch * case.T * per_step * 1e-9

@@ -4,7 +4,8 @@ One row per (case, system): :data:`CSV_COLUMNS`, times in seconds (meaning of ev
 ``cellfit/bench/README.md``). :func:`write_csv_atomic` writes it so that a reader never sees
 half a file; :func:`summary_table` prints times and speedups per case; :func:`speedup_table`
 gives the Block engine's speedups per case, :func:`peer_table` sets the systems of each case
-side by side (time, time relative to the fastest, spikes).
+side by side (time, time relative to the fastest, spikes); :func:`grid_summary` is the line
+that says which grid ran.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellfit.bench.cases import GRID_DESCRIPTIONS
 from cellfit.io import atomic_path
 
-__all__ = ["CSV_COLUMNS", "CASE_KEYS", "write_csv_atomic", "speedup_table", "summary_table", "peer_table"]
+__all__ = ["CSV_COLUMNS", "CASE_KEYS", "write_csv_atomic", "speedup_table", "summary_table", "peer_table",
+           "grid_summary"]
 
 CSV_COLUMNS = (
     "grid", "case", "engine", "T", "arp_steps", "arp_ms", "dt_ms", "batch", "n_in", "hidden", "layers",
@@ -88,3 +91,8 @@ def peer_table(df: pd.DataFrame) -> pd.DataFrame:
             ))  # fmt: skip
     return pd.DataFrame(rows)
 
+
+def grid_summary(grid_name: str, n_cases: int, n_systems: int) -> str:
+    """One line naming the grid that ran, e.g. ``grid 'small' (small default grid ...): 4 configuration(s) x 2 system(s)``."""
+    what = GRID_DESCRIPTIONS.get(grid_name, "custom grid")
+    return f"grid {grid_name!r} ({what}): {n_cases} configuration(s) x {n_systems} system(s)"

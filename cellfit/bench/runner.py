@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 import cellfit
 from cellfit.bench import peers as peer_libs
-from cellfit.bench.cases import BenchmarkCase
+from cellfit.bench.cases import BenchmarkCase, case_cost
 from cellfit.bench.report import CSV_COLUMNS
 from cellfit.bench.timing import device_name, load_average, measure, summarise_times, torch_threads
 from cellfit.bench.workloads import (
@@ -71,7 +71,7 @@ class BenchmarkConfig:
         max_run_s: optional: if a warm-up run takes longer than this, that measurement is
             skipped (NaN times, explained in the ``note`` column) instead of repeated.
         grid_name: recorded in the ``grid`` column.
-        progress: show a tqdm progress bar over cases (on stderr).
+        progress: show a tqdm progress bar with an ETA (on stderr).
         threads: optional number of CPU threads for torch during the run (restored after);
             None keeps torch's setting. One thread can be steadier on a shared machine.
         block_kernel: implementation of the Block engine's loop: ``"auto"`` (the fused
@@ -143,6 +143,7 @@ def _run_case(
     device: torch.device,
     dtype: torch.dtype,
     peers: tuple[str, ...],
+    on_run: Optional[Callable[[], None]] = None,
 ) -> list[dict]:
     load = load_average()
     net, x, target = build_case(case, cfg.seed, device, dtype)
@@ -163,7 +164,8 @@ def _run_case(
     last_out: dict[str, list] = {}
     infer = {s: inference_step(v["model"], v["x"], last_out, s) for s, v in systems.items()}
     train = {s: training_step(v["model"], v["x"], case, target, v["opt"]) for s, v in systems.items()}
-    timing = dict(repeats=cfg.repeats, warmup=cfg.warmup, time_budget_s=cfg.time_budget_s, max_run_s=cfg.max_run_s)
+    timing = dict(repeats=cfg.repeats, warmup=cfg.warmup, time_budget_s=cfg.time_budget_s, max_run_s=cfg.max_run_s,
+                  on_run=on_run)
     fwd = measure(infer, device, "fwd", **timing)
     bwd = measure(train, device, "fwd_bwd", **timing)
 
@@ -205,6 +207,10 @@ def _run_case(
 
 
 
+def _runs_per_case(cfg: BenchmarkConfig, n_systems: int) -> int:
+    return 2 * n_systems * (cfg.warmup + cfg.repeats)
+
+
 def run_benchmark(
     config: BenchmarkConfig, on_case: Optional[Callable[[pd.DataFrame], None]] = None
 ) -> pd.DataFrame:
@@ -214,6 +220,8 @@ def run_benchmark(
     that ``blocks`` and ``standard`` give identical spikes in every layer (untimed); then
     time inference (``fwd``) and the training step (``fwd_bwd``) of each system, in
     ``config.dtype``, after ``config.warmup`` untimed runs, interleaved (module docstring).
+    The progress bar (``config.progress``) advances by each case's estimated cost
+    (:func:`cellfit.bench.cases.case_cost`), so its remaining time is an ETA for the grid.
 
     Args:
         config: what to run.
@@ -236,17 +244,28 @@ def run_benchmark(
     for line in skipped:
         logger.warning(line)
     rows: list[dict] = []
-    bar = tqdm(config.cases, desc="benchmark", unit="config", disable=not config.progress, dynamic_ncols=True)
+
+    def systems(case: BenchmarkCase) -> int:
+        return len(config.engines) + (len(peers) if case.task == "spike_count" else 0)
+
+    costs = [case_cost(c) * systems(c) for c in config.cases]
+    bar = tqdm(total=sum(costs), desc="benchmark", disable=not config.progress, dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}")
     try:
         with torch_threads(config.threads), use_block_kernel(kernel):
-            for index, case in enumerate(bar):
-                bar.set_postfix_str(case.label(), refresh=True)
+            done = 0.0
+            for index, case in enumerate(config.cases):
+                bar.set_postfix_str(f"{index + 1}/{len(config.cases)} {case.label()}", refresh=True)
                 logger.info("benchmark case %d/%d: %s", index + 1, len(config.cases), case.label())
                 case_peers = peers if case.task == "spike_count" else ()
-                new = _run_case(case, index, config, device, dtype, case_peers)
+                step = costs[index] / _runs_per_case(config, systems(case))
+                new = _run_case(case, index, config, device, dtype, case_peers, on_run=lambda: bar.update(step))
                 for row in new:
                     row["block_kernel"] = kernel if row["engine"] == "blocks" else ""
                 rows.extend(new)
+                done += costs[index]
+                bar.n = done  # runs cut short by a time budget would leave the bar behind
+                bar.refresh()
                 if on_case is not None:
                     on_case(pd.DataFrame(rows, columns=list(CSV_COLUMNS)))
     finally:

@@ -1,4 +1,4 @@
-"""Peer libraries inside the benchmark.
+"""Peer libraries inside the benchmark, and the command line's defaults.
 
 The peer adapters (Norse, snnTorch, SpikingJelly) run on tiny shapes when the library is
 installed (``pip install -e ".[peers]"``) and are skipped, saying so, otherwise. A peer that
@@ -16,7 +16,8 @@ import torch
 
 from cellfit import bench
 from cellfit.bench import peers
-from pipelines.benchmark import main
+from cellfit.bench.cases import DEFAULT_GRID, FULL_GRID, GRID_DESCRIPTIONS, GRIDS, case_cost
+from pipelines.benchmark import build_parser, _config, main
 
 CPU = torch.device("cpu")
 TINY = bench.BenchmarkCase(T=120, arp_steps=8, batch=3, hidden=12, layers=2, n_in=24)
@@ -95,3 +96,30 @@ def test_unknown_peer_is_an_argument_error(tmp_path, capsys):
     assert main(["--quick", "--peers", "brian2", "--out", str(tmp_path), "--device", "cpu"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "invalid choice" in lines[0]
+
+
+def test_defaults_small_grid_and_full_flag():
+    parse = build_parser().parse_args
+    cfg = _config(parse([]), ())
+    assert cfg.grid_name == DEFAULT_GRID == "small" and (cfg.repeats, cfg.warmup) == (3, 1)
+    small = bench.grid("small")
+    assert {(c.T, c.arp_steps) for c in small} == {(256, 10), (256, 40), (512, 10), (512, 40)}
+    assert all((c.n_in, c.hidden, c.layers, c.recurrent) == (1000, 128, 1, True) for c in small)
+    # the default grid is a small fraction of the full one (the full grid: hours on 2 CPU cores)
+    full = _config(parse(["--full"]), ())
+    assert full.grid_name == FULL_GRID == "sweep" and (full.repeats, full.warmup) == (10, 2)
+    assert sum(map(case_cost, small)) < sum(map(case_cost, full.cases)) / 200
+    assert set(GRID_DESCRIPTIONS) == set(GRIDS)
+
+
+@pytest.mark.parametrize("argv", [["--full", "--quick"], ["--full", "--grid", "cpu-small"]])
+def test_full_conflicts_are_one_line(argv, tmp_path, capsys):
+    assert main(argv + ["--out", str(tmp_path), "--device", "cpu"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--full runs the 'sweep' grid" in lines[0]
+
+
+def test_summary_names_the_grid(tmp_path, capsys):
+    assert main(["--quick", "--arp-steps", "8", "--out", str(tmp_path), "--device", "cpu", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "grid 'quick' (quick smoke grid (seconds)): 1 configuration(s) x 2 system(s)" in out
