@@ -199,6 +199,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     csv_path = out / "results.csv"
     for line in skipped:
         print(line, file=sys.stderr)
+    n_other = sum(c.task != "spike_count" for c in config.cases)
+    if config.peers and n_other:
+        print(f"peers skipped on {n_other} configuration(s) of another task than the synthetic network "
+              "(they run the spike_count task only)", file=sys.stderr)
     systems = config.engines + config.peers
     print(
         f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(systems)} system(s) "
