@@ -1,23 +1,29 @@
-"""Speed benchmark of the Block vs standard ALIF engines: ``python -m pipelines.benchmark``.
+"""Speed benchmark of the Block vs standard ALIF engines (and peer libraries): ``python -m pipelines.benchmark``.
 
 A thin command line over :mod:`cellfit.bench`: it parses the flags, builds a frozen
 :class:`cellfit.bench.BenchmarkConfig`, calls :func:`cellfit.bench.run_benchmark` and
 writes under ``--out``:
 
-- ``results.csv``: one row per configuration and engine (written atomically after every
+- ``results.csv``: one row per configuration and system (written atomically after every
   configuration, so a long run leaves its finished rows behind);
-- ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``.
+- ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``
+  (:func:`cellfit.figures.speed.plot_speedups`).
 
-It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
-float64 (a correctness failure); 2 bad arguments (one line on stderr).
+Without flags it runs the small default grid (minutes on 2 CPU cores, with a progress bar
+and an ETA); ``--full`` runs the paper's Figure 3 grid (hours on a CPU: a GPU job).
+``--peers all`` adds Norse, snnTorch and SpikingJelly on the same inputs (those installed;
+each missing one is skipped with one line). It prints a short table and which grid ran at
+the end. Exit codes: 0 success; 1 the engines disagreed in float64 (a correctness
+failure); 2 bad arguments (one line on stderr).
 
 Examples::
 
+    python -m pipelines.benchmark                      # small default grid
     python -m pipelines.benchmark --quick --device cpu
-    python -m pipelines.benchmark --grid paper-synthetic --repeats 5
-    python -m pipelines.benchmark --grid sweep --lengths 512 --arp-steps 10 40 100
+    python -m pipelines.benchmark --grid paper-synthetic --repeats 5 --peers all
+    python -m pipelines.benchmark --full --device cuda
 
-See ``benchmarks/README.md`` for what each grid measures and how to read the CSV.
+See ``cellfit/bench/README.md`` for what each grid measures and how to read the CSV.
 """
 
 from __future__ import annotations
@@ -33,10 +39,16 @@ import numpy as np
 import torch
 
 from cellfit import bench
+from cellfit.bench.cases import DEFAULT_GRID, FULL_GRID
+from cellfit.bench.report import grid_summary, peer_table
+from cellfit.device import resolve_device
+from cellfit.figures.speed import plot_speedups
+from cellfit.functional.alif import resolve_block_kernel
 
 logger = logging.getLogger("pipelines.benchmark")
 
 QUICK_REPEATS, QUICK_WARMUP = 2, 1
+SMALL_REPEATS, SMALL_WARMUP = 3, 1  # the default grid: minutes on 2 CPU cores
 DEFAULT_REPEATS, DEFAULT_WARMUP = 10, 2
 
 
@@ -74,15 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="base seed of the Poisson inputs and network parameters (also seeds torch and numpy)")
     p.add_argument("--grid", choices=sorted(bench.GRIDS), default=None,
-                   help="named set of configurations (default: sweep; see benchmarks/README.md)")
+                   help=f"named set of configurations (default: {DEFAULT_GRID}, minutes on 2 CPU cores; "
+                   "see cellfit/bench/README.md)")
+    p.add_argument("--full", action="store_true",
+                   help=f"the paper's full Figure 3 grid (= --grid {FULL_GRID}; about 4.5 h on 2 CPU cores)")
     p.add_argument("--quick", action="store_true",
                    help=f"tiny grid that runs in seconds on a CPU (= --grid quick, --repeats {QUICK_REPEATS}, "
                    f"--warmup {QUICK_WARMUP} unless given)")
     p.add_argument("--repeats", type=int, default=None,
-                   help=f"timed runs per configuration, engine and measurement (default {DEFAULT_REPEATS}; "
-                   "the median and IQR are over these)")
+                   help=f"timed runs per configuration, system and measurement (default {DEFAULT_REPEATS}, "
+                   f"{SMALL_REPEATS} on the default grid; the median and IQR are over these)")
     p.add_argument("--warmup", type=int, default=None,
-                   help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP})")
+                   help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP}, {SMALL_WARMUP} on the "
+                   "default grid)")
+    p.add_argument("--peers", nargs="+", choices=sorted(bench.PEERS) + ["all"], default=[], metavar="PEER",
+                   help="also time other libraries on the same inputs and weights: "
+                   f"{', '.join(sorted(bench.PEERS))} or all (installed by the 'peers' extra; a missing one is "
+                   "skipped with one line)")
     p.add_argument("--engines", nargs="+", choices=("blocks", "standard"), default=["blocks", "standard"],
                    help="engines to time; 'standard' is the speedup baseline (the float64 check always runs both)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -113,12 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
-def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
+def _config(args: argparse.Namespace, peers: tuple[str, ...]) -> bench.BenchmarkConfig:
     if args.quick and args.grid not in (None, "quick"):
         raise ValueError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
-    grid_name = "quick" if args.quick else (args.grid or "sweep")
-    repeats = args.repeats if args.repeats is not None else (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    warmup = args.warmup if args.warmup is not None else (QUICK_WARMUP if args.quick else DEFAULT_WARMUP)
+    if args.full and (args.quick or args.grid not in (None, FULL_GRID)):
+        raise ValueError(f"--full runs the '{FULL_GRID}' grid; it cannot be combined with "
+                         + ("--quick" if args.quick else f"--grid {args.grid}"))
+    grid_name = "quick" if args.quick else FULL_GRID if args.full else (args.grid or DEFAULT_GRID)
+    repeats, warmup = {"quick": (QUICK_REPEATS, QUICK_WARMUP), DEFAULT_GRID: (SMALL_REPEATS, SMALL_WARMUP)}.get(
+        grid_name, (DEFAULT_REPEATS, DEFAULT_WARMUP))
+    repeats = args.repeats if args.repeats is not None else repeats
+    warmup = args.warmup if args.warmup is not None else warmup
     recurrent = None if args.connectivity is None else [c == "recurrent" for c in dict.fromkeys(args.connectivity)]
     cases = bench.override_cases(
         bench.grid(grid_name),
@@ -143,6 +168,7 @@ def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
         progress=not args.no_progress,
         threads=args.threads,
         block_kernel=args.block_kernel,
+        peers=peers,
     )
 
 
@@ -151,9 +177,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        config = _config(args)
-        device = bench.resolve_device(config.device)  # fail early, before any work
-        bench.resolve_block_kernel(config.block_kernel, device)
+        peers, skipped = bench.resolve_peers(args.peers)
+        config = _config(args, peers)
+        device = resolve_device(config.device)  # fail early, before any work
+        resolve_block_kernel(config.block_kernel, device)
     except _ArgumentError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -170,10 +197,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     out = args.out if args.out is not None else Path("runs") / "benchmark" / config.grid_name
     csv_path = out / "results.csv"
+    for line in skipped:
+        print(line, file=sys.stderr)
+    n_other = sum(c.task != "spike_count" for c in config.cases)
+    if config.peers and n_other:
+        print(f"peers skipped on {n_other} configuration(s) of another task than the synthetic network "
+              "(they run the spike_count task only)", file=sys.stderr)
+    systems = config.engines + config.peers
     print(
-        f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(config.engines)} engine(s) "
+        f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(systems)} system(s) "
+        f"({', '.join(systems)}) "
         f"on {bench.device_name(device, config.threads)} (block kernel: "
-        f"{bench.resolve_block_kernel(config.block_kernel, device)}), {config.dtype}, repeats {config.repeats}, "
+        f"{resolve_block_kernel(config.block_kernel, device)}), {config.dtype}, repeats {config.repeats}, "
         f"warm-up {config.warmup} -> {out}",
         file=sys.stderr,
     )
@@ -183,10 +218,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{parser.prog}: FAILED: {exc}", file=sys.stderr)
         return 1
     bench.write_csv_atomic(df, csv_path)
-    plots = bench.plot_speedups(df, out)
+    plots = plot_speedups(df, out)
     print(bench.summary_table(df))
+    if config.peers:
+        print("systems side by side (time relative to the fastest per configuration; spikes = unequal work):")
+        print(peer_table(df).to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-"))
     for note in df.loc[df["note"].astype(str).str.len() > 0, ["case", "engine", "note"]].itertuples(index=False):
         print(f"note: case {note.case} {note.engine}: {note.note}")
+    print(grid_summary(config.grid_name, len(config.cases), len(systems)))
     print(f"wrote {csv_path}" + "".join(f", {p}" for p in plots))
     return 0
 

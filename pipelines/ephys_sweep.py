@@ -67,8 +67,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     from cellfit.batch.store import RunConfigError
-    from cellfit.batch.sweep import DEFAULT_ARPS, DEFAULT_DTS, collect, plot_sweep, run_sweep, sweep_table
+    from cellfit.batch.sweep import DEFAULT_ARPS, DEFAULT_DTS, collect, run_sweep, sweep_table
     from cellfit.data import CellDataError
+    from cellfit.figures.sweep import plot_sweep
     from cellfit.fit import FitConfig
     from cellfit.io import write_text_atomic
 

@@ -1,7 +1,7 @@
 """The notebooks run headless against small generated results, show their figures, and are stored stripped.
 
 The example results (a synthetic 8-cell panel, a 3-cell DT/ARP sweep and a tiny CPU
-benchmark, built through :mod:`cellfit.examples`) are generated once per session into a
+benchmark, built through ``notebooks/examples.py``) are generated once per session into a
 temporary ``$CELLFIT_EXAMPLES``, about 1.5 minutes on 2 busy CPU cores; each notebook then
 runs in a fresh kernel of this interpreter. ``time_constants`` and ``speed`` get their
 results through an injected first cell (a user pointing them at a run);
@@ -10,6 +10,7 @@ results through an injected first cell (a user pointing them at a run);
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pathlib
 import sys
@@ -27,6 +28,14 @@ MIN_FIGURES = {"time_constants.ipynb": 8, "fit_quality.ipynb": 3, "speed.ipynb":
 KERNEL = "cellfit-test-python"
 
 
+def _notebook_examples():
+    """``notebooks/examples.py`` (beside the notebooks, not in the library), imported by path."""
+    spec = importlib.util.spec_from_file_location("cellfit_notebook_examples", NOTEBOOKS / "examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def examples(tmp_path_factory):
     """Build the example results once; the kernels inherit ``CELLFIT_EXAMPLES`` and find them."""
@@ -36,9 +45,7 @@ def examples(tmp_path_factory):
     mp.setenv("CELLFIT_EXAMPLES", str(out))
     mp.setenv("CELLFIT_CACHE", str(out / "no-allen-cache"))
     try:
-        from cellfit.examples import build_examples
-
-        yield build_examples(out)
+        yield _notebook_examples().build_examples(out)
     finally:
         mp.undo()
 
@@ -123,7 +130,7 @@ def test_speed_runs_on_a_folder_of_csvs(examples, kernel_name):
 
 def test_speed_helpers_read_the_committed_cpu_benchmarks():
     """The repository's CPU benchmark CSVs (when present) load, compare and plot."""
-    from cellfit.plots import load_benchmarks, plot_speedup_overview, speedup_vs_paper
+    from cellfit.figures.speed import load_benchmarks, plot_speedup_overview, speedup_vs_paper
 
     folder = ROOT / "benchmarks" / "cpu"
     if not any(folder.rglob("results.csv")):

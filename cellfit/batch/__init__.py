@@ -14,7 +14,15 @@
 
 from cellfit.batch.cluster import ClusterOptions
 from cellfit.batch.run import default_cells_per_task, fit_chunk, run_batch
-from cellfit.batch.store import RunConfig, RunConfigError, SUMMARY_COLUMNS, summarise, write_summary
+from cellfit.batch.store import (
+    SUMMARY_COLUMNS,
+    RunConfig,
+    RunConfigError,
+    load_run_fit,
+    starting_values,
+    summarise,
+    write_summary,
+)
 
 __all__ = [
     "ClusterOptions",
@@ -23,7 +31,9 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "default_cells_per_task",
     "fit_chunk",
+    "load_run_fit",
     "run_batch",
+    "starting_values",
     "summarise",
     "write_summary",
 ]

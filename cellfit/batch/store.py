@@ -45,6 +45,7 @@ __all__ = [
     "write_summary",
     "failed_result",
     "load_run_fit",
+    "starting_values",
 ]
 
 logger = logging.getLogger(__name__)
@@ -270,6 +271,32 @@ def _config_from_saved(saved: Optional[dict]) -> Optional[RunConfig]:
         return None
     return RunConfig(fit=saved["fit"], window_s=saved.get("window_s", 1.0), seed=saved.get("seed", 0),
                      device=saved.get("device", "auto"), specimens=tuple(saved.get("specimens", ())))
+
+
+def starting_values(run_dir: os.PathLike | str, specimens: Optional[Sequence[int]] = None) -> pd.DataFrame:
+    """The starting point of every fitted cell's training (``result.json`` ``init``), one row per cell.
+
+    Columns ``specimen_id, tau_m_ms, tau_adapt_ms, adapt_scale, method``: the voltage-based
+    tau_m and the adaptation picked by the initial grid (:class:`cellfit.fit.FitConfig`).
+    Compare with the fitted values (:func:`cellfit.figures.panel.plot_recovery` with
+    ``reference_label="initial"``) to see whether training moved the parameters: a spread of
+    fitted values that is only the spread of the starting points says little about spike timing.
+    """
+    run_dir = pathlib.Path(run_dir)
+    if specimens is None:
+        specimens = (read_config(run_dir) or {}).get("specimens") or sorted(
+            int(d.name) for d in run_dir.iterdir() if d.name.isdigit())
+    rows = []
+    for sid in specimens:
+        try:
+            result = _read_result(run_dir / str(int(sid)) / RESULT_FILE)
+        except (json.JSONDecodeError, ValueError, TypeError):
+            continue
+        if result is not None and result.is_ok and result.init:
+            init = result.init
+            rows.append(dict(specimen_id=int(sid), tau_m_ms=init.get("tau_m_ms"), tau_adapt_ms=init.get("tau_adapt_ms"),
+                             adapt_scale=init.get("adapt_scale"), method=init.get("method", "")))
+    return pd.DataFrame(rows, columns=["specimen_id", "tau_m_ms", "tau_adapt_ms", "adapt_scale", "method"])
 
 
 def load_run_fit(run_dir: os.PathLike | str, specimen_id: int, *, recompute: bool = False):

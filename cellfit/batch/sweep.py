@@ -7,7 +7,8 @@ Two sweeps share one output directory, one batch run per setting (each resumable
 
 ``OUT/dt<DT>_arp<ARP>/`` holds a normal :func:`cellfit.batch.run_batch` run
 (``summary.csv``, ``<id>/result.json``); :func:`collect` gathers them into one table and
-:func:`sweep_table` gives the median ETV and its standard error per setting.
+:func:`sweep_table` gives the median ETV and its standard error per setting. Figures of a
+sweep: :mod:`cellfit.figures.sweep`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from cellfit.data.nwb2 import read_predictions_nwb2
+from cellfit.fit.results import read_result
+
 __all__ = [
     "DEFAULT_DTS",
     "DEFAULT_ARPS",
@@ -30,7 +34,7 @@ __all__ = [
     "run_sweep",
     "collect",
     "sweep_table",
-    "plot_sweep",
+    "sweep_predictions",
 ]
 
 DEFAULT_DTS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
@@ -139,56 +143,30 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     return ok.groupby(["dt_ms", "arp_ms"]).apply(agg).reset_index()
 
 
-def plot_sweep(df: pd.DataFrame, out_dir: os.PathLike | str, *, arp_sweep_dt: float = 0.1,
-               scatter: tuple[tuple[float, float], tuple[float, float]] = ((0.1, 4.0), (4.0, 4.0))) -> list[pathlib.Path]:
-    """Write etv_vs_dt.png, etv_vs_arp.png and etv_scatter.png (per-cell ETV, two settings); return their paths."""
-    import matplotlib
+def sweep_predictions(sweep_dir: os.PathLike | str, specimen_id: int, settings=None) -> list[tuple]:
+    """One cell's held-out predictions at every (DT, ARP) setting of a sweep, finest DT first.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Reads ``<sweep_dir>/dt<DT>_arp<ARP>/<id>/{result.json, predictions.nwb}``; ``settings``
+    ``[(dt_ms, arp_ms), ...]`` limits the search (default: every setting folder).
 
-    out_dir = pathlib.Path(out_dir)
-    table = sweep_table(df)
-    paths = []
-    dt_rows = table[[math.isclose(a, _arp_for_dt(d)) for d, a in zip(table.dt_ms, table.arp_ms)]]
-    arp_rows = table[np.isclose(table.dt_ms, arp_sweep_dt)]
-    for rows, x, name, label in ((dt_rows, "dt_ms", "etv_vs_dt.png", "DT (ms), ARP = max(2, DT)"),
-                                 (arp_rows, "arp_ms", "etv_vs_arp.png", f"ARP (ms), DT = {arp_sweep_dt:g} ms")):
-        if rows.empty:
-            continue
-        rows = rows.sort_values(x)
-        fig, ax = plt.subplots(figsize=(4.2, 3.2))
-        ax.errorbar(rows[x], rows.median_etv, yerr=rows.se_etv, marker="o", capsize=3, color="k")
-        ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("median held-out ETV")
-        ax.set_title(f"{int(rows.n_cells.max())} cells", fontsize=9)
-        fig.tight_layout()
-        paths.append(out_dir / name)
-        _save(fig, paths[-1])
-        plt.close(fig)
-    (dt_a, arp_a), (dt_b, arp_b) = scatter
-    ok = df[df.status == "ok"]
-    a = ok[np.isclose(ok.dt_ms, dt_a) & np.isclose(ok.arp_ms, arp_a)].set_index("specimen_id")["etv"]
-    b = ok[np.isclose(ok.dt_ms, dt_b) & np.isclose(ok.arp_ms, arp_b)].set_index("specimen_id")["etv"]
-    both = a.to_frame("a").join(b.to_frame("b"), how="inner")
-    if not both.empty:
-        fig, ax = plt.subplots(figsize=(3.6, 3.6))
-        ax.scatter(both.b, both.a, s=14, color="k")
-        lo = float(min(both.min().min(), 0.0))
-        hi = float(max(both.max().max(), 1.0))
-        ax.plot([lo, hi], [lo, hi], lw=0.8, color="0.5")
-        ax.set_xlabel(f"ETV, DT {dt_b:g} ms (ARP {arp_b:g} ms)")
-        ax.set_ylabel(f"ETV, DT {dt_a:g} ms (ARP {arp_a:g} ms)")
-        fig.tight_layout()
-        paths.append(out_dir / "etv_scatter.png")
-        _save(fig, paths[-1])
-        plt.close(fig)
-    return paths
+    Returns:
+        ``[(dt_ms, arp_ms, FitResult, predictions dict), ...]`` for
+        :func:`cellfit.figures.sweep.plot_sweep_rasters`.
 
-
-def _save(fig, path: pathlib.Path) -> None:
-    from cellfit.io import atomic_path
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    Raises:
+        FileNotFoundError: the cell has no predictions.nwb under ``sweep_dir``.
+    """
+    sweep_dir = pathlib.Path(sweep_dir)
+    if settings is None:
+        settings = []
+        for d in sweep_dir.glob("dt*_arp*"):
+            dt, arp = d.name[2:].split("_arp")
+            settings.append((float(dt), float(arp)))
+    found = []
+    for dt, arp in sorted(settings):
+        cell = setting_dir(sweep_dir, dt, arp) / str(int(specimen_id))
+        if (cell / "predictions.nwb").exists():
+            found.append((dt, arp, read_result(cell), read_predictions_nwb2(cell / "predictions.nwb")))
+    if not found:
+        raise FileNotFoundError(f"no predictions.nwb of specimen {specimen_id} under {sweep_dir}")
+    return found

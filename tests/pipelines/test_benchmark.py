@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cellfit import bench
+from cellfit.bench import timing
 from cellfit.functional import alif
 from pipelines.benchmark import main
 
@@ -152,15 +153,15 @@ def test_seed_fixes_the_whole_case_and_not_the_global_rng():
 
 def test_measure_respects_time_budget_and_max_run(monkeypatch):
     # Fake runs that "take" 1 s (blocks) and 10 s (standard).
-    monkeypatch.setattr(bench, "time_call", lambda fn, device: fn())
-    base = dict(cases=bench.grid("quick"), repeats=5, warmup=1, progress=False)
-    cfg = bench.BenchmarkConfig(**base, time_budget_s=15.0)
-    res = bench._measure({"blocks": lambda: 1.0, "standard": lambda: 10.0}, cfg, CPU, "fwd")
+    monkeypatch.setattr(timing, "time_call", lambda fn, device: fn())
+    base = dict(repeats=5, warmup=1)
+    cfg = dict(**base, time_budget_s=15.0)
+    res = timing.measure({"blocks": lambda: 1.0, "standard": lambda: 10.0}, CPU, "fwd", **cfg)
     assert len(res["blocks"][0]) == 5 and res["blocks"][1] == ""
     assert len(res["standard"][0]) == 2 and "2 of 5 repeats" in res["standard"][1]
 
-    cfg = bench.BenchmarkConfig(**base, max_run_s=5.0)
-    res = bench._measure({"blocks": lambda: 1.0, "standard": lambda: 10.0}, cfg, CPU, "fwd_bwd")
+    cfg = dict(**base, max_run_s=5.0)
+    res = timing.measure({"blocks": lambda: 1.0, "standard": lambda: 10.0}, CPU, "fwd_bwd", **cfg)
     assert res["standard"][0] == [] and "skipped" in res["standard"][1]
     assert math.isnan(bench.summarise_times(res["standard"][0])[0])
     assert bench.summarise_times([3.0]) == (3.0, pytest.approx(math.nan, nan_ok=True))

@@ -1,8 +1,10 @@
 """Small example results for the notebooks, built from synthetic cells through the real pipelines.
 
-The notebooks in ``notebooks/`` read a results directory named in their first cell; when it
-is ``None`` they call the functions here, which build (once) and then reuse a small example
-under :func:`examples_dir` (``$CELLFIT_EXAMPLES``, default ``~/.cache/cellfit/examples``)::
+This file lives beside the notebooks, not in the library: the notebooks in ``notebooks/``
+read a results directory named in their first cell; when it is ``None`` they call the
+functions here (``from examples import example_panel``; a notebook's folder is on its
+kernel's import path), which build (once) and then reuse a small example under
+:func:`examples_dir` (``$CELLFIT_EXAMPLES``, default ``~/.cache/cellfit/examples``)::
 
     EXAMPLES/
         cache_n8_seed0/     synthetic Allen cache (AllenSDK layout, 10 kHz, ground truth in truth.json)
@@ -10,7 +12,7 @@ under :func:`examples_dir` (``$CELLFIT_EXAMPLES``, default ``~/.cache/cellfit/ex
         sweep/              cellfit.batch.sweep.run_sweep run: dt<DT>_arp<ARP>/ (one batch run per setting)
         benchmark/results.csv   cellfit.bench.run_benchmark table (a seconds-long CPU grid)
 
->>> from cellfit.examples import example_panel, example_sweep, example_benchmark
+>>> from examples import example_panel, example_sweep, example_benchmark   # in notebooks/
 >>> run_dir = example_panel()          # about 40 s on 2 busy CPU cores the first time, then instant
 >>> sweep_dir = example_sweep()        # about 30 s the first time
 >>> csv = example_benchmark()          # about 15 s the first time
@@ -29,6 +31,8 @@ configuration differs): give another ``out_dir`` or delete the old one.
 
 Also here: :func:`truth_table`, the ground-truth time constants of the synthetic cells of
 a run, for overlays. (A fitted cell is read back with :func:`cellfit.fit.load_fit`.)
+
+Build all of them ahead of time from the repository root: ``python notebooks/examples.py``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,20 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from distributed import Client
+
+with warnings.catch_warnings():  # tqdm.auto (used by the batch code) warns once in a kernel without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
+
+from cellfit.batch import run_batch
+from cellfit.batch.store import read_config
+from cellfit.batch.sweep import run_sweep
+from cellfit.bench import BenchmarkConfig, grid, run_benchmark, write_csv_atomic
+from cellfit.data import CellDataError
+from cellfit.data.synthetic import FIRST_SYNTHETIC_ID, alif_panel, load_truth, mismatch_panel, write_synthetic_cache
+from cellfit.fit import FitConfig
+from cellfit.io import user_dir
 
 __all__ = [
     "EXAMPLES_ENV",
@@ -76,8 +94,6 @@ EXAMPLE_LAYERS = ("4", "2/3", "5")
 
 def examples_dir(out_dir: os.PathLike | str | None = None) -> pathlib.Path:
     """The examples directory: ``out_dir`` > ``$CELLFIT_EXAMPLES`` > ``~/.cache/cellfit/examples``."""
-    from cellfit.io import user_dir
-
     return user_dir(out_dir, EXAMPLES_ENV, "cellfit", "examples")
 
 
@@ -93,8 +109,6 @@ def example_cells(n_cells: int = 8, seed: int = 0) -> list:
     are). Classes alternate; each class cycles through :data:`EXAMPLE_LINES` and every cell
     through :data:`EXAMPLE_LAYERS`. Two Noise 1 (train) and three Noise 2 (test) sweeps each.
     """
-    from cellfit.data.synthetic import alif_panel, mismatch_panel
-
     if n_cells < 1:
         raise ValueError(f"n_cells must be >= 1, got {n_cells}")
     n_adex = n_cells // 4
@@ -116,8 +130,6 @@ def example_cache(out_dir: os.PathLike | str | None = None, n_cells: int = 8,
     The cache lives in ``EXAMPLES/cache_n<n_cells>_seed<seed>`` (the cells' parameters depend
     on both). A cell is written again only when its ``ephys.nwb`` or ``truth.json`` is missing.
     """
-    from cellfit.data.synthetic import FIRST_SYNTHETIC_ID, write_synthetic_cache
-
     cache = examples_dir(out_dir) / f"cache_n{int(n_cells)}_seed{int(seed)}"
     cells = example_cells(n_cells, seed)
     ids = [int(c.specimen_id) if c.specimen_id is not None else FIRST_SYNTHETIC_ID + i for i, c in enumerate(cells)]
@@ -132,11 +144,6 @@ def example_cache(out_dir: os.PathLike | str | None = None, n_cells: int = 8,
 @contextlib.contextmanager
 def _in_process_client() -> Iterator[object]:
     """One single-threaded Dask worker inside this process (no worker start-up, imports shared)."""
-    from distributed import Client
-
-    with warnings.catch_warnings():  # the batch code's tqdm.auto warns once in a kernel without ipywidgets
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import tqdm.auto  # noqa: F401
     dlog = logging.getLogger("distributed")  # keep Dask's INFO chatter (start/stop) out of notebooks
     level = dlog.level
     dlog.setLevel(max(level, logging.WARNING))
@@ -148,8 +155,6 @@ def _in_process_client() -> Iterator[object]:
 
 
 def _config(dt_ms: float, arp_ms: float, epochs: int):
-    from cellfit.fit import FitConfig
-
     return FitConfig(dt_ms=dt_ms, arp_ms=arp_ms, epochs=epochs)
 
 
@@ -172,8 +177,6 @@ def example_panel(out_dir: os.PathLike | str | None = None, *, n_cells: int = 8,
     Returns:
         The run directory (``summary.csv``, ``config.json``, ``<id>/result.json`` ...).
     """
-    from cellfit.batch import run_batch
-
     root = examples_dir(out_dir)
     cache, ids = example_cache(root, n_cells, seed)
     run_dir = root / "panel"
@@ -201,8 +204,6 @@ def example_sweep(out_dir: os.PathLike | str | None = None, *, n_cells: int = 3,
     Returns:
         The sweep directory (read it with :func:`cellfit.batch.sweep.collect`).
     """
-    from cellfit.batch.sweep import run_sweep
-
     root = examples_dir(out_dir)
     if not 1 <= n_cells <= panel_cells:
         raise ValueError(f"n_cells must be between 1 and panel_cells ({panel_cells}), got {n_cells}")
@@ -224,20 +225,18 @@ def example_benchmark(out_dir: os.PathLike | str | None = None, *, repeats: int 
     networks are dominated by overhead; the speedups are far below a GPU's.
 
     Returns:
-        The CSV path (columns :data:`cellfit.bench.CSV_COLUMNS`); an existing file is reused.
+        The CSV path (columns :data:`cellfit.bench.report.CSV_COLUMNS`); an existing file is reused.
     """
-    from cellfit import bench
-
     csv = examples_dir(out_dir) / "benchmark" / "results.csv"
     if csv.exists():
         return csv
-    base = bench.grid("quick")[0]
+    base = grid("quick")[0]
     cases = [dataclasses.replace(base, T=t, arp_steps=a, batch=4) for t in (128, 256) for a in (8, 16)]
     cases.append(dataclasses.replace(base, T=256, arp_steps=16, batch=8))
-    config = bench.BenchmarkConfig(cases=tuple(cases), device="cpu", repeats=repeats, warmup=1, seed=seed,
-                                   grid_name="example", progress=False)
-    df = bench.run_benchmark(config)
-    bench.write_csv_atomic(df, csv)
+    config = BenchmarkConfig(cases=tuple(cases), device="cpu", repeats=repeats, warmup=1, seed=seed,
+                             grid_name="example", progress=False)
+    df = run_benchmark(config)
+    write_csv_atomic(df, csv)
     return csv
 
 
@@ -267,10 +266,6 @@ def truth_table(run_dir: os.PathLike | str, cache_dir: os.PathLike | str | None 
         adaptation is a current, not the ALIF threshold, so it has no comparable value.
         Cells without ``truth.json`` (every real Allen cell) are left out.
     """
-    from cellfit.batch.store import read_config
-    from cellfit.data import CellDataError
-    from cellfit.data.synthetic import load_truth
-
     saved = read_config(run_dir) or {}
     cache = cache_dir or saved.get("cache_dir")
     ids = specimens if specimens is not None else saved.get("specimens", [])
@@ -288,3 +283,8 @@ def truth_table(run_dir: os.PathLike | str, cache_dir: os.PathLike | str | None 
                              tau_adapt_ms=float(p["tau_adapt_ms"]) if alif else np.nan,
                              adapt_scale=float(p["adapt_scale"]) if alif else np.nan))
     return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
+
+
+if __name__ == "__main__":
+    for name, path in build_examples().items():
+        print(f"{name}: {path}")

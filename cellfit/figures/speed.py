@@ -1,19 +1,20 @@
-"""Speed figures and tables of the notebooks: benchmark CSVs against the paper's numbers.
+"""Speed figures and tables: benchmark CSVs, per-grid speedup plots, and the paper's numbers beside ours.
 
 :mod:`cellfit.bench` writes the benchmark tables (``python -m pipelines.benchmark``,
-columns :data:`cellfit.bench.CSV_COLUMNS`) and its own per-grid figures
-(:func:`cellfit.bench.plot_speedups`); this module reads one or many of those CSVs and sets
-them beside the published numbers (the paper's Figure 3 and the reference implementation,
-MISSION.md section 3):
+columns :data:`cellfit.bench.report.CSV_COLUMNS`). This module draws a run's own figures
+(:func:`plot_speedups`: the layout of the paper's Figure 3a/3b, written as PNG files by the
+command line) and reads one or many of those CSVs to set them beside the published numbers
+(the paper's Figure 3 and the reference implementation, MISSION.md section 3):
 
->>> from cellfit.plots import load_benchmarks, speedup_vs_paper, plot_speedup_overview
+>>> from cellfit.figures.speed import load_benchmarks, speedup_vs_paper, plot_speedup_overview
 >>> df = load_benchmarks("benchmarks/cpu")            # every results.csv below the folder
 >>> speedup_vs_paper(df)                               # one row per published number
 >>> plot_speedup_overview(df).savefig("speedup.png")   # vs ARP, T and batch, paper marked
 
 Speedup = standard engine's median time / Block engine's median time for the same
 configuration (the CSV's ``speedup_fwd`` = inference, ``speedup_fwd_bwd`` = training step).
-Figures are built without pyplot (:class:`matplotlib.figure.Figure`).
+Figures are built without pyplot (:class:`matplotlib.figure.Figure`): no global matplotlib
+state changes.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ from typing import Iterable, Union
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-__all__ = ["PAPER_SPEEDUPS", "load_benchmarks", "speedup_vs_paper", "plot_speedup_overview"]
+from cellfit.bench.report import speedup_table
+from cellfit.figures.common import save_png
+
+__all__ = ["PAPER_SPEEDUPS", "load_benchmarks", "speedup_vs_paper", "plot_speedup_overview", "plot_speedups"]
 
 #: published speedups of Block over standard ALIF. ``measure``: ``fwd_bwd`` (training step) or
 #: ``fwd`` (inference); the other keys select the matching configurations of a benchmark table.
@@ -124,10 +131,6 @@ def plot_speedup_overview(df: pd.DataFrame, paper: bool = True):
     ``paper``, the paper's 53x (training, T=2048), 36x (training, T=512) and 40x (inference)
     are marked. Logarithmic speedup axis; the dotted line at 1 is no speedup.
     """
-    from matplotlib import ticker
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
     blocks = _blocks(df).dropna(subset=["speedup_fwd", "speedup_fwd_bwd"], how="all")
     if blocks.empty:
         raise ValueError("no Block-engine rows with speedups in this table")
@@ -193,3 +196,82 @@ def plot_speedup_overview(df: pd.DataFrame, paper: bool = True):
     fig.suptitle(f"Block vs standard ALIF ({net['hidden']} x {net['layers']} {kind}, {net['n_in']} inputs) "
                  f"on {devices}", fontsize=10)
     return fig
+
+
+def plot_speedups(df: pd.DataFrame, out_dir: os.PathLike | str) -> list[pathlib.Path]:
+    """Speedup plots in the style of the paper's Figure 3; returns the written PNG paths.
+
+    - ``speedup_vs_arp.png``: speedup (standard / blocks median time) against ARP steps,
+      one panel per simulation length T, one line per batch size (and network size),
+      for the training step (top) and inference (bottom);
+    - ``speedup_vs_size.png`` (only when hidden units or layers vary): speedup against
+      hidden units, one line per number of layers (and connectivity), at fixed T/ARP/batch.
+
+    Nothing is written if the table has no pair of blocks and standard timings.
+    """
+    sp = speedup_table(df).dropna(subset=["speedup_fwd", "speedup_fwd_bwd"], how="all")
+    if sp.empty:
+        return []
+    out_dir = pathlib.Path(out_dir)
+    written = []
+    measures = (("speedup_fwd_bwd", "training step (fwd+bwd)"), ("speedup_fwd", "inference (fwd)"))
+
+    # Speedup vs ARP: lines over ARP for each (batch, size, connectivity); prefer lines with >= 2 ARPs.
+    line_keys = ["batch", "n_in", "hidden", "layers", "recurrent", "task"]
+    groups = sp.groupby(["T"] + line_keys, sort=True)
+    multi = [k for k, g in groups if g["arp_steps"].nunique() >= 2]
+    keep = set(multi) if multi else {k for k, _ in groups}
+    lengths = sorted(sp["T"].unique())
+    fig = Figure(figsize=(max(5.5, 4.2 * len(lengths)), 6.5), layout="constrained")
+    axes = fig.subplots(2, len(lengths), squeeze=False)
+    for col, T in enumerate(lengths):
+        for row, (measure, title) in enumerate(measures):
+            ax = axes[row][col]
+            for key, g in groups:
+                if key[0] != T or key not in keep:
+                    continue
+                g = g.sort_values("arp_steps")
+                _, batch, n_in, hidden, layers, rec, task = key
+                label = f"batch {batch}, {hidden}x{layers} {'rec' if rec else 'ff'}"
+                ax.plot(g["arp_steps"], g[measure], marker="o", label=label)
+            ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+            ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.2))
+            ax.set_title(f"T = {T}: {title}", fontsize=9)
+            ax.set_xlabel("ARP (time steps)")
+            if col == 0:
+                ax.set_ylabel("speedup (standard / blocks)")
+            ax.grid(alpha=0.3)
+            if row == 0 and col == len(lengths) - 1:
+                ax.legend(fontsize=7)
+    devices = ", ".join(sorted(df["device_name"].unique()))
+    fig.suptitle(f"Block vs standard ALIF speedup ({devices})", fontsize=10)
+    written.append(save_png(fig, out_dir / "speedup_vs_arp.png", bbox_inches="tight"))
+
+    # Speedup vs hidden units / layers at fixed T, ARP, batch.
+    fixed = ["T", "arp_steps", "batch", "n_in", "task"]
+    size_groups = [(k, g) for k, g in sp.groupby(fixed) if len(g[["hidden", "layers"]].drop_duplicates()) >= 2]
+    if size_groups:
+        fig = Figure(figsize=(max(5.5, 4.6 * len(size_groups)), 6.5), layout="constrained")
+        axes = fig.subplots(2, len(size_groups), squeeze=False)
+        for col, (key, g) in enumerate(size_groups):
+            T, arp, batch = key[0], key[1], key[2]
+            for row, (measure, title) in enumerate(measures):
+                ax = axes[row][col]
+                for (layers, rec), gl in g.groupby(["layers", "recurrent"]):
+                    gl = gl.sort_values("hidden")
+                    ax.plot(gl["hidden"], gl[measure], marker="o", label=f"{layers} layer(s) {'rec' if rec else 'ff'}")
+                ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+                ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.2))
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(sorted(g["hidden"].unique()))
+                ax.get_xaxis().set_major_formatter(ticker.ScalarFormatter())
+                ax.set_title(f"T={T}, ARP={arp}, batch {batch}: {title}", fontsize=9)
+                ax.set_xlabel("hidden units per layer")
+                if col == 0:
+                    ax.set_ylabel("speedup (standard / blocks)")
+                ax.grid(alpha=0.3)
+                if row == 0:
+                    ax.legend(fontsize=7)
+        fig.suptitle(f"Speedup over network size ({devices})", fontsize=10)
+        written.append(save_png(fig, out_dir / "speedup_vs_size.png", bbox_inches="tight"))
+    return written

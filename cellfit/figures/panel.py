@@ -1,10 +1,10 @@
-"""Summaries and figures of a fitted panel: time-constant distributions by class, line and layer; sweeps.
+"""Summaries and figures of a fitted panel: time-constant distributions by class, line and layer.
 
 Used by the notebooks (``notebooks/time_constants.ipynb``, ``notebooks/fit_quality.ipynb``),
 usable on any batch run:
 
 >>> from cellfit.batch import summarise
->>> from cellfit.batch import panel_plots as pp
+>>> from cellfit.figures import panel as pp
 >>> cells = pp.fitted(summarise("runs/panel"))           # ok cells, tidy labels
 >>> pp.summary_table(cells, by="cell_class")              # median and IQR per class
 >>> pp.heterogeneity_table(cells, "tau_m_ms")             # spread of tau_m: CV, P90/P10, bimodality
@@ -14,22 +14,27 @@ usable on any batch run:
 Every ``plot_*`` function returns a :class:`matplotlib.figure.Figure` built without pyplot
 (no global state, no backend switch; a notebook shows it once, a script saves it).
 Time constants are in ms, the adaptation scale ``d`` in threshold units per spike
-(MISSION.md section 1), ETV is the held-out explained temporal variance.
+(MISSION.md section 1), ETV is the held-out explained temporal variance. Figures of DT/ARP
+sweeps are in :mod:`cellfit.figures.sweep`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import pathlib
 from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
+from matplotlib.lines import Line2D
+from scipy import stats
+
+from cellfit.figures.common import grid_figure, plain_log
 
 __all__ = [
     "PARAMETERS",
     "CLASS_COLORS",
+    "class_color",
     "PAPER_ETV",
     "fitted",
     "summary_table",
@@ -40,10 +45,7 @@ __all__ = [
     "plot_distributions",
     "plot_histogram",
     "plot_relations",
-    "initial_values",
     "plot_recovery",
-    "plot_sweep_summary",
-    "plot_sweep_rasters",
 ]
 
 #: column -> (axis label, log scale)
@@ -135,8 +137,6 @@ def bimodality_coefficient(values) -> float:
     Values above 5/9 (0.555, a uniform distribution) suggest more than one mode; it needs
     ``n >= 4`` (NaN otherwise) and is noisy below a few dozen values.
     """
-    from scipy import stats
-
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -202,42 +202,14 @@ def representative_cell(df: pd.DataFrame, quantile: float = 0.5) -> int:
 # --------------------------------------------------------------------------
 # figures of one panel
 # --------------------------------------------------------------------------
-def _figure(n_axes: int, width: float, height: float, ncols: Optional[int] = None):
-    from matplotlib.figure import Figure
-
-    ncols = ncols or n_axes
-    nrows = math.ceil(n_axes / ncols)
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[n_axes:]:
-        ax.set_visible(False)
-    return fig, list(axes[:n_axes])
-
-
-def _color(cls) -> str:
+def class_color(cls) -> str:
+    """The colour of a cell class (:data:`CLASS_COLORS`; grey for an unknown class)."""
     return CLASS_COLORS.get(str(cls), CLASS_COLORS["unknown"])
 
 
 def _class_legend(ax, classes, extra=()):
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], ls="", marker="o", color=_color(c), label=c) for c in classes]
+    handles = [Line2D([], [], ls="", marker="o", color=class_color(c), label=c) for c in classes]
     ax.legend(handles=handles + list(extra), fontsize=7, frameon=False)
-
-
-def _plain_log(ax, axis: str = "y") -> None:
-    """Log axis with plain numbers (5, 10, 20, 50 ...) instead of powers of ten."""
-    from matplotlib import ticker
-
-    def minor(v, _):
-        if v <= 0:
-            return ""
-        lead = round(v / 10 ** math.floor(math.log10(v) + 1e-9))
-        return f"{v:g}" if lead in (2, 5) else ""
-
-    target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    target.set_minor_formatter(ticker.FuncFormatter(minor))
 
 
 def _scale(ax, column: str, axis: str = "y") -> None:
@@ -245,7 +217,7 @@ def _scale(ax, column: str, axis: str = "y") -> None:
     getattr(ax, f"set_{axis}label")(label)
     if log:
         getattr(ax, f"set_{axis}scale")("log")
-        _plain_log(ax, axis)
+        plain_log(ax, axis)
 
 
 def plot_distributions(df: pd.DataFrame, by: str = "cell_class", columns: Sequence[str] = DEFAULT_COLUMNS,
@@ -257,16 +229,14 @@ def plot_distributions(df: pd.DataFrame, by: str = "cell_class", columns: Sequen
         by: ``"cell_class"``, ``"transgenic_line"``, ``"layer"`` or any label column.
         columns: the values to show (time constants on log axes).
         truth: optional ground truth (``specimen_id`` and the same columns, e.g.
-            :func:`cellfit.examples.truth_table`): drawn as open diamonds joined to the fit.
+            ``truth_table`` of ``notebooks/examples.py``): drawn as open diamonds joined to the fit.
         seed: horizontal jitter of the dots.
     """
-    from matplotlib.lines import Line2D
-
     groups = _groups(df, by)
     rng = np.random.default_rng(seed)
     width = max(2.6, 0.55 * len(groups) + 1.2)
     ncols = len(columns) if len(groups) <= 3 else min(2, len(columns))
-    fig, axes = _figure(len(columns), width, 3.2 if len(groups) <= 3 else 3.8, ncols=ncols)
+    fig, axes = grid_figure(len(columns), width, 3.2 if len(groups) <= 3 else 3.8, ncols=ncols)
     jitter = pd.Series(rng.uniform(-0.18, 0.18, len(df)), index=df.index)
     tmap = truth.set_index("specimen_id") if truth is not None and len(truth) else None
     for ax, col in zip(axes, columns):
@@ -277,7 +247,7 @@ def plot_distributions(df: pd.DataFrame, by: str = "cell_class", columns: Sequen
         for i, g in enumerate(groups):
             sub = df[df[by] == g]
             x = i + jitter[sub.index]
-            ax.scatter(x, sub[col], s=16, c=[_color(c) for c in sub["cell_class"]], zorder=3, alpha=0.85,
+            ax.scatter(x, sub[col], s=16, c=[class_color(c) for c in sub["cell_class"]], zorder=3, alpha=0.85,
                        edgecolors="none")
             if tmap is not None and col in tmap:
                 true = tmap[col].reindex(sub["specimen_id"]).to_numpy(dtype=float)
@@ -324,17 +294,17 @@ def plot_histogram(df: pd.DataFrame, column: str = "tau_m_ms", by: Optional[str]
     label, log = PARAMETERS.get(column, (column, False))
     values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
     edges = _bins(values, log, bins)
-    fig, (ax,) = _figure(1, 6.0, 3.3)
+    fig, (ax,) = grid_figure(1, 6.0, 3.3)
     groups = _groups(df, by) if by else ["all"]
     stacks = [pd.to_numeric(df.loc[df[by] == g, column] if by else df[column], errors="coerce").dropna().to_numpy()
               for g in groups]
-    colors = [_color(g) if by == "cell_class" else None for g in groups]
+    colors = [class_color(g) if by == "cell_class" else None for g in groups]
     if by != "cell_class":
         colors = None
     ax.hist(stacks, bins=edges, stacked=True, label=[f"{g} (n={len(s)})" for g, s in zip(groups, stacks)],
             color=colors, alpha=0.85, edgecolor="white", lw=0.5)
     for g, s in zip(groups, stacks):
-        ax.plot(s, np.zeros_like(s), "|", ms=10, color=_color(g) if by == "cell_class" else "k", alpha=0.7)
+        ax.plot(s, np.zeros_like(s), "|", ms=10, color=class_color(g) if by == "cell_class" else "k", alpha=0.7)
     if truth is not None and len(truth) and column in truth:
         t = pd.to_numeric(truth[column], errors="coerce").dropna().to_numpy()
         if len(t):
@@ -344,9 +314,7 @@ def plot_histogram(df: pd.DataFrame, column: str = "tau_m_ms", by: Optional[str]
         ax.axvline(h["median"], color="k", lw=0.8, ls=":")
     if log and np.nanmin(values) > 0:
         ax.set_xscale("log")
-        _plain_log(ax, "x")
-    from matplotlib import ticker
-
+        plain_log(ax, "x")
     ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.set_xlabel(label)
     ax.set_ylabel("cells")
@@ -361,13 +329,11 @@ def plot_relations(df: pd.DataFrame,
                                                         ("tau_adapt_ms", "adapt_scale")),
                    by: str = "cell_class"):
     """Scatter plots of pairs of columns, cells coloured by group; Spearman's rho (all cells) in each title."""
-    from scipy import stats
-
-    fig, axes = _figure(len(pairs), 3.5, 3.2)
+    fig, axes = grid_figure(len(pairs), 3.5, 3.2)
     for ax, (x, y) in zip(axes, pairs):
         for g in _groups(df, by):
             sub = df[df[by] == g]
-            ax.scatter(sub[x], sub[y], s=18, color=_color(g) if by == "cell_class" else None, label=g, alpha=0.85,
+            ax.scatter(sub[x], sub[y], s=18, color=class_color(g) if by == "cell_class" else None, label=g, alpha=0.85,
                        edgecolors="none")
         _scale(ax, x, "x")
         _scale(ax, y, "y")
@@ -380,44 +346,14 @@ def plot_relations(df: pd.DataFrame,
     return fig
 
 
-def initial_values(run_dir: os.PathLike | str, specimens: Optional[Sequence[int]] = None) -> pd.DataFrame:
-    """The starting point of every fitted cell's training (``result.json`` ``init``), one row per cell.
-
-    Columns ``specimen_id, tau_m_ms, tau_adapt_ms, adapt_scale, method``: the voltage-based
-    tau_m and the adaptation picked by the initial grid (:class:`cellfit.fit.FitConfig`).
-    Compare with the fitted values (:func:`plot_recovery`) to see whether training moved
-    the parameters: a spread of fitted values that is only the spread of the starting
-    points says little about spike timing.
-    """
-    import json
-
-    from cellfit.batch.store import read_config
-
-    run_dir = pathlib.Path(run_dir)
-    if specimens is None:
-        specimens = (read_config(run_dir) or {}).get("specimens") or sorted(
-            int(d.name) for d in run_dir.iterdir() if d.name.isdigit())
-    rows = []
-    for sid in specimens:
-        path = run_dir / str(int(sid)) / "result.json"
-        if not path.exists():
-            continue
-        result = json.loads(path.read_text(encoding="utf-8"))
-        init = result.get("init") or {}
-        if result.get("status") == "ok" and init:
-            rows.append(dict(specimen_id=int(sid), tau_m_ms=init.get("tau_m_ms"), tau_adapt_ms=init.get("tau_adapt_ms"),
-                             adapt_scale=init.get("adapt_scale"), method=init.get("method", "")))
-    return pd.DataFrame(rows, columns=["specimen_id", "tau_m_ms", "tau_adapt_ms", "adapt_scale", "method"])
-
-
 def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
                   columns: Sequence[str] = ("tau_m_ms", "tau_adapt_ms", "adapt_scale"), reference_label: str = "true"):
     """Fitted value per cell against a reference value, with the identity line.
 
     ``reference`` has ``specimen_id`` and the same columns: the ground truth of synthetic
-    cells (:func:`cellfit.examples.truth_table`; circles are cells of the ALIF family, where
+    cells (``truth_table`` of ``notebooks/examples.py``; circles are cells of the ALIF family, where
     exact recovery is possible, triangles cells of other models, where only tau_m
-    compares), or the starting values of the fit (:func:`initial_values`,
+    compares), or the starting values of the fit (:func:`cellfit.batch.starting_values`,
     ``reference_label="initial"``). Each title gives the median fold difference.
     Raises ``ValueError`` when no fitted cell has a reference row.
     """
@@ -425,7 +361,7 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
     if merged.empty:
         raise ValueError(f"no fitted cell has a {reference_label} value")
     model = merged["model"] if "model" in merged else pd.Series("", index=merged.index)
-    fig, axes = _figure(len(columns), 3.3, 3.2)
+    fig, axes = grid_figure(len(columns), 3.3, 3.2)
     for ax, col in zip(axes, columns):
         ref = pd.to_numeric(merged[f"{col}_ref"], errors="coerce")
         fit = pd.to_numeric(merged[col], errors="coerce")
@@ -433,7 +369,7 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
         for name, marker in (("alif", "o"), ("adex", "^"), ("", "o")):
             m = has & (model == name)
             if m.any():
-                ax.scatter(ref[m], fit[m], s=22, marker=marker, c=[_color(c) for c in merged.loc[m, "cell_class"]],
+                ax.scatter(ref[m], fit[m], s=22, marker=marker, c=[class_color(c) for c in merged.loc[m, "cell_class"]],
                            label=f"{name} cells" if name else None)
         if has.any():
             lo, hi = min(ref[has].min(), fit[has].min()), max(ref[has].max(), fit[has].max())
@@ -448,177 +384,9 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
         if log:
             ax.set_xscale("log")
             ax.set_yscale("log")
-            _plain_log(ax, "x")
-            _plain_log(ax, "y")
+            plain_log(ax, "x")
+            plain_log(ax, "y")
         ax.grid(alpha=0.3, which="both")
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=7, frameon=False)
-    return fig
-
-
-# --------------------------------------------------------------------------
-# sweeps over DT and ARP (cellfit.batch.sweep)
-# --------------------------------------------------------------------------
-def _default_arp_sweep_dt(table: pd.DataFrame) -> Optional[float]:
-    """The DT with the most ARP settings (the smallest DT on a tie)."""
-    if table.empty:
-        return None
-    counts = table.groupby("dt_ms")["arp_ms"].nunique()
-    return float(counts[counts == counts.max()].index.min())
-
-
-def _default_scatter(table: pd.DataFrame):
-    """Figure 5c's pair: the finest DT at ARP 4 ms against DT 4 ms at ARP 4 ms, or what comes closest."""
-    have = {(float(d), float(a)) for d, a in zip(table.dt_ms, table.arp_ms)}
-    if len(have) < 2:
-        return None
-    coarse = (4.0, 4.0) if (4.0, 4.0) in have else max(have)
-    fine_arp = [s for s in have if math.isclose(s[1], coarse[1]) and s != coarse]
-    fine = min(fine_arp) if fine_arp else min(s for s in have if s != coarse)
-    return fine, coarse
-
-
-def plot_sweep_summary(df: pd.DataFrame, *, arp_sweep_dt: Optional[float] = None, scatter=None, paper: bool = True):
-    """The paper's Figure 5c, e, f from a sweep table (:func:`cellfit.batch.sweep.collect`).
-
-    Panels: median held-out ETV (error bars: standard error of the median, as
-    :func:`cellfit.batch.sweep.sweep_table`) against DT with ARP = max(2 ms, DT);
-    against ARP at ``arp_sweep_dt`` (default: the DT with the most ARPs); and per cell,
-    the fine against the coarse setting of ``scatter = ((dt, arp), (dt, arp))`` (default:
-    the finest DT at ARP 4 ms against DT 4 ms at ARP 4 ms, the paper's pair when DT 0.1 ms
-    was swept). ``paper`` marks the paper's medians (stars, 146 V1 cells: :data:`PAPER_ETV`).
-    """
-    from cellfit.batch.sweep import _arp_for_dt, sweep_table
-
-    table = sweep_table(df)
-    fig, axes = _figure(3, 3.6, 3.3)
-    star = dict(marker="*", s=110, color="goldenrod", edgecolors="k", lw=0.5, zorder=5)
-    # (f) ETV vs DT
-    ax = axes[0]
-    rows = table[[math.isclose(a, _arp_for_dt(d)) for d, a in zip(table.dt_ms, table.arp_ms)]].sort_values("dt_ms")
-    if len(rows):
-        ax.errorbar(rows.dt_ms, rows.median_etv, yerr=rows.se_etv, marker="o", capsize=3, color="k", label="this run")
-    if paper:
-        ax.scatter([0.1, 4.0], [PAPER_ETV[(0.1, 2.0)], PAPER_ETV[(4.0, 4.0)]], label="paper", **star)
-    ax.set_xscale("log")
-    _plain_log(ax, "x")
-    ax.set_xlabel("DT (ms), ARP = max(2, DT) ms")
-    ax.set_ylabel("median held-out ETV")
-    ax.set_title("ETV vs DT (Fig. 5f)", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    # (e) ETV vs ARP
-    ax = axes[1]
-    dt_a = arp_sweep_dt if arp_sweep_dt is not None else _default_arp_sweep_dt(table)
-    if dt_a is not None:
-        rows = table[np.isclose(table.dt_ms, dt_a)].sort_values("arp_ms")
-        ax.errorbar(rows.arp_ms, rows.median_etv, yerr=rows.se_etv, marker="o", capsize=3, color="k",
-                    label=f"this run, DT {dt_a:g} ms")
-    if paper:
-        ax.scatter([2.0, 4.0], [PAPER_ETV[(0.1, 2.0)], PAPER_ETV[(0.1, 4.0)]], label="paper, DT 0.1 ms", **star)
-    ax.set_xscale("log", base=2)
-    _plain_log(ax, "x")
-    ax.set_xlabel("ARP (ms)")
-    ax.set_title("ETV vs ARP (Fig. 5e)", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    # (c) per-cell scatter
-    ax = axes[2]
-    pair = scatter if scatter is not None else _default_scatter(table)
-    if pair is not None:
-        (dt_f, arp_f), (dt_c, arp_c) = pair
-        ok = df[df["status"] == "ok"]
-
-        def pick(dt, arp):
-            sel = ok[np.isclose(ok.dt_ms.astype(float), dt) & np.isclose(ok.arp_ms.astype(float), arp)]
-            return sel.set_index("specimen_id")[["etv", "cell_class"]]
-
-        both = pick(dt_f, arp_f).join(pick(dt_c, arp_c)["etv"].rename("coarse"), how="inner")
-        both = both.astype({"etv": float, "coarse": float})
-        ax.scatter(both.coarse, both.etv, s=22, c=[_color(c) for c in both.cell_class], zorder=3)
-        if paper:
-            ax.scatter([PAPER_ETV[(4.0, 4.0)]], [PAPER_ETV[(0.1, 4.0)]], label="paper medians", **star)
-            ax.legend(fontsize=7, frameon=False)
-        vals = np.r_[both.coarse.to_numpy(), both.etv.to_numpy(), 0.0, 1.0]
-        lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
-        ax.plot([lo, hi], [lo, hi], lw=0.8, color="0.5")
-        ax.set_xlabel(f"ETV, DT {dt_c:g} ms (ARP {arp_c:g} ms)")
-        ax.set_ylabel(f"ETV, DT {dt_f:g} ms (ARP {arp_f:g} ms)")
-        better = int((both.etv > both.coarse).sum())
-        ax.set_title(f"per cell (Fig. 5c): {better} of {len(both)} better at the finer DT", fontsize=9)
-    else:
-        ax.text(0.5, 0.5, "needs two settings", ha="center", va="center", transform=ax.transAxes)
-    for a in axes:
-        a.grid(alpha=0.3, which="both")
-    n = int(table.n_cells.max()) if len(table) else 0
-    fig.suptitle(f"held-out ETV over DT and ARP ({n} cells per setting at most)", fontsize=10)
-    return fig
-
-
-def plot_sweep_rasters(sweep_dir: os.PathLike | str, specimen_id: int, settings=None, *, epoch: int = -1,
-                       max_ms: Optional[float] = None):
-    """One cell's held-out spikes, recorded and predicted at several (DT, ARP) settings (Figure 5b).
-
-    Reads ``<sweep_dir>/dt<DT>_arp<ARP>/<id>/predictions.nwb`` of each setting. Top: the
-    recorded repeats (black, from the finest DT) above each setting's prediction (one row
-    per setting, labelled with its held-out ETV); bottom: the injected current.
-
-    Args:
-        sweep_dir: a sweep directory (:func:`cellfit.batch.sweep.run_sweep`).
-        specimen_id: the cell.
-        settings: ``[(dt_ms, arp_ms), ...]`` (default: every setting where the cell was fitted).
-        epoch: noise epoch (0, 1, 2: the three amplitudes, lowest first; default the highest).
-        max_ms: show only the first ``max_ms`` of the epoch.
-    """
-    import json
-
-    from cellfit.batch.sweep import setting_dir
-    from cellfit.data.nwb2 import read_predictions_nwb2
-
-    sweep_dir = pathlib.Path(sweep_dir)
-    if settings is None:
-        settings = []
-        for d in sweep_dir.glob("dt*_arp*"):
-            dt, arp = d.name[2:].split("_arp")
-            settings.append((float(dt), float(arp)))
-    found = []
-    for dt, arp in sorted(settings):
-        cell = setting_dir(sweep_dir, dt, arp) / str(int(specimen_id))
-        if (cell / "predictions.nwb").exists():
-            result = json.loads((cell / "result.json").read_text(encoding="utf-8"))
-            found.append((dt, arp, result, read_predictions_nwb2(cell / "predictions.nwb")))
-    if not found:
-        raise FileNotFoundError(f"no predictions.nwb of specimen {specimen_id} under {sweep_dir}")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9.0, 1.2 + 0.32 * (len(found) + 4)), layout="constrained")
-    ax_r, ax_i = fig.subplots(2, 1, sharex=True, gridspec_kw=dict(height_ratios=[len(found) + 3, 2]))
-    fine = found[0]
-    epoch = epoch % np.asarray(fine[3]["recorded_spikes"]).shape[1]
-    rec = np.asarray(fine[3]["recorded_spikes"])[:, epoch]
-    dt_f = float(fine[3]["dt_ms"])
-    end = rec.shape[-1] * dt_f if max_ms is None else float(max_ms)
-    labels, y = [], 0
-    for r in range(rec.shape[0]):
-        t = np.flatnonzero(rec[r]) * dt_f
-        ax_r.vlines(t[t < end], y + 0.1, y + 0.9, color="k", lw=0.8)
-        labels.append((y + 0.5, f"recorded {r + 1}"))
-        y += 1
-    colors = [CLASS_COLORS["inhibitory"], "#d35400", "#27ae60", "#8e44ad", "#7f8c8d", "#16a085", "#c0392b"]
-    for i, (dt, arp, result, pred) in enumerate(found):
-        p = np.asarray(pred["predicted_spikes"])[epoch]
-        t = np.flatnonzero(p > 0.5) * float(pred["dt_ms"])
-        ax_r.vlines(t[t < end], y + 0.1, y + 0.9, color=colors[i % len(colors)], lw=0.8)
-        etv = result.get("etv")
-        labels.append((y + 0.5, f"DT {dt:g}, ARP {arp:g} ms" + (f": ETV {etv:.2f}" if etv is not None else "")))
-        y += 1
-    ax_r.set_yticks([p for p, _ in labels], [s for _, s in labels], fontsize=7)
-    ax_r.set_ylim(y, 0)
-    cur = np.asarray(fine[3]["current"])
-    cur = cur[0, epoch] if cur.ndim == 3 else cur[epoch]
-    t = np.arange(cur.shape[-1]) * dt_f
-    ax_i.plot(t[t < end], cur[t < end], lw=0.6, color="0.3")
-    ax_i.set_ylabel("current (pA)", fontsize=8)
-    ax_i.set_xlabel(f"time in epoch {epoch + 1} (ms)")
-    ax_i.set_xlim(0, end)
-    cls = found[0][2].get("cell_class", "?")
-    fig.suptitle(f"specimen {specimen_id} ({cls}): held-out spikes, recorded and predicted per setting", fontsize=10)
     return fig
