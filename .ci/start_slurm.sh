@@ -3,9 +3,10 @@
 # (tests/batch/test_batch_slurm.py); idempotent.
 #
 # - installs Debian's slurm-wlm and munge with apt-get when slurmctld/slurmd/munged are missing;
-# - writes /etc/slurm/slurm.conf for this host (its real CPU count and memory, as `slurmd -C`
-#   reports them; slurmctld and slurmd run as root, ProctrackType=proctrack/linuxproc,
-#   TaskPlugin=task/none, no accounting) unless a slurm.conf not written by this script is there;
+# - writes /etc/slurm/slurm.conf for this host (its CPU count from nproc, its memory from
+#   /proc/meminfo; slurmctld and slurmd run as root, ProctrackType=proctrack/linuxproc,
+#   TaskPlugin=task/none, no accounting, daemons listening on 127.0.0.1) unless a slurm.conf not
+#   written by this script is there;
 # - starts munged, slurmctld and slurmd unless they are running, and waits until `sinfo` shows
 #   the node idle (at most $SLURM_START_TIMEOUT seconds, default 60);
 # - prints one status line. It exits 0 even when SLURM cannot start (after saying why), so that
@@ -23,10 +24,11 @@ mkdir -p "$LOGS" 2>/dev/null || LOGS=$(mktemp -d)
 
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 give_up() { echo "start_slurm: SLURM not started: $*; the SLURM tests will be skipped ($(elapsed) s)"; exit 0; }
-node_state() { sinfo --noheader --Node --format=%t 2>/dev/null | head -n 1; }
+node_state() { timeout 5 sinfo --noheader --Node --format=%t 2>/dev/null | head -n 1; }
 
-# already up (a real cluster, or an earlier call)?
-if command -v sinfo >/dev/null 2>&1 && [ "$(node_state)" = "idle" ]; then
+# a SLURM cluster not configured by this script (a real one) that is up: use it as it is
+if command -v sinfo >/dev/null 2>&1 && [ -e "$CONF" ] && ! grep -qsF "$MARK" "$CONF" \
+        && [ "$(node_state)" = "idle" ]; then
     echo "start_slurm: SLURM already up: $(sinfo --noheader --Node --format='%N %t, %c CPUs, %m MB' | head -n 1) ($(elapsed) s)"
     exit 0
 fi
@@ -35,6 +37,9 @@ if [ "$(id -u)" = 0 ]; then
     SUDO=()
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     SUDO=(sudo -n)
+elif command -v sinfo >/dev/null 2>&1 && [ "$(node_state)" = "idle" ]; then
+    echo "start_slurm: SLURM up: $(sinfo --noheader --Node --format='%N %t, %c CPUs, %m MB' | head -n 1) (not root: used as it is) ($(elapsed) s)"
+    exit 0
 else
     give_up "needs root (or password-less sudo) to install and run slurmctld/slurmd"
 fi
@@ -56,11 +61,10 @@ HOST=$(hostname -s)
 if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
     give_up "$CONF exists and was not written by this script (left as it is)"
 fi
-HW=$(slurmd -C 2>/dev/null | head -n 1)
-CPUS=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$HW")
-MEM=$(sed -n 's/.* RealMemory=\([0-9]*\).*/\1/p' <<<"$HW")
-CPUS=${CPUS:-$(nproc)}
-MEM=${MEM:-$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)}
+# this host's CPUs and memory in MB (what `slurmd -C` reports, read the same way every time so
+# that an unchanged host gives an unchanged slurm.conf)
+CPUS=$(nproc)
+MEM=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
 NEW=$(mktemp)
 cat >"$NEW" <<EOF
 $MARK
@@ -79,6 +83,8 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 ReturnToService=2
+# daemons listen on 127.0.0.1 only (the addresses of SlurmctldHost and NodeAddr)
+CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 KillWait=5
 InactiveLimit=0
 MinJobAge=600
@@ -126,20 +132,24 @@ fi
 running() { pgrep -x "$1" >/dev/null 2>&1; }
 if [ "$CHANGED" = 1 ]; then
     for d in slurmd slurmctld; do
-        if running "$d"; then
-            "${SUDO[@]}" kill "$(cat "/run/$d.pid" 2>/dev/null || pgrep -x "$d")" 2>/dev/null
-            for _ in $(seq 40); do running "$d" || break; sleep 0.25; done
-        fi
+        running "$d" || continue
+        PID=$(cat "/run/$d.pid" 2>/dev/null) || give_up "a $d runs without /run/$d.pid (not started with this slurm.conf)"
+        "${SUDO[@]}" kill "$PID"
+        for _ in $(seq 60); do running "$d" || break; sleep 0.25; done
+        running "$d" && give_up "$d (started before with another slurm.conf) did not stop within 15 s"
     done
 fi
-running slurmctld || "${SUDO[@]}" slurmctld >>"$LOGS/slurmctld.out" 2>&1 \
-    || give_up "slurmctld did not start (see $LOGS/slurmctld.log)"
-running slurmd || "${SUDO[@]}" slurmd >>"$LOGS/slurmd.out" 2>&1 \
-    || give_up "slurmd did not start (see $LOGS/slurmd.log)"
+STARTED=""
+for d in slurmctld slurmd; do
+    running "$d" && continue
+    "${SUDO[@]}" "$d" >>"$LOGS/$d.out" 2>&1 || give_up "$d did not start (see $LOGS/$d.log, $LOGS/$d.out)"
+    STARTED="${STARTED:-started} $d"
+done
 
 # 5. wait until the node is idle
 STATE=""
-for _ in $(seq $((TIMEOUT * 4))); do
+DEADLINE=$(($(date +%s) + TIMEOUT))
+while [ "$(date +%s)" -lt "$DEADLINE" ]; do
     STATE=$(node_state)
     [ "$STATE" = "idle" ] && break
     case "$STATE" in
@@ -148,5 +158,6 @@ for _ in $(seq $((TIMEOUT * 4))); do
     sleep 0.25
 done
 [ "$STATE" = "idle" ] || give_up "node $HOST is '${STATE:-not listed by sinfo}' after ${TIMEOUT} s (see $LOGS/slurmctld.log, $LOGS/slurmd.log)"
-echo "start_slurm: SLURM $(sinfo --version | awk '{ print $2 }') up: node $HOST idle, $CPUS CPUs, $MEM MB, partition debug ($(elapsed) s)"
+echo "start_slurm: SLURM $(sinfo --version | awk '{ print $2 }') up: node $HOST idle, $CPUS CPUs, $MEM MB," \
+    "partition debug, ${STARTED:-already running} ($(elapsed) s)"
 exit 0

@@ -175,10 +175,13 @@ def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[
         local_directory=options.local_directory, log_directory=options.log_directory,
         job_script_prologue=list(options.job_script_prologue), python=options.python,
         worker_extra_args=["--resources", f"{FIT_RESOURCE}=1", *options.worker_extra_args],
-        job_name="cellfit", dashboard_address=None,
+        job_name="cellfit",
+        # the scheduler's HTTP server (dashboard, /health) on this machine only, on a free port
+        # (dask-jobqueue's default is :8787 on every interface, with a warning when that port is taken)
+        scheduler_options={"dashboard_address": "127.0.0.1:0"},
     )
     if host is not None:
-        common["scheduler_options"] = {"host": host}
+        common["scheduler_options"]["host"] = host
     extra = list(options.job_extra)
     if kind == "slurm":
         if options.gpus_per_job:

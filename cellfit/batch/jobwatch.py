@@ -414,5 +414,5 @@ class JobWatch:
             f"; see its output {first.output}" if first.output else "")
         others = f" (and {len(ended) - 1} more)" if len(ended) > 1 else ""
         return (f"{first.describe(self.kind)}{others} before its Dask worker connected{out} (the job must start "
-                f"a Dask worker that imports cellfit and reaches this machine: check python, job_script_prologue "
-                f"and interface in --cluster-config)")
+                f"a Dask worker that reaches this machine: check python, job_script_prologue and interface in "
+                f"--cluster-config)")

@@ -46,7 +46,7 @@ import pandas as pd
 
 from cellfit.batch import store
 from cellfit.batch.cluster import ClusterOptions, connect
-from cellfit.batch.jobwatch import check_commands
+from cellfit.batch.jobwatch import ClusterError, check_commands
 
 __all__ = ["run_batch", "fit_chunk", "default_cells_per_task", "resolve_specimens"]
 
@@ -256,6 +256,12 @@ def run_batch(
             logger.info("fitting %d cells (%d already done) in tasks of %d on %s",
                         len(todo), n_done_before, k, conn.description)
             _run_tasks(conn, todo, k, run_config, run_dir, cache, progress=progress, retries=retries)
+    except ClusterError as exc:
+        done = sum(store.cell_state(run_dir, sid, run_config) == "ok" for sid in ids)
+        if done:  # the cluster gave up mid-run: say what is kept
+            raise ClusterError(f"{exc}; {done} of {len(ids)} cells are done, the same command fits the "
+                               f"others") from None
+        raise
     finally:
         df = store.write_summary(run_dir)
     logger.info("batch finished in %.1f s: %s", time.perf_counter() - t0, df.status.value_counts().to_dict())
@@ -268,17 +274,17 @@ def _chunks(ids: Sequence[int], k: int) -> list[list[int]]:
 
 def _completed(pending, check=None, every_s: float = 0.1):
     """The futures of ``pending`` (a ``distributed.as_completed``) as they finish, calling
-    ``check()`` (which may raise) about every ``every_s`` seconds while none is ready."""
+    ``check()`` (cheap; it may raise) before each batch and every ``every_s`` seconds meanwhile."""
     if check is None:
         yield from pending
         return
     while not pending.is_empty():
+        check()
         ready = pending.next_batch(block=False)
         if ready:
             yield from ready
-            continue
-        check()
-        time.sleep(every_s)
+        else:
+            time.sleep(every_s)
 
 
 def _run_tasks(conn, todo: list[int], k: int, run_config: store.RunConfig, run_dir: pathlib.Path, cache: str,

@@ -219,7 +219,7 @@ def test_pending_job_is_reported_with_the_schedulers_reason(tmp_path, monkeypatc
 
 def test_job_failing_at_start_up_is_reported_with_its_state_and_output(tmp_path, monkeypatch, fast_polls):
     log = tmp_path / "cellfit-42.err"
-    log.write_text("Traceback (most recent call last):\nModuleNotFoundError: No module named 'cellfit'\n")
+    log.write_text("Traceback (most recent call last):\nModuleNotFoundError: No module named 'distributed'\n")
     monkeypatch.setenv("PATH", str(fake_bin(
         tmp_path, sbatch="echo 'Submitted batch job 42'", squeue="echo '42|FAILED|NonZeroExitCode'",
         scontrol=f"echo 'JobId=42 JobName=cellfit JobState=FAILED Reason=NonZeroExitCode Dependency=(null) "
@@ -230,7 +230,7 @@ def test_job_failing_at_start_up_is_reported_with_its_state_and_output(tmp_path,
         message = watch_until_error(conn)
         assert time.perf_counter() - t0 < 10
     assert message.startswith(f"slurm job 42 FAILED (NonZeroExitCode, exit code 1:0) before its Dask worker "
-                              f"connected; its output {log} ends: ModuleNotFoundError: No module named 'cellfit'")
+                              f"connected; its output {log} ends: ModuleNotFoundError: No module named 'distributed'")
 
 
 QSTAT_F = """Job Id: 42.pbs01
