@@ -5,8 +5,9 @@ interrupted run (cells with an ok result.json are skipped). See
 ``cellfit/batch/README.md`` for the SLURM/PBS recipe.
 
 Exit codes: 0 every cell fitted; 1 the run finished but some cells failed or are
-missing (see RUN_DIR/summary.csv); 2 bad arguments or data, or a RUN_DIR holding a
-run with another configuration (one line on stderr, no traceback); 130 interrupted.
+missing (see RUN_DIR/summary.csv); 2 bad arguments or data, a RUN_DIR holding a
+run with another configuration, or a SLURM/PBS cluster that cannot give a worker
+(one line on stderr, no traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -58,13 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--cluster-config", default=None, metavar="FILE.yaml",
                       help="YAML file of job options (queue, walltime, memory, cores, processes, gpus_per_job, "
                            "account, job_extra, job_script_prologue, worker_extra_args, interface, "
-                           "local_directory, log_directory, python); the flags below override it")
+                           "local_directory, log_directory, python, start_timeout); the flags below override it")
     jobs.add_argument("--queue", default=None, help="partition (SLURM) or queue (PBS) to submit to")
     jobs.add_argument("--walltime", default=None, help="wall-clock limit per job, HH:MM:SS (default 01:00:00)")
     jobs.add_argument("--memory", default=None, help="memory per job, e.g. 16GB (default 16GB)")
     jobs.add_argument("--cores", type=int, default=None, help="CPU cores per job (default 4)")
     jobs.add_argument("--gpus-per-job", type=int, default=None, help="GPUs per job (default 0)")
     jobs.add_argument("--account", default=None, help="account/project charged for the jobs")
+    jobs.add_argument("--start-timeout", type=float, default=None, metavar="SECONDS",
+                      help="stop with the scheduler's reason when no worker job has started for this long "
+                           "(default 1800; 0: no limit); jobs that fail at start-up stop the run at once")
     return p
 
 
@@ -72,7 +76,7 @@ def _cluster_options(args):
     from cellfit.batch.cluster import ClusterOptions
 
     overrides = dict(queue=args.queue, walltime=args.walltime, memory=args.memory, cores=args.cores,
-                     gpus_per_job=args.gpus_per_job, account=args.account)
+                     gpus_per_job=args.gpus_per_job, account=args.account, start_timeout=args.start_timeout)
     if args.cluster_config:
         return ClusterOptions.from_yaml(args.cluster_config, **overrides)
     return ClusterOptions.from_dict({}, **overrides)
@@ -82,6 +86,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cellfit").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    from cellfit.batch.jobwatch import ClusterError, check_commands
+
+    try:
+        check_commands(args.scheduler)  # sbatch/qsub on PATH: answered before the heavy imports
+    except ClusterError as exc:
+        print(f"cellfit.batch: error: {exc}", file=sys.stderr)
+        return 2
     from cellfit.batch.run import run_batch
     from cellfit.data import CellDataError
     from cellfit.fit import FitConfig
@@ -95,7 +106,7 @@ def main(argv=None) -> int:
             cache_dir=args.cache_dir, seed=args.seed, window_s=args.window, force=args.force,
             progress=not args.no_progress, cluster_options=_cluster_options(args), figures=not args.no_figures,
         )
-    except (CellDataError, ValueError, OSError) as exc:
+    except (CellDataError, ValueError, OSError, ClusterError) as exc:
         print(f"cellfit.batch: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,6 +13,11 @@
 
 Workers must see the same file system as this process (the run directory and the
 Allen cache) and the same Python environment (``cellfit`` importable).
+
+SLURM/PBS fail loudly (:mod:`cellfit.batch.jobwatch`): a missing ``sbatch``/``qsub``, a
+refused job, a job that fails before its worker connects, or no worker within
+``ClusterOptions.start_timeout`` seconds raise :class:`ClusterError` with one line in the
+scheduler's own words, instead of a traceback and a wait for ever.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import dataclasses
 import logging
 import os
 import pathlib
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-__all__ = ["ClusterOptions", "Connection", "connect", "make_jobqueue_cluster", "SCHEDULERS", "FIT_RESOURCE"]
+from cellfit.batch.jobwatch import DEFAULT_START_TIMEOUT_S, ClusterError, JobWatch, check_commands, watched_job_class
+
+__all__ = ["ClusterError", "ClusterOptions", "Connection", "connect", "make_jobqueue_cluster", "SCHEDULERS",
+           "FIT_RESOURCE"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +77,10 @@ class ClusterOptions:
     """Where the batch jobs write their stdout/stderr."""
     python: Optional[str] = None
     """Python executable on the compute nodes (default: this one)."""
+    start_timeout: float = DEFAULT_START_TIMEOUT_S
+    """Seconds the run waits without any connected worker (jobs pending, held) before it stops
+    with the scheduler's reason; 0: no limit. Jobs that fail before their worker connects
+    stop the run at once."""
 
     def __post_init__(self):
         for name in ("cores", "processes"):
@@ -76,6 +88,13 @@ class ClusterOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.gpus_per_job) < 0:
             raise ValueError(f"gpus_per_job must be >= 0, got {self.gpus_per_job}")
+        try:
+            timeout = float(self.start_timeout)
+        except (TypeError, ValueError):
+            timeout = float("nan")
+        if not timeout >= 0:
+            raise ValueError(f"start_timeout must be a number of seconds >= 0 (0: no limit), got {self.start_timeout!r}")
+        object.__setattr__(self, "start_timeout", timeout)
         if self.cores % self.processes:
             raise ValueError(f"cores ({self.cores}) must be a multiple of processes ({self.processes})")
         for name in ("job_extra", "job_script_prologue", "worker_extra_args"):
@@ -120,13 +139,35 @@ class ClusterOptions:
         return max(1, self.cores // self.processes)
 
 
-def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[str] = None):
+def _import_dask_jobqueue():
+    """``dask_jobqueue``, imported without replacing Ctrl-C's handler.
+
+    dask-jobqueue 0.9.0 sets ``SIGINT`` to a silent ``sys.exit()`` when imported (its runner
+    module; dask/dask-jobqueue#696, fixed after 0.9.0), which would turn Ctrl-C into exit
+    code 0 without a word; the previous handler (Python's ``KeyboardInterrupt``) is put back.
+    """
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if main else None
+    import dask_jobqueue
+
+    if main and getattr(signal.getsignal(signal.SIGINT), "__module__", "") == "dask_jobqueue.runner":
+        ours = before is not None and getattr(before, "__module__", "") != "dask_jobqueue.runner"
+        signal.signal(signal.SIGINT, before if ours else signal.default_int_handler)
+    return dask_jobqueue
+
+
+def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[str] = None,
+                          watch: Optional[JobWatch] = None):
     """A ``SLURMCluster`` or ``PBSCluster`` (no jobs submitted yet; call ``.scale(jobs=N)``).
 
     Each job runs ``options.processes`` worker processes; every worker declares one unit
-    of :data:`FIT_RESOURCE`, so it runs one fit at a time with all its threads.
+    of :data:`FIT_RESOURCE`, so it runs one fit at a time with all its threads. With a
+    ``watch``, the jobs report their submissions to it (:func:`watched_job_class`).
     """
-    import dask_jobqueue
+    dask_jobqueue = _import_dask_jobqueue()
 
     common = dict(
         queue=options.queue, account=options.account, walltime=options.walltime, memory=options.memory,
@@ -134,14 +175,19 @@ def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[
         local_directory=options.local_directory, log_directory=options.log_directory,
         job_script_prologue=list(options.job_script_prologue), python=options.python,
         worker_extra_args=["--resources", f"{FIT_RESOURCE}=1", *options.worker_extra_args],
-        job_name="cellfit", dashboard_address=None,
+        job_name="cellfit",
+        # the scheduler's HTTP server (dashboard, /health) on this machine only, on a free port
+        # (dask-jobqueue's default is :8787 on every interface, with a warning when that port is taken)
+        scheduler_options={"dashboard_address": "127.0.0.1:0"},
     )
     if host is not None:
-        common["scheduler_options"] = {"host": host}
+        common["scheduler_options"]["host"] = host
     extra = list(options.job_extra)
     if kind == "slurm":
         if options.gpus_per_job:
             extra.insert(0, f"--gres=gpu:{options.gpus_per_job}")
+        if watch is not None:
+            common["job_cls"] = watched_job_class(dask_jobqueue.slurm.SLURMJob, watch)
         return dask_jobqueue.SLURMCluster(job_extra_directives=extra, **common)
     if kind == "pbs":
         resource_spec = None
@@ -151,6 +197,8 @@ def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[
 
             mem = pbs_format_bytes_ceil(parse_bytes(options.memory))
             resource_spec = f"select=1:ncpus={options.cores}:ngpus={options.gpus_per_job}:mem={mem}"
+        if watch is not None:
+            common["job_cls"] = watched_job_class(dask_jobqueue.pbs.PBSJob, watch)
         return dask_jobqueue.PBSCluster(job_extra_directives=extra, resource_spec=resource_spec, **common)
     raise ValueError(f"unknown job queue {kind!r}; use 'slurm' or 'pbs'")
 
@@ -165,6 +213,9 @@ class Connection:
     resources: Optional[dict]
     """Resources each task asks for (None for an outside scheduler whose workers may not declare them)."""
     description: str
+    check: Optional[Callable[[], None]] = None
+    """Called often while the run waits for results; raises :class:`ClusterError` when the
+    cluster cannot give a worker (None: nothing to check)."""
 
 
 @contextlib.contextmanager
@@ -209,14 +260,18 @@ def connect(scheduler="local", workers: Optional[int] = None,
             yield Connection(client, threads, {FIT_RESOURCE: 1}, f"local cluster of {n} worker processes")
         return
     if kind in ("slurm", "pbs"):
+        check_commands(kind)
         n = max(1, int(workers or 1))
-        with _quiet_distributed(), make_jobqueue_cluster(kind, options) as cluster:
+        watch = JobWatch(kind, timeout=options.start_timeout)
+        with _quiet_distributed(), make_jobqueue_cluster(kind, options, watch=watch) as cluster:
+            watch.attach(cluster)
             logger.info("job script:\n%s", cluster.job_script())
-            # adaptive with a fixed size: jobs that end (walltime, node failure) are resubmitted
+            # adaptive with a fixed size: jobs whose worker ends (walltime, preemption, scancel) are resubmitted
             cluster.adapt(minimum_jobs=n, maximum_jobs=n)
+            watch.wait_submitted(n)  # a refused job raises ClusterError here, before any task
             with Client(cluster) as client:
                 yield Connection(client, options.torch_threads, {FIT_RESOURCE: 1},
-                                 f"{kind} cluster of {n} jobs ({cluster.scheduler_address})")
+                                 f"{kind} cluster of {n} jobs ({cluster.scheduler_address})", watch.check)
         return
     if "://" in scheduler or ":" in scheduler:
         with _quiet_distributed(), Client(scheduler, timeout="30s") as client:

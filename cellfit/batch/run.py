@@ -25,6 +25,12 @@ result.json. A task whose worker dies is rerun by Dask (up to
 ``distributed.scheduler.allowed-failures`` times); if it still fails, its
 unfinished cells are resubmitted one per task, and whatever is still missing
 gets a failed result.json naming the task error.
+
+SLURM/PBS runs stop with :class:`cellfit.batch.cluster.ClusterError` (one line in the
+scheduler's words) when ``sbatch``/``qsub`` is missing or refuses the job, when the worker
+jobs fail before their Dask worker connects, or when no worker connects within
+``ClusterOptions.start_timeout`` seconds; cells finished until then are kept, and the same
+call resumes (:mod:`cellfit.batch.jobwatch`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import pandas as pd
 
 from cellfit.batch import store
 from cellfit.batch.cluster import ClusterOptions, connect
+from cellfit.batch.jobwatch import ClusterError, check_commands
 
 __all__ = ["run_batch", "fit_chunk", "default_cells_per_task", "resolve_specimens"]
 
@@ -212,6 +219,8 @@ def run_batch(
         cellfit.data.CellDataError: unknown panel or empty specimen list.
         cellfit.batch.store.RunConfigError: ``run_dir`` holds a run with another configuration.
         ValueError: bad options (device, window, scheduler, cells_per_task).
+        cellfit.batch.cluster.ClusterError: slurm/pbs cannot give a worker (command missing, job
+            refused, jobs failing at start-up, none started within ``cluster_options.start_timeout``).
     """
     from cellfit.data import default_cache_dir
     from cellfit.data.preprocess import check_dt_window
@@ -222,6 +231,7 @@ def run_batch(
     ids, panel = resolve_specimens(specimens, cache)
     check_dt_window(config.dt_ms, window_s)
     scheduler_name = scheduler if isinstance(scheduler, str) else "client"
+    check_commands(scheduler_name)  # sbatch/qsub on PATH, before anything is written
     if scheduler_name.strip().lower() == "local":
         resolve_device(device)  # a local run can check the device now (remote workers check theirs)
     if cells_per_task is not None and int(cells_per_task) < 1:
@@ -244,6 +254,12 @@ def run_batch(
             logger.info("fitting %d cells (%d already done) in tasks of %d on %s",
                         len(todo), n_done_before, k, conn.description)
             _run_tasks(conn, todo, k, run_config, run_dir, cache, progress=progress, retries=retries)
+    except ClusterError as exc:
+        done = sum(store.cell_state(run_dir, sid, run_config) == "ok" for sid in ids)
+        if done:  # the cluster gave up mid-run: say what is kept
+            raise ClusterError(f"{exc}; {done} of {len(ids)} cells are done, the same command fits the "
+                               f"others") from None
+        raise
     finally:
         df = store.write_summary(run_dir)
     logger.info("batch finished in %.1f s: %s", time.perf_counter() - t0, df.status.value_counts().to_dict())
@@ -252,6 +268,21 @@ def run_batch(
 
 def _chunks(ids: Sequence[int], k: int) -> list[list[int]]:
     return [list(ids[i:i + k]) for i in range(0, len(ids), k)]
+
+
+def _completed(pending, check=None, every_s: float = 0.1):
+    """The futures of ``pending`` (a ``distributed.as_completed``) as they finish, calling
+    ``check()`` (cheap; it may raise) before each batch and every ``every_s`` seconds meanwhile."""
+    if check is None:
+        yield from pending
+        return
+    while not pending.is_empty():
+        check()
+        ready = pending.next_batch(block=False)
+        if ready:
+            yield from ready
+        else:
+            time.sleep(every_s)
 
 
 def _run_tasks(conn, todo: list[int], k: int, run_config: store.RunConfig, run_dir: pathlib.Path, cache: str,
@@ -275,7 +306,15 @@ def _run_tasks(conn, todo: list[int], k: int, run_config: store.RunConfig, run_d
     bar = tqdm(total=len(todo), unit="cell", desc="cellfit batch", disable=not progress, dynamic_ncols=True)
     last_summary = time.monotonic()
     pending = as_completed(futures)
-    for fut in pending:
+
+    def check() -> None:  # the progress bar ends its line before a ClusterError is printed
+        try:
+            conn.check()
+        except BaseException:
+            bar.close()
+            raise
+
+    for fut in _completed(pending, check if conn.check is not None else None):
         chunk, attempt = chunk_of.pop(fut.key)
         if fut.status == "finished":
             for cell in fut.result():

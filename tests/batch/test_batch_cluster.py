@@ -1,11 +1,23 @@
-"""Cluster options and SLURM/PBS job scripts (constructed only, never submitted)."""
+"""Cluster options, SLURM/PBS job scripts, and clusters that fail loudly (no SLURM or PBS needed).
+
+The failure tests put fake ``sbatch``/``squeue``/``scontrol``/``scancel`` (or ``qsub``/
+``qstat``/``qdel``) scripts first on a monkeypatched ``PATH`` in a temporary directory, or an
+empty directory as the whole ``PATH``. The real SLURM tests are in ``test_batch_slurm.py``.
+"""
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
 import pytest
 
+from cellfit.batch import jobwatch
 from cellfit.batch.__main__ import build_parser, _cluster_options
-from cellfit.batch.cluster import FIT_RESOURCE, ClusterOptions, make_jobqueue_cluster
+from cellfit.batch.cluster import FIT_RESOURCE, ClusterError, ClusterOptions, connect, make_jobqueue_cluster
 from cellfit.batch.run import default_cells_per_task
 
 LOGIN_NODE = ["--panel", "paper146", "--dt", "0.1", "--out", "runs/panel", "--workers", "8",
@@ -87,3 +99,178 @@ def test_default_cells_per_task():
     assert default_cells_per_task("cpu", 146, 8) == 4
     assert default_cells_per_task("cpu", 6, 4) == 2  # every worker gets a task
     assert default_cells_per_task("cpu", 1, None) == 1
+
+
+# --------------------------------------------------------------------------
+# clusters that fail loudly: fake sbatch/qsub (and friends) on PATH, or none
+# --------------------------------------------------------------------------
+# Seconds a failing `python -m cellfit.batch` may take: interpreter start, imports (torch,
+# allensdk) and a Dask scheduler start, on a loaded 2-core machine (about 4 s unloaded).
+CLI_SECONDS = 30.0
+
+
+def fake_bin(tmp_path, **scripts: str):
+    """A directory of executable /bin/sh scripts named after the keys (sbatch=..., squeue=...)."""
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        path = d / name
+        path.write_text("#!/bin/sh\n" + body + "\n")
+        path.chmod(0o755)
+    return d
+
+
+def run_cli(args, path: str) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ, PATH=str(path), PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[2]))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "cellfit.batch", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    return proc, time.perf_counter() - t0
+
+
+def cli_args(synth_cache, out):
+    cache, ids = synth_cache
+    return ["--specimens", *map(str, ids[:2]), "--dt", "0.5", "--epochs", "3", "--device", "cpu",
+            "--out", str(out), "--cache-dir", str(cache), "--no-progress", "--cores", "1", "--memory", "1GB"]
+
+
+def lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+FAST_FAILURE = dict(cores=1, memory="1GB", interface="lo")  # Dask on the loopback only
+
+
+@pytest.mark.parametrize("kind, names", [("slurm", "sbatch, squeue and scancel"), ("pbs", "qsub, qstat and qdel")])
+def test_missing_scheduler_commands_is_one_line_and_exit_2(tmp_path, kind, names):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    proc, seconds = run_cli(["--specimens", "1", "--out", str(tmp_path / "run"), "--scheduler", kind], empty)
+    assert proc.returncode == 2, proc.stderr
+    assert lines(proc.stderr) == [proc.stderr.strip()]
+    assert f"{names} are not on PATH" in proc.stderr and "--scheduler local" in proc.stderr
+    assert seconds < CLI_SECONDS
+    assert not (tmp_path / "run").exists()  # answered before anything was written
+
+
+def test_a_missing_status_command_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(fake_bin(tmp_path, sbatch="exit 1", scancel="exit 0")))
+    with pytest.raises(ClusterError, match=r"but squeue is not on PATH"):
+        jobwatch.check_commands("slurm")
+
+
+REFUSAL = ("echo 'sbatch: error: Batch job submission failed: Invalid account or account/partition "
+           "combination specified' >&2; exit 1")
+
+
+def test_refused_sbatch_is_one_line_with_its_message_and_exit_2(tmp_path, synth_cache):
+    bin_dir = fake_bin(tmp_path, sbatch=REFUSAL, squeue="exit 0", scancel="exit 0")
+    config = tmp_path / "cluster.yaml"
+    config.write_text("interface: lo\n")
+    proc, seconds = run_cli([*cli_args(synth_cache, tmp_path / "run"), "--scheduler", "slurm",
+                             "--cluster-config", str(config)], bin_dir)
+    assert proc.returncode == 2, proc.stderr
+    assert lines(proc.stderr) == [proc.stderr.strip()], proc.stderr  # no traceback
+    assert proc.stderr.startswith("cellfit.batch: error: sbatch refused the worker job: Batch job submission "
+                                  "failed: Invalid account or account/partition combination specified")
+    assert seconds < CLI_SECONDS
+    print(f"refused sbatch answered in {seconds:.1f} s")
+
+
+def test_refused_qsub_raises_with_its_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(fake_bin(tmp_path, qsub="echo 'qsub: Unknown queue' >&2; exit 170",
+                                            qstat="exit 0", qdel="exit 0")))
+    t0 = time.perf_counter()
+    with pytest.raises(ClusterError, match=r"^qsub refused the worker job: Unknown queue \(check --queue"):
+        with connect("pbs", 1, ClusterOptions(**FAST_FAILURE)):
+            pass
+    assert time.perf_counter() - t0 < 20  # cluster start and one qsub, not a wait
+
+
+def watch_until_error(conn, seconds: float = 30.0) -> str:
+    """Call the connection's check as the batch loop does until it raises; the message."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            conn.check()
+        except ClusterError as exc:
+            return str(exc)
+        time.sleep(0.05)
+    raise AssertionError(f"no ClusterError within {seconds} s")
+
+
+@pytest.fixture
+def fast_polls(monkeypatch):
+    monkeypatch.setattr(jobwatch, "POLL_S", 0.2)
+
+
+def test_pending_job_is_reported_with_the_schedulers_reason(tmp_path, monkeypatch, fast_polls):
+    cancelled = tmp_path / "scancel.log"
+    monkeypatch.setenv("PATH", str(fake_bin(
+        tmp_path, sbatch="echo 'Submitted batch job 42'",
+        squeue="echo '42|PENDING|ReqNodeNotAvail, UnavailableNodes:node[01-02]'",
+        scancel=f'echo "$@" >> {cancelled}')))
+    with connect("slurm", 1, ClusterOptions(**FAST_FAILURE, start_timeout=1)) as conn:
+        message = watch_until_error(conn)
+    assert message.startswith("no Dask worker connected within 1 s: slurm job 42 PENDING (ReqNodeNotAvail, "
+                              "UnavailableNodes:node[01-02]) (see `squeue -j 42`")
+    assert cancelled.read_text().split() == ["42"]  # the pending job is cancelled on the way out
+
+
+def test_job_failing_at_start_up_is_reported_with_its_state_and_output(tmp_path, monkeypatch, fast_polls):
+    log = tmp_path / "cellfit-42.err"
+    log.write_text("Traceback (most recent call last):\nModuleNotFoundError: No module named 'distributed'\n")
+    monkeypatch.setenv("PATH", str(fake_bin(
+        tmp_path, sbatch="echo 'Submitted batch job 42'", squeue="echo '42|FAILED|NonZeroExitCode'",
+        scontrol=f"echo 'JobId=42 JobName=cellfit JobState=FAILED Reason=NonZeroExitCode Dependency=(null) "
+                 f"ExitCode=1:0 StdErr={tmp_path}/cellfit-%j.err StdIn=/dev/null'",
+        scancel="exit 0")))
+    with connect("slurm", 1, ClusterOptions(**FAST_FAILURE)) as conn:  # default timeout: not waited for
+        t0 = time.perf_counter()
+        message = watch_until_error(conn)
+        assert time.perf_counter() - t0 < 10
+    assert message.startswith(f"slurm job 42 FAILED (NonZeroExitCode, exit code 1:0) before its Dask worker "
+                              f"connected; its output {log} ends: ModuleNotFoundError: No module named 'distributed'")
+
+
+QSTAT_F = """Job Id: 42.pbs01
+    Job_Name = cellfit
+    job_state = Q
+    queue = gpu
+    comment = Not Running: Insufficient amount of resource: ngpus (R: 1 A: 0 T: 
+\t4)
+    Error_Path = login01:/home/u/cellfit.e42
+"""
+
+
+def test_pbs_pending_job_is_reported_with_qstats_comment(tmp_path, monkeypatch, fast_polls):
+    (tmp_path / "qstat.txt").write_text(QSTAT_F)
+    monkeypatch.setenv("PATH", str(fake_bin(
+        tmp_path, qsub="echo '42.pbs01'", qstat=f"while IFS= read -r l; do echo \"$l\"; done < {tmp_path}/qstat.txt",
+        qdel="exit 0")))
+    assert jobwatch._parse_qstat_full(QSTAT_F)["42"]["comment"].endswith("(R: 1 A: 0 T: 4)")
+    with connect("pbs", 1, ClusterOptions(**FAST_FAILURE, start_timeout=1)) as conn:
+        message = watch_until_error(conn)
+    assert message.startswith("no Dask worker connected within 1 s: pbs job 42 Q (Not Running: Insufficient "
+                              "amount of resource: ngpus (R: 1 A: 0 T: 4)) (see `qstat 42`")
+
+
+def test_start_timeout_option():
+    assert ClusterOptions().start_timeout == jobwatch.DEFAULT_START_TIMEOUT_S
+    assert ClusterOptions.from_dict({"start-timeout": "90"}).start_timeout == 90.0
+    opts = _cluster_options(build_parser().parse_args(["--specimens", "1", "--out", "x", "--start-timeout", "0"]))
+    assert opts.start_timeout == 0.0  # no limit
+    with pytest.raises(ValueError, match="start_timeout must be a number of seconds >= 0"):
+        ClusterOptions(start_timeout=-1)
+
+
+def test_ctrl_c_still_interrupts_once_dask_jobqueue_is_imported():
+    # dask-jobqueue 0.9.0 turns SIGINT into a silent sys.exit() (exit 0) on import
+    code = ("import os, signal\n"
+            "from cellfit.batch.cluster import _import_dask_jobqueue\n"
+            "_import_dask_jobqueue()\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "import time; time.sleep(5)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[2])))
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr, (proc.returncode, proc.stderr)
