@@ -8,8 +8,9 @@ writes under ``--out``:
   configuration, so a long run leaves its finished rows behind);
 - ``speedup_vs_arp.png`` and, when network size varies, ``speedup_vs_size.png``.
 
-It prints a short table at the end. Exit codes: 0 success; 1 the engines disagreed in
-float64 (a correctness failure); 2 bad arguments (one line on stderr).
+It prints a short table at the end. Arguments and the output folder are checked before
+torch is imported (:mod:`cellfit.cli`). Exit codes: 0 success; 1 the engines disagreed in
+float64 (a correctness failure); 2 bad arguments (one line on stderr); 130 interrupted.
 
 Examples::
 
@@ -24,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-import torch
-
-from cellfit import bench
+from cellfit import cli
+from cellfit.names import ENGINE_NAMES
 
 logger = logging.getLogger("pipelines.benchmark")
 
@@ -40,41 +38,17 @@ QUICK_REPEATS, QUICK_WARMUP = 2, 1
 DEFAULT_REPEATS, DEFAULT_WARMUP = 10, 2
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument as one line and exit status 2 (no usage dump)."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise _ArgumentError(message)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = cli.ArgumentParser(
         prog="python -m pipelines.benchmark",
         description="Time the Block and standard ALIF engines (forward and training step) on synthetic "
         "Poisson input, after checking in float64 that both give identical spikes.",
     )
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder for results.csv and the PNG plots (default: runs/benchmark/<grid>)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where to run: 'auto' picks CUDA when a GPU is visible, else the CPU")
-    p.add_argument("--seed", type=int, default=0,
-                   help="base seed of the Poisson inputs and network parameters (also seeds torch and numpy)")
-    p.add_argument("--grid", choices=sorted(bench.GRIDS), default=None,
-                   help="named set of configurations (default: sweep; see benchmarks/README.md)")
+    cli.add_common(p, "out", "device", "seed", default_text={"out": "runs/benchmark/<grid>"},
+                   help={"seed": "base seed of the Poisson inputs and network parameters (also seeds torch and "
+                                 "numpy; default 0)"})
+    p.add_argument("--grid", default=None, metavar="NAME", choices=cli.LazyChoices("cellfit.bench", "GRIDS", sort=True),
+                   help="named set of configurations: %(choices)s (default: sweep; see benchmarks/README.md)")
     p.add_argument("--quick", action="store_true",
                    help=f"tiny grid that runs in seconds on a CPU (= --grid quick, --repeats {QUICK_REPEATS}, "
                    f"--warmup {QUICK_WARMUP} unless given)")
@@ -83,14 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "the median and IQR are over these)")
     p.add_argument("--warmup", type=int, default=None,
                    help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP})")
-    p.add_argument("--engines", nargs="+", choices=("blocks", "standard"), default=["blocks", "standard"],
+    p.add_argument("--engines", nargs="+", choices=ENGINE_NAMES, default=list(ENGINE_NAMES),
                    help="engines to time; 'standard' is the speedup baseline (the float64 check always runs both)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the timed runs")
-    p.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=cli.positive_float, default=None, metavar="SECONDS",
                    help="stop repeating a measurement once its timed runs have used this many seconds "
                    "(at least one run is timed; the CSV records how many ran)")
-    p.add_argument("--max-run-seconds", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--max-run-seconds", type=cli.positive_float, default=None, metavar="SECONDS",
                    help="skip a measurement whose warm-up run takes longer than this (NaN times and a note "
                    "in the CSV) instead of repeating it")
     p.add_argument("--lengths", type=int, nargs="+", default=None, metavar="T",
@@ -113,10 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
-def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
+def _grid_name(args: argparse.Namespace) -> str:
     if args.quick and args.grid not in (None, "quick"):
-        raise ValueError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
-    grid_name = "quick" if args.quick else (args.grid or "sweep")
+        raise cli.UsageError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
+    return "quick" if args.quick else (args.grid or "sweep")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    cli.check_out_dir(args.out if args.out is not None else Path("runs") / "benchmark" / _grid_name(args))
+
+
+def _config(bench, args: argparse.Namespace):
+    """The :class:`cellfit.bench.BenchmarkConfig` of the flags (``bench``: the imported module)."""
+    grid_name = _grid_name(args)
     repeats = args.repeats if args.repeats is not None else (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
     warmup = args.warmup if args.warmup is not None else (QUICK_WARMUP if args.quick else DEFAULT_WARMUP)
     recurrent = None if args.connectivity is None else [c == "recurrent" for c in dict.fromkeys(args.connectivity)]
@@ -146,29 +129,27 @@ def _config(args: argparse.Namespace) -> bench.BenchmarkConfig:
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the benchmark CLI; returns the exit status (0 ok, 1 engines disagree, 2 bad arguments)."""
-    parser = build_parser()
+def _run(args: argparse.Namespace) -> int:
+    # the heavy imports (torch), deferred so that bad arguments answer first (cellfit.cli)
+    import random
+
+    import numpy as np
+    import torch
+
+    from cellfit import bench
+
     try:
-        args = parser.parse_args(argv)
-        config = _config(args)
+        config = _config(bench, args)
         device = bench.resolve_device(config.device)  # fail early, before any work
         bench.resolve_block_kernel(config.block_kernel, device)
-    except _ArgumentError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, RuntimeError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-
+    except RuntimeError as exc:  # e.g. the Triton kernel without a GPU
+        raise cli.UsageError(str(exc)) from exc
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed % 2**32)
     random.seed(args.seed)
 
-    out = args.out if args.out is not None else Path("runs") / "benchmark" / config.grid_name
+    out = Path(args.out) if args.out is not None else Path("runs") / "benchmark" / config.grid_name
     csv_path = out / "results.csv"
     print(
         f"benchmark: grid {config.grid_name!r}, {len(config.cases)} configuration(s) x {len(config.engines)} engine(s) "
@@ -180,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         df = bench.run_benchmark(config, on_case=lambda partial: bench.write_csv_atomic(partial, csv_path))
     except bench.SpikeMismatchError as exc:
-        print(f"{parser.prog}: FAILED: {exc}", file=sys.stderr)
+        print(f"python -m pipelines.benchmark: FAILED: {exc}", file=sys.stderr)
         return 1
     bench.write_csv_atomic(df, csv_path)
     plots = bench.plot_speedups(df, out)
@@ -189,6 +170,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"note: case {note.case} {note.engine}: {note.note}")
     print(f"wrote {csv_path}" + "".join(f", {p}" for p in plots))
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the benchmark CLI; returns the exit status (0 ok, 1 engines disagree, 2 bad arguments, 130 Ctrl-C)."""
+    return cli.run_main(build_parser(), _run, argv, validate=_validate,
+                        interrupted="interrupted; results.csv under --out keeps the configurations finished so "
+                                    "far (a rerun starts again)")
 
 
 if __name__ == "__main__":
