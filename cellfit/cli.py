@@ -29,11 +29,9 @@ unwritable ``--out`` answers in well under a second, before torch is loaded. The
 ``__init__`` files import their exports on first use (:mod:`cellfit._lazy`) for the same
 reason. Flags whose choices live in a heavy module use :class:`LazyChoices`.
 
-Common flags (:func:`add_common`) have the same name, type, unit, help and default in every
-command line that takes them: ``--dt`` and ``--arp`` (ms), ``--engine``, ``--device``
-(``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``--seed``, ``--out``, ``--cache-dir``, ``--epochs``,
-``--window``, ``--workers`` (Dask workers), ``--scheduler``, ``--cells-per-task``,
-``--synthetic N``, ``--no-progress``, ...
+Common flags (:data:`COMMON_FLAGS`, :func:`add_common`) have the same name, type, unit,
+help and default in every command line that takes them (``--workers`` always means Dask
+workers; ``--device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` everywhere).
 
 Exit codes (:func:`run_main`): 0 success; 1 the run finished but found failures (command
 specific); 2 bad arguments or data: one line ``<prog>: error: <what> ...; <fix>`` on stderr,
@@ -61,25 +59,14 @@ from cellfit.names import DEFAULT_ENGINE, ENGINE_NAMES
 from cellfit.timegrid import fmt_ms, suggest_dt_arp
 
 __all__ = [
-    "UsageError",
-    "ArgumentParser",
-    "LazyChoices",
-    "add_common",
-    "add_cell_source",
-    "add_deprecated_alias",
-    "COMMON_FLAGS",
-    "positive_float",
-    "positive_int",
-    "nonneg_int",
-    "device_name",
-    "scheduler_name",
-    "specimen_name",
-    "check_dt_arp",
-    "check_out_dir",
-    "check_cache_dir",
-    "check_specimens",
-    "run_main",
+    "UsageError", "ArgumentParser", "LazyChoices", "add_common", "add_cell_source", "add_deprecated_alias",
+    "COMMON_FLAGS", "positive_float", "positive_int", "nonneg_int", "device_name", "scheduler_name",
+    "specimen_name", "check_dt_arp", "check_out_dir", "check_cache_dir", "check_specimens", "run_main",
+    "TRACEBACK_ENV", "check_lazy_choices"
 ]
+
+#: set this environment variable to see the traceback of an error instead of its one line
+TRACEBACK_ENV = "CELLFIT_TRACEBACK"
 
 #: what a Ctrl-C prints: a fixed line, or one built from the parsed arguments
 Interrupted = Union[str, Callable[[argparse.Namespace], str]]
@@ -167,26 +154,24 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1."""
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {text}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    return _whole(text, 1)
 
 
 def nonneg_int(text: str) -> int:
     """A whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+    return _whole(text, 0)
 
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -477,7 +462,8 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
     - otherwise what ``run`` returns (None counts as 0).
 
     ``interrupted`` says what stopped and how to resume: a string, or a function of the
-    parsed arguments.
+    parsed arguments. With ``$CELLFIT_TRACEBACK`` set, errors keep their traceback (for
+    reporting a bug).
     """
     args = None
     try:
@@ -499,5 +485,7 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
         print(f"{parser.prog}: {message}", file=sys.stderr)
         return 130
     except (UsageError, CellDataError, ValueError, *errors) as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
         print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2

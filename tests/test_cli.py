@@ -470,3 +470,46 @@ def test_fit_cli_suggestions_are_commands_that_work(dt, arp, tmp_path):
 def test_suggest_grid_is_a_whole_number_of_samples_of_every_supported_rate():
     for rate_hz in (20_000, 200_000):
         assert whole_steps(SUGGEST_GRID_MS, 1e3 / rate_hz) is not None
+
+
+DOCS = ["README.md", "cellfit/batch/README.md", "data/README.md", "benchmarks/README.md", "BENCHMARKS.md",
+        "FITTING.md", "notebooks/README.md"]
+PLACEHOLDERS = {"ID": "485909730", "DIR": "runs/x", "N": "2", "FILE.yaml": "cluster.yaml"}
+
+
+def _documented_commands() -> list[tuple[str, str, list[str]]]:
+    """``(document, module, argv)`` of every ``python -m <cli> ...`` shown in the documents."""
+    import shlex
+
+    found = []
+    for doc in DOCS:
+        path = REPO / doc
+        if not path.exists():
+            continue
+        text = path.read_text().replace("\\\n", " ")
+        for match in re.finditer(r"python -m (cellfit\.fit|cellfit\.batch|cellfit\.data|pipelines\.\w+)([^`\n#]*)",
+                                 text):
+            module, rest = match.group(1), match.group(2)
+            if "..." in rest or "<" in rest:  # an elided command, not one to copy
+                continue
+            rest = rest.split("&&")[0].split("|")[0]
+            argv = [PLACEHOLDERS.get(a, a) for a in shlex.split(rest)]
+            if any(a.startswith("-") for a in argv):  # a command, not a mention of the module or sub-command
+                found.append((doc, module, argv))
+    return found
+
+
+def test_documented_commands_parse():
+    """Every command the documents show is accepted by its command line's parser."""
+    commands = _documented_commands()
+    assert any(m == "cellfit.batch" and "--synthetic" in argv for _, m, argv in commands)
+    failed = []
+    for doc, module, argv in commands:
+        if "--help" in argv or "-h" in argv:
+            continue
+        parser = parser_of(module)
+        try:
+            cli.check_lazy_choices(parser, parser.parse_args(argv))
+        except (SystemExit, cli.UsageError):
+            failed.append(f"{doc}: python -m {module} {' '.join(argv)}")
+    assert not failed, "\n".join(failed)
