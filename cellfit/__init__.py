@@ -6,13 +6,27 @@ Layers (see ARCHITECTURE.md):
 - :mod:`cellfit.modules`: trainable layers (:class:`ALIF`, :class:`Integrator`);
 - :mod:`cellfit.data`: Allen Cell Types access, preprocessing, synthetic cells, NWB;
 - :mod:`cellfit.fit`: losses, metrics, the fitter, results and the ``cellfit.fit`` CLI.
+
+The names below are imported on first use (:mod:`cellfit._lazy`), so that the command
+lines can answer a bad flag before torch is loaded; ``cellfit.ALIF`` and
+``from cellfit import ALIF`` work as usual.
 """
+
+from cellfit._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-from cellfit.device import resolve_device
-from cellfit.functional import ALIFParameters, ALIFState, ALIFStepParameters, ALIFTrace, surrogate
-from cellfit.modules import ALIF, Integrator
+_EXPORTS = {
+    "ALIF": "cellfit.modules",
+    "Integrator": "cellfit.modules",
+    "ALIFParameters": "cellfit.functional",
+    "ALIFState": "cellfit.functional",
+    "ALIFStepParameters": "cellfit.functional",
+    "ALIFTrace": "cellfit.functional",
+    "resolve_device": "cellfit.device",
+    "surrogate": "cellfit.functional",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "__version__",

@@ -14,7 +14,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn ``"auto"`` / ``None`` / ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` into a :class:`torch.device`.
 
     ``"auto"`` picks CUDA when a GPU is visible, else the CPU. Asking for CUDA on a
-    machine without one raises ``ValueError`` with a one-line explanation.
+    machine without one, or for ``cuda:N`` beyond the visible GPUs, raises ``ValueError``
+    with a one-line explanation.
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -24,6 +25,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but no CUDA GPU is visible; use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ValueError(f"device {device!r} requested but only {n} CUDA GPU(s) are visible (cuda:0 to cuda:{n - 1}); "
+                         "use one of them, or --device auto")
     return dev
 
 

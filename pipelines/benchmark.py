@@ -13,8 +13,9 @@ Without flags it runs the small default grid (minutes on 2 CPU cores, with a pro
 and an ETA); ``--full`` runs the paper's Figure 3 grid (hours on a CPU: a GPU job).
 ``--peers all`` adds Norse, snnTorch and SpikingJelly on the same inputs (those installed;
 each missing one is skipped with one line). It prints a short table and which grid ran at
-the end. Exit codes: 0 success; 1 the engines disagreed in float64 (a correctness
-failure); 2 bad arguments (one line on stderr).
+the end. Arguments and the output folder are checked before torch is imported
+(:mod:`cellfit.cli`). Exit codes: 0 success; 1 the engines disagreed in float64 (a
+correctness failure); 2 bad arguments (one line on stderr); 130 interrupted.
 
 Examples::
 
@@ -30,20 +31,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-import torch
-
-from cellfit import bench
-from cellfit.bench.cases import DEFAULT_GRID, FULL_GRID
-from cellfit.bench.report import grid_summary, peer_table
-from cellfit.device import resolve_device
-from cellfit.figures.speed import plot_speedups
-from cellfit.functional.alif import resolve_block_kernel
+from cellfit import cli
+from cellfit.names import DEFAULT_GRID, ENGINE_NAMES, FULL_GRID, PEER_NAMES
 
 logger = logging.getLogger("pipelines.benchmark")
 
@@ -52,42 +45,18 @@ SMALL_REPEATS, SMALL_WARMUP = 3, 1  # the default grid: minutes on 2 CPU cores
 DEFAULT_REPEATS, DEFAULT_WARMUP = 10, 2
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument as one line and exit status 2 (no usage dump)."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise _ArgumentError(message)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = cli.ArgumentParser(
         prog="python -m pipelines.benchmark",
         description="Time the Block and standard ALIF engines (forward and training step) on synthetic "
         "Poisson input, after checking in float64 that both give identical spikes.",
     )
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder for results.csv and the PNG plots (default: runs/benchmark/<grid>)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where to run: 'auto' picks CUDA when a GPU is visible, else the CPU")
-    p.add_argument("--seed", type=int, default=0,
-                   help="base seed of the Poisson inputs and network parameters (also seeds torch and numpy)")
-    p.add_argument("--grid", choices=sorted(bench.GRIDS), default=None,
-                   help=f"named set of configurations (default: {DEFAULT_GRID}, minutes on 2 CPU cores; "
-                   "see cellfit/bench/README.md)")
+    cli.add_common(p, "out", "device", "seed", default_text={"out": "runs/benchmark/<grid>"},
+                   help={"seed": "base seed of the Poisson inputs and network parameters (also seeds torch and "
+                                 "numpy; default 0)"})
+    p.add_argument("--grid", default=None, metavar="NAME", choices=cli.LazyChoices("cellfit.bench", "GRIDS", sort=True),
+                   help=f"named set of configurations: %(choices)s (default: {DEFAULT_GRID}, minutes on 2 CPU "
+                   "cores; see cellfit/bench/README.md)")
     p.add_argument("--full", action="store_true",
                    help=f"the paper's full Figure 3 grid (= --grid {FULL_GRID}; about 4.5 h on 2 CPU cores)")
     p.add_argument("--quick", action="store_true",
@@ -99,18 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=None,
                    help=f"untimed warm-up runs before timing (default {DEFAULT_WARMUP}, {SMALL_WARMUP} on the "
                    "default grid)")
-    p.add_argument("--peers", nargs="+", choices=sorted(bench.PEERS) + ["all"], default=[], metavar="PEER",
+    p.add_argument("--peers", nargs="+", choices=[*PEER_NAMES, "all"], default=[], metavar="PEER",
                    help="also time other libraries on the same inputs and weights: "
-                   f"{', '.join(sorted(bench.PEERS))} or all (installed by the 'peers' extra; a missing one is "
+                   f"{', '.join(PEER_NAMES)} or all (installed by the 'peers' extra; a missing one is "
                    "skipped with one line)")
-    p.add_argument("--engines", nargs="+", choices=("blocks", "standard"), default=["blocks", "standard"],
+    p.add_argument("--engines", nargs="+", choices=ENGINE_NAMES, default=list(ENGINE_NAMES),
                    help="engines to time; 'standard' is the speedup baseline (the float64 check always runs both)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="precision of the timed runs")
-    p.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=cli.positive_float, default=None, metavar="SECONDS",
                    help="stop repeating a measurement once its timed runs have used this many seconds "
                    "(at least one run is timed; the CSV records how many ran)")
-    p.add_argument("--max-run-seconds", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--max-run-seconds", type=cli.positive_float, default=None, metavar="SECONDS",
                    help="skip a measurement whose warm-up run takes longer than this (NaN times and a note "
                    "in the CSV) instead of repeating it")
     p.add_argument("--lengths", type=int, nargs="+", default=None, metavar="T",
@@ -133,13 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
-def _config(args: argparse.Namespace, peers: tuple[str, ...]) -> bench.BenchmarkConfig:
+def _grid_name(args: argparse.Namespace) -> str:
     if args.quick and args.grid not in (None, "quick"):
-        raise ValueError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
+        raise cli.UsageError(f"--quick runs the 'quick' grid; it cannot be combined with --grid {args.grid}")
     if args.full and (args.quick or args.grid not in (None, FULL_GRID)):
-        raise ValueError(f"--full runs the '{FULL_GRID}' grid; it cannot be combined with "
-                         + ("--quick" if args.quick else f"--grid {args.grid}"))
-    grid_name = "quick" if args.quick else FULL_GRID if args.full else (args.grid or DEFAULT_GRID)
+        raise cli.UsageError(f"--full runs the '{FULL_GRID}' grid; it cannot be combined with "
+                             + ("--quick" if args.quick else f"--grid {args.grid}"))
+    return "quick" if args.quick else FULL_GRID if args.full else (args.grid or DEFAULT_GRID)
+
+
+def _validate(args: argparse.Namespace) -> None:
+    cli.check_out_dir(args.out if args.out is not None else Path("runs") / "benchmark" / _grid_name(args))
+
+
+def _config(bench, args: argparse.Namespace, peers: tuple[str, ...]):
+    """The :class:`cellfit.bench.BenchmarkConfig` of the flags (``bench``: the imported module)."""
+    grid_name = _grid_name(args)
     repeats, warmup = {"quick": (QUICK_REPEATS, QUICK_WARMUP), DEFAULT_GRID: (SMALL_REPEATS, SMALL_WARMUP)}.get(
         grid_name, (DEFAULT_REPEATS, DEFAULT_WARMUP))
     repeats = args.repeats if args.repeats is not None else repeats
@@ -172,30 +150,33 @@ def _config(args: argparse.Namespace, peers: tuple[str, ...]) -> bench.Benchmark
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the benchmark CLI; returns the exit status (0 ok, 1 engines disagree, 2 bad arguments)."""
-    parser = build_parser()
+def _run(args: argparse.Namespace) -> int:
+    # the heavy imports (torch), deferred so that bad arguments answer first (cellfit.cli)
+    import random
+
+    import numpy as np
+    import torch
+
+    from cellfit import bench
+    from cellfit.bench.report import grid_summary, peer_table
+    from cellfit.device import resolve_device
+    from cellfit.figures.speed import plot_speedups
+    from cellfit.functional.alif import resolve_block_kernel
+
+    peers, skipped = bench.resolve_peers(args.peers)
+    config = _config(bench, args, peers)
+    device = resolve_device(config.device)  # fail early, before any work
     try:
-        args = parser.parse_args(argv)
-        peers, skipped = bench.resolve_peers(args.peers)
-        config = _config(args, peers)
-        device = resolve_device(config.device)  # fail early, before any work
         resolve_block_kernel(config.block_kernel, device)
-    except _ArgumentError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, RuntimeError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
+    except RuntimeError as exc:  # e.g. the Triton kernel without a GPU
+        raise cli.UsageError(str(exc)) from exc
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed % 2**32)
     random.seed(args.seed)
 
-    out = args.out if args.out is not None else Path("runs") / "benchmark" / config.grid_name
+    out = Path(args.out) if args.out is not None else Path("runs") / "benchmark" / config.grid_name
     csv_path = out / "results.csv"
     for line in skipped:
         print(line, file=sys.stderr)
@@ -215,7 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         df = bench.run_benchmark(config, on_case=lambda partial: bench.write_csv_atomic(partial, csv_path))
     except bench.SpikeMismatchError as exc:
-        print(f"{parser.prog}: FAILED: {exc}", file=sys.stderr)
+        print(f"python -m pipelines.benchmark: FAILED: {exc}", file=sys.stderr)
         return 1
     bench.write_csv_atomic(df, csv_path)
     plots = plot_speedups(df, out)
@@ -228,6 +209,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(grid_summary(config.grid_name, len(config.cases), len(systems)))
     print(f"wrote {csv_path}" + "".join(f", {p}" for p in plots))
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the benchmark CLI; returns the exit status (0 ok, 1 engines disagree, 2 bad arguments, 130 Ctrl-C)."""
+    return cli.run_main(build_parser(), _run, argv, validate=_validate,
+                        interrupted="interrupted; results.csv under --out keeps the configurations finished so "
+                                    "far (a rerun starts again)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,15 @@ def test_auto_falls_back_to_cpu(monkeypatch):
         resolve_device("tpu-ish")
 
 
+def test_a_gpu_index_beyond_the_visible_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(ValueError, match=r"only 1 CUDA GPU\(s\) are visible \(cuda:0 to cuda:0\)"):
+        resolve_device("cuda:7")
+
+
 def test_everything_runs_on_an_explicit_cpu_device():
     layer = cellfit.ALIF(2, 3, dt_ms=0.5, arp_ms=1.0, device="cpu", recurrent=True)
     out = layer(torch.rand(1, 2, 50, device=resolve_device("cpu")))

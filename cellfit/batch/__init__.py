@@ -12,19 +12,28 @@
 - ``cellfit/batch/README.md``: the cluster recipe.
 """
 
-from cellfit.batch.cluster import ClusterOptions
-from cellfit.batch.run import default_cells_per_task, fit_chunk, run_batch
-from cellfit.batch.store import (
-    SUMMARY_COLUMNS,
-    RunConfig,
-    RunConfigError,
-    load_run_fit,
-    starting_values,
-    summarise,
-    write_summary,
-)
+from cellfit._lazy import lazy_exports
+
+# imported on first use (see cellfit._lazy): `python -m cellfit.batch` parses its
+# arguments before torch, pandas and Dask are loaded
+_EXPORTS = {
+    "ClusterError": "cellfit.batch.jobwatch",
+    "ClusterOptions": "cellfit.batch.cluster",
+    "default_cells_per_task": "cellfit.batch.run",
+    "fit_chunk": "cellfit.batch.run",
+    "run_batch": "cellfit.batch.run",
+    "RunConfig": "cellfit.batch.store",
+    "RunConfigError": "cellfit.batch.store",
+    "SUMMARY_COLUMNS": "cellfit.batch.store",
+    "load_run_fit": "cellfit.batch.store",
+    "starting_values": "cellfit.batch.store",
+    "summarise": "cellfit.batch.store",
+    "write_summary": "cellfit.batch.store",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
+    "ClusterError",
     "ClusterOptions",
     "RunConfig",
     "RunConfigError",

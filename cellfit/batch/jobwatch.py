@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import pathlib
 import re
 import shutil
 import subprocess

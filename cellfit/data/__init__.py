@@ -15,12 +15,23 @@ processed-array cache), :mod:`~cellfit.data.panels`, :mod:`~cellfit.data.synthet
 on demand because pynwb is slow to import).
 """
 
-from .allen import default_cache_dir
-from .demo import DEMO_SPECIMEN_ID, ensure_demo_cell, resolve_specimen
-from .errors import CellDataError
-from .load import load_cell
-from .panels import select_panel
-from .types import CellMeta, CellRecording, TraceSet
+from cellfit._lazy import lazy_exports
+
+# imported on first use (see cellfit._lazy): `python -m cellfit.data` parses its
+# arguments before torch is loaded
+_EXPORTS = {
+    "default_cache_dir": "cellfit.data.allen",
+    "DEMO_SPECIMEN_ID": "cellfit.data.demo",
+    "ensure_demo_cell": "cellfit.data.demo",
+    "resolve_specimen": "cellfit.data.demo",
+    "CellDataError": "cellfit.data.errors",
+    "load_cell": "cellfit.data.load",
+    "select_panel": "cellfit.data.panels",
+    "CellMeta": "cellfit.data.types",
+    "CellRecording": "cellfit.data.types",
+    "TraceSet": "cellfit.data.types",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CellDataError",

@@ -2,11 +2,13 @@
 
     python -m cellfit.data fetch --panel paper146           # download (online) into the cache
     python -m cellfit.data fetch --specimen 485909730 --cache-dir /data/allen
+    python -m cellfit.data fetch --specimen demo            # the built-in demo cell (offline)
     python -m cellfit.data panel paper146                   # print the panel's specimen ids
     python -m cellfit.data synthetic /tmp/syn --alif 4 --mismatch 6
     python -m cellfit.data demo                             # create the demo cell, print where
 
-Data errors print one line and exit with status 2.
+Arguments are checked before AllenSDK and torch are imported (:mod:`cellfit.cli`).
+Data errors print one line and exit with status 2; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -15,90 +17,101 @@ import argparse
 import logging
 import sys
 
-from . import allen
-from .demo import ensure_demo_cell
-from .errors import CellDataError
-from .panels import select_panel
-from .synthetic import alif_panel, mismatch_panel, write_synthetic_cache
+from cellfit import cli
 
-
-def _fetch(args) -> None:
-    cache = allen.default_cache_dir(args.cache_dir)
-    ids = select_panel(args.panel, cache) if args.panel else select_panel(args.specimen)
-    ctc = allen.open_cache(cache)
-    known = allen.get_cells(ctc, cache)
-    unknown = [sid for sid in ids if sid not in known]
-    if unknown:
-        raise CellDataError(f"unknown specimen(s) {unknown}: not in the cell table of {cache}")
-    total = 0
-    for i, sid in enumerate(ids, 1):
-        allen.get_sweep_table(ctc, sid, cache)
-        allen.open_nwb(ctc, sid, cache)
-        size = allen.cache_files(ctc, sid).nwb.stat().st_size
-        total += size
-        print(f"[{i}/{len(ids)}] specimen {sid}: {size / 1e6:.0f} MB")
-    print(f"{len(ids)} cells, {total / 1e9:.2f} GB of NWB files in {cache}")
-
-
-def _panel(args) -> None:
-    for sid in select_panel(args.panel, args.cache_dir):
-        print(sid)
-
-
-def _synthetic(args) -> None:
-    cells = alif_panel(args.alif, args.seed) + mismatch_panel(args.mismatch, args.seed)
-    if not cells:
-        raise CellDataError("nothing to write: give --alif and/or --mismatch a positive count")
-    ids = write_synthetic_cache(args.out, cells, seed=args.seed, sampling_rate_hz=args.rate)
-    print(f"wrote {len(ids)} synthetic cells to {args.out}: {' '.join(map(str, ids))}")
-
-
-def _demo(args) -> None:
-    cache, sid = ensure_demo_cell(args.cache_dir)
-    print(f"demo cell {sid} in {cache}")
+__all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cellfit.data", description=__doc__.split("\n")[0])
+    parser = cli.ArgumentParser(prog="python -m cellfit.data", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cache_help = "Allen cache directory (default: $CELLFIT_CACHE or ~/.cache/cellfit/allen)"
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fetch,panel,synthetic,demo}")
 
-    p = sub.add_parser("fetch", help="download cells through AllenSDK into the cache (needs internet)")
+    p = sub.add_parser("fetch", help="download cells through AllenSDK into the cache (needs internet), "
+                                     "or create the demo cell (--specimen demo)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--panel", help="a named panel, e.g. paper146")
-    group.add_argument("--specimen", type=int, nargs="+", help="explicit specimen ids")
-    p.add_argument("--cache-dir", help=cache_help)
-    p.set_defaults(func=_fetch)
+    group.add_argument("--specimen", "--specimens", type=cli.specimen_name, nargs="+", metavar="ID",
+                       help="explicit specimen ids, or demo for the built-in synthetic cell")
+    cli.add_common(p, "cache_dir")
 
     p = sub.add_parser("panel", help="print the specimen ids of a panel")
-    p.add_argument("panel", help="paper146, or comma-separated specimen ids")
-    p.add_argument("--cache-dir", help=cache_help)
-    p.set_defaults(func=_panel)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("panel", nargs="?", help="paper146, comma-separated specimen ids, or demo")
+    group.add_argument("--specimen", "--specimens", type=cli.specimen_name, nargs="+", metavar="ID",
+                       help="explicit specimen ids, or demo (printed as they resolve)")
+    cli.add_common(p, "cache_dir")
 
     p = sub.add_parser("synthetic", help="write synthetic cells with known truth as an Allen cache")
     p.add_argument("out", help="cache directory to write (created if missing)")
-    p.add_argument("--alif", type=int, default=0, help="number of ALIF cells (ground truth inside the model family)")
-    p.add_argument("--mismatch", type=int, default=0, help="number of AdEx cells (outside the ALIF family)")
-    p.add_argument("--seed", type=int, default=0, help="seed of parameters and noise")
-    p.add_argument("--rate", type=float, default=20_000.0, help="sampling rate of the NWB traces, Hz")
-    p.set_defaults(func=_synthetic)
+    p.add_argument("--alif", type=cli.nonneg_int, default=0,
+                   help="number of ALIF cells (ground truth inside the model family)")
+    p.add_argument("--mismatch", type=cli.nonneg_int, default=0,
+                   help="number of AdEx cells (outside the ALIF family)")
+    p.add_argument("--rate", type=cli.positive_float, default=20_000.0, help="sampling rate of the NWB traces, Hz")
+    cli.add_common(p, "seed", help={"seed": "seed of parameters and noise (default 0)"})
 
     p = sub.add_parser("demo", help="create the built-in demo cell and print its cache directory")
-    p.add_argument("--cache-dir", help=cache_help)
-    p.set_defaults(func=_demo)
+    cli.add_common(p, "cache_dir")
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def _validate(args: argparse.Namespace) -> None:
+    if getattr(args, "cache_dir", None) is not None:
+        cli.check_cache_dir(args.cache_dir)
+    if getattr(args, "specimen", None):
+        cli.check_specimens(args.specimen, "--specimen")
+    if args.command == "synthetic":
+        if args.alif + args.mismatch == 0:
+            raise cli.UsageError("nothing to write: give --alif and/or --mismatch a positive count")
+        cli.check_out_dir(args.out, "OUT")
+
+
+def _run(args: argparse.Namespace) -> int:
+    # the heavy imports (AllenSDK, torch), deferred so that bad arguments answer first (cellfit.cli)
+    from cellfit.data import allen
+    from cellfit.data.demo import ensure_demo_cell
+    from cellfit.data.panels import select_panel
+    from cellfit.data.synthetic import alif_panel, mismatch_panel, write_synthetic_cache
+
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        args.func(args)
-    except CellDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    wants_demo = getattr(args, "specimen", None) == ["demo"] or getattr(args, "panel", None) == "demo"
+    if args.command == "demo" or (args.command == "fetch" and wants_demo):
+        cache, sid = ensure_demo_cell(args.cache_dir)
+        print(f"demo cell {sid} in {cache}")
+    elif args.command == "panel":
+        ids = [ensure_demo_cell(args.cache_dir)[1]] if wants_demo else select_panel(args.panel or args.specimen,
+                                                                                    args.cache_dir)
+        for sid in ids:
+            print(sid)
+    elif args.command == "fetch":
+        cache = allen.default_cache_dir(args.cache_dir)
+        ids = select_panel(args.panel, cache) if args.panel else select_panel(args.specimen)
+        ctc = allen.open_cache(cache)
+        known = allen.get_cells(ctc, cache)
+        unknown = [sid for sid in ids if sid not in known]
+        if unknown:
+            raise cli.UsageError(f"unknown specimen(s) {unknown}: not in the cell table of {cache}")
+        total = 0
+        for i, sid in enumerate(ids, 1):
+            allen.get_sweep_table(ctc, sid, cache)
+            allen.open_nwb(ctc, sid, cache)
+            size = allen.cache_files(ctc, sid).nwb.stat().st_size
+            total += size
+            print(f"[{i}/{len(ids)}] specimen {sid}: {size / 1e6:.0f} MB")
+        print(f"{len(ids)} cells, {total / 1e9:.2f} GB of NWB files in {cache}")
+    else:  # synthetic
+        cells = alif_panel(args.alif, args.seed) + mismatch_panel(args.mismatch, args.seed)
+        ids = write_synthetic_cache(args.out, cells, seed=args.seed, sampling_rate_hz=args.rate)
+        print(f"wrote {len(ids)} synthetic cells to {args.out}: {' '.join(map(str, ids))}")
     return 0
+
+
+def main(argv=None) -> int:
+    return cli.run_main(
+        build_parser(), _run, argv, validate=_validate,
+        interrupted="interrupted; rerun the same command to continue (cells already in the cache are not fetched again)",
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def check_dt_window(dt_ms: float, window_s: float) -> tuple[float, float]:
         raise CellDataError(f"dt {dt_ms!r} ms and window {window_s!r} s must be numbers") from exc
     if not (DT_MIN_MS - 1e-12 <= dt_ms <= DT_MAX_MS + 1e-12):
         raise CellDataError(f"dt {dt_ms:g} ms is outside the supported range {DT_MIN_MS:g}-{DT_MAX_MS:g} ms; "
-                            "pass --dt within it")
+                            "choose a DT within it")
     if not (0.0 < window_s <= EPOCH_LENGTH_S + 1e-12):
         raise CellDataError(f"window {window_s:g} s must lie in (0, {EPOCH_LENGTH_S:g}] s "
                             "(1 s as in the paper, or the full 3 s epoch)")

@@ -5,41 +5,34 @@ Noise 2 sweeps, writes ``<out>/<ID>/{result.json, model.pt, predictions.nwb, fit
 and prints one summary line. ``--specimen demo`` fits the built-in synthetic cell
 (generated on first use, no network needed).
 
-Exit codes: 0 success; 2 bad arguments or data (one line on stderr, no traceback).
+Arguments and the output folder are checked before torch is imported (:mod:`cellfit.cli`).
+Exit codes: 0 success; 2 bad arguments or data (one line on stderr, no traceback);
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
+
+from cellfit import cli
 
 __all__ = ["main", "build_parser", "summary_line"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         prog="python -m cellfit.fit",
         description="Fit an adaptive LIF neuron to one Allen Cell Types cell (Noise 1 = train, Noise 2 = test).",
     )
-    p.add_argument("--specimen", required=True, help="Allen specimen id, or 'demo' for the built-in synthetic cell")
-    p.add_argument("--dt", type=float, default=0.1, help="simulation time step in ms (0.05-4; default 0.1)")
-    p.add_argument("--arp", type=float, default=2.0, help="absolute refractory period in ms, a multiple of --dt (default 2)")
-    p.add_argument("--engine", choices=["blocks", "standard"], default="blocks",
-                   help="simulation engine: the Block algorithm (fast) or step by step (reference)")
-    p.add_argument("--window", type=float, choices=[1.0, 3.0], default=1.0,
-                   help="seconds used from each 3 s noise epoch: 1 (as the paper) or 3 (all)")
-    p.add_argument("--epochs", type=int, default=200, help="maximum training epochs (default 200)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: FitConfig's)")
+    p.add_argument("--specimen", required=True, type=cli.specimen_name,
+                   help="Allen specimen id, or demo for the built-in synthetic cell (no download)")
+    p.add_argument("--lr", type=cli.positive_float, default=None, help="Adam learning rate (default: FitConfig's)")
     p.add_argument("--init", choices=["voltage", "default"], default="voltage",
                    help="initialise tau_m, gain and bias from the subthreshold voltage, or from fixed defaults")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, or cuda[:N]")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same device: same result)")
-    p.add_argument("--cache-dir", default=None,
-                   help="Allen cache directory (default: $CELLFIT_CACHE or ~/.cache/cellfit/allen)")
-    p.add_argument("--out", default="runs/fit", help="output directory (default runs/fit)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "device", "seed", "cache_dir", "out",
+                   "no_progress", defaults={"out": "runs/fit"})
     return p
 
 
@@ -58,26 +51,42 @@ def summary_line(r, cell_dir, total_s: float) -> str:
     )
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from cellfit.data import CellDataError
+def _validate(args: argparse.Namespace) -> None:
+    cli.check_dt_arp(args.dt, args.arp)
+    cli.check_out_dir(args.out)
+    cli.check_cache_dir(args.cache_dir)
+
+
+def _run(args: argparse.Namespace) -> int:
+    # the heavy imports (torch, AllenSDK), deferred so that bad arguments answer first (cellfit.cli)
+    import dataclasses
+
+    from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ
+    from cellfit.device import resolve_device
     from cellfit.fit.api import fit_cell
-    from cellfit.fit.fitter import FitConfig
+    from cellfit.fit.config import FitConfig
     from cellfit.fit.outputs import write_cell_outputs
 
     t0 = time.perf_counter()
-    try:
-        cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs, init=args.init)
-        if args.lr is not None:
-            cfg = dataclasses.replace(cfg, lr=args.lr)
-        fit = fit_cell(args.specimen, config=cfg, window_s=args.window, device=args.device, seed=args.seed,
-                       cache_dir=args.cache_dir, progress=not args.no_progress)
-        cell_dir = write_cell_outputs(fit, args.out)
-    except (CellDataError, ValueError) as exc:
-        print(f"cellfit.fit: error: {exc}", file=sys.stderr)
-        return 2
+    if args.specimen == "demo":
+        cli.check_dt_arp(args.dt, args.arp, interval_ms=1e3 / DEMO_SAMPLING_RATE_HZ, data="the demo cell")
+    resolve_device(args.device)  # a missing GPU answers now, not after loading the data
+    cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs, init=args.init)
+    if args.lr is not None:
+        cfg = dataclasses.replace(cfg, lr=args.lr)
+    fit = fit_cell(args.specimen, config=cfg, window_s=args.window, device=args.device, seed=args.seed,
+                   cache_dir=args.cache_dir, progress=not args.no_progress)
+    cell_dir = write_cell_outputs(fit, args.out)
     print(summary_line(fit.result, cell_dir, time.perf_counter() - t0))
     return 0
+
+
+def main(argv=None) -> int:
+    return cli.run_main(
+        build_parser(), _run, argv, validate=_validate, errors=(OSError,),
+        interrupted=lambda a: (f"interrupted: the fit of specimen {a.specimen} stopped (a fit does not resume); "
+                               "rerun the same command to fit it again"),
+    )
 
 
 if __name__ == "__main__":

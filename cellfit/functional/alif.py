@@ -37,7 +37,6 @@ passed at every step where the neuron could fire and is zero while it is refract
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import warnings
 from typing import Callable, Iterator, NamedTuple, Optional, Sequence
@@ -47,6 +46,7 @@ import torch.nn.functional as F
 
 from cellfit.functional.filters import exp_filter
 from cellfit.functional.surrogate import SpikeFn, known_spikes, multi_gaussian
+from cellfit.timegrid import arp_steps  # pure Python, shared with the command lines
 
 __all__ = [
     "ALIFParameters",
@@ -68,25 +68,6 @@ __all__ = [
 ]
 
 RECORDABLE = ("v", "theta")
-
-
-def arp_steps(arp_ms: float, dt_ms: float) -> int:
-    """Number of time steps :math:`T_R` in an absolute refractory period.
-
-    Raises ``ValueError`` unless ``arp_ms`` is a positive whole multiple of ``dt_ms``.
-    """
-    if not (dt_ms > 0 and math.isfinite(dt_ms)):
-        raise ValueError(f"dt_ms must be a positive number, got {dt_ms!r}")
-    if not (arp_ms > 0 and math.isfinite(arp_ms)):
-        raise ValueError(f"arp_ms must be a positive number of milliseconds, got {arp_ms!r}")
-    steps = arp_ms / dt_ms
-    n = round(steps)
-    if n < 1 or abs(steps - n) > 1e-6 * max(1.0, steps):
-        raise ValueError(
-            f"arp_ms={arp_ms} is not a whole number of dt_ms={dt_ms} steps; "
-            f"choose an ARP that is a multiple of DT (e.g. {max(1, n) * dt_ms:g} ms)"
-        )
-    return n
 
 
 class ALIFStepParameters(NamedTuple):

@@ -119,6 +119,55 @@ def test_resume_after_killed_process(synth_cache, dask_cluster, tmp_path):
     assert len(df) == N_CELLS and (df.status == "ok").all()
 
 
+def test_ctrl_c_prints_one_line_and_a_rerun_resumes(synth_cache, dask_cluster, tmp_path):
+    """SIGINT to the process group (a terminal's Ctrl-C: CLI, nanny and workers) after the first cells are
+    written: one line on stderr, exit code 130; the same command then finishes without refitting them."""
+    cache, ids = synth_cache
+    run = tmp_path / "run"
+    env = dict(os.environ, CELLFIT_OFFLINE="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cellfit.batch",
+         *batch_args(ids, run, cache, "--workers", "1", "--cells-per-task", "2", "--no-figures")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not list(run.glob("*/result.json")):
+            assert proc.poll() is None, f"batch exited early:\n{proc.communicate()[1]}"
+            assert time.monotonic() < deadline, "no cell finished in 180 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc.returncode == 0:
+        pytest.skip("the batch finished before the interrupt reached it (a very fast machine)")
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"python -m cellfit.batch: interrupted; rerun the same command to resume "
+                                        f"({run})"], err
+    before = stamps(run)
+    assert 1 <= len(before) and all(r["status"] == "ok" for r in results(run).values())
+    rc = main(batch_args(ids, run, cache, "--scheduler", dask_cluster.scheduler_address, "--cells-per-task", "2",
+                         "--no-figures"))
+    assert rc == 0 and len(results(run)) == N_CELLS
+    after = stamps(run)
+    assert all(after[sid] == stamp for sid, stamp in before.items())
+
+
+def test_offline_sources_demo_and_synthetic(dask_cluster, tmp_path, capsys):
+    """The hints `--specimens demo` and `--synthetic N` work: no Allen data needed."""
+    common = ["--dt", "0.5", "--epochs", "2", "--device", "cpu", "--no-progress", "--no-figures",
+              "--scheduler", dask_cluster.scheduler_address]
+    assert main(["--specimen", "demo", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "demo"),
+                 *common]) == 0
+    assert [r["status"] for r in results(tmp_path / "demo").values()] == ["ok"]
+    assert main(["--synthetic", "2", "--synthetic-model", "alif", "--out", str(tmp_path / "syn"), *common]) == 0
+    assert len(results(tmp_path / "syn")) == 2 and (tmp_path / "syn" / "synthetic_cache").is_dir()
+    assert "2 cells: 2 ok" in capsys.readouterr().out
+
+
 def test_killed_worker_is_retried(synth_cache, dask_cluster, local_run, tmp_path):
     """SIGKILL a worker while it runs a task: Dask reruns the task and the run completes.
 
@@ -220,7 +269,7 @@ def test_changed_config_is_refused_then_forced(local_run, synth_cache, dask_clus
     (["--panel", "nosuchpanel"], "unknown panel 'nosuchpanel'"),
     (["--panel", " "], "unknown panel"),
     (["--specimens", "123", "--dt", "7", "--arp", "7"], "dt 7 ms is outside"),
-    (["--specimens", "123", "--cells-per-task", "0"], "cells_per_task must be >= 1"),
+    (["--specimens", "123", "--cells-per-task", "0"], "--cells-per-task: must be >= 1"),
     (["--specimens", "123", "--scheduler", "nonsense"], "unknown scheduler 'nonsense'"),
     (["--specimens", "123", "--arp", "0.3", "--dt", "0.2"], "multiple"),
 ])
@@ -228,7 +277,7 @@ def test_usage_errors_exit_2_with_one_line(args, message, tmp_path, capsys):
     rc = main([*args, "--out", str(tmp_path / "run"), "--device", "cpu", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert rc == 2
-    assert len(err.splitlines()) == 1 and message in err and err.startswith("cellfit.batch: error:")
+    assert len(err.splitlines()) == 1 and message in err and err.startswith("python -m cellfit.batch: error:")
 
 
 def test_summarise_lists_missing_and_stale_cells(local_run, tmp_path):

@@ -89,7 +89,7 @@ def test_nmnist_files_train_end_to_end_standard_engine(tmp_path):
     data = nmnist_dir(tmp_path / "nmnist")
     out = tmp_path / "out"
     argv = ["--dataset", "nmnist", "--data-dir", str(data), "--epochs", "1", "--duration-ms", "30",
-            "--engine", "standard", "--arp-ms", "3", "--max-samples", "6", "--out", str(out), *FAST]
+            "--engine", "standard", "--arp", "3", "--max-samples", "6", "--out", str(out), *FAST]
     assert main(argv) == 0
     rows, cfg = check_outputs(out, 1, 2312, 10)
     assert cfg.engine == "standard" and cfg.arp_ms == 3.0 and cfg.max_samples == 6
@@ -135,7 +135,7 @@ def test_error_paths_exit_2_with_one_line(tmp_path, capsys):
     one_line_error(capsys, ["--dataset", "nmnist", "--data-dir", str(nm), "--epochs", "1", "--duration-ms", "10", *FAST, *q,
                                     "--out", str(tmp_path / "lazy")],
                    "pixel addresses outside")
-    one_line_error(capsys, ["--dataset", "synthetic", "--arp-ms", "2.5", *q], "whole number")
+    one_line_error(capsys, ["--dataset", "synthetic", "--arp", "2.5", *q], "whole number")
     one_line_error(capsys, ["--dataset", "mnist", *q], "invalid choice")
-    one_line_error(capsys, ["--dataset", "synthetic", "--epochs", "0", *q], "epochs must be >= 1")
+    one_line_error(capsys, ["--dataset", "synthetic", "--epochs", "0", *q], "--epochs: must be >= 1")
     assert not (tmp_path / "out").exists()  # errors before training leave no output behind

@@ -52,4 +52,4 @@ def test_end_to_end_on_a_synthetic_panel(tmp_path, capsys):
 
 def test_bad_arguments_exit_2(tmp_path, capsys):
     assert main(["--synthetic", "0", "--out", str(tmp_path)]) == 2
-    assert "at least 1 cell" in capsys.readouterr().err
+    assert "--synthetic: must be >= 1" in capsys.readouterr().err
