@@ -4,6 +4,7 @@
     python -m cellfit.data fetch --specimen 485909730 --cache-dir /data/allen
     python -m cellfit.data panel paper146                   # print the panel's specimen ids
     python -m cellfit.data synthetic /tmp/syn --alif 4 --mismatch 6
+    python -m cellfit.data synthetic --panel test --out /tmp/test_panel   # the held-out test panel
     python -m cellfit.data demo                             # create the demo cell, print where
 
 Data errors print one line and exit with status 2.
@@ -14,12 +15,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from . import allen
 from .demo import ensure_demo_cell
 from .errors import CellDataError
 from .panels import select_panel
-from .synthetic import alif_panel, mismatch_panel, write_synthetic_cache
+from .synthetic import alif_panel, development_panel, mismatch_panel, test_panel, write_synthetic_cache
 
 
 def _fetch(args) -> None:
@@ -46,11 +48,18 @@ def _panel(args) -> None:
 
 
 def _synthetic(args) -> None:
-    cells = alif_panel(args.alif, args.seed) + mismatch_panel(args.mismatch, args.seed)
+    out = args.out_dir or args.out
+    if not out:
+        raise CellDataError("no output directory: give it as an argument or with --out DIR")
+    panels = {"dev": development_panel, "test": test_panel}
+    cells = (panels[args.panel](args.seed) if args.panel else []) + alif_panel(args.alif, args.seed) \
+        + mismatch_panel(args.mismatch, args.seed)
     if not cells:
-        raise CellDataError("nothing to write: give --alif and/or --mismatch a positive count")
-    ids = write_synthetic_cache(args.out, cells, seed=args.seed, sampling_rate_hz=args.rate)
-    print(f"wrote {len(ids)} synthetic cells to {args.out}: {' '.join(map(str, ids))}")
+        raise CellDataError("nothing to write: give --panel dev|test, or --alif and/or --mismatch a positive count")
+    start = time.perf_counter()
+    ids = write_synthetic_cache(out, cells, seed=args.seed, sampling_rate_hz=args.rate)
+    print(f"wrote {len(ids)} synthetic cells to {out} in {time.perf_counter() - start:.0f} s: "
+          f"{' '.join(map(str, ids))}")
 
 
 def _demo(args) -> None:
@@ -77,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_panel)
 
     p = sub.add_parser("synthetic", help="write synthetic cells with known truth as an Allen cache")
-    p.add_argument("out", help="cache directory to write (created if missing)")
+    p.add_argument("out", nargs="?", help="cache directory to write (created if missing)")
+    p.add_argument("--out", dest="out_dir", help="the same, as an option")
+    p.add_argument("--panel", choices=("dev", "test"), help="a held-out panel: development (tune on it) or test")
     p.add_argument("--alif", type=int, default=0, help="number of ALIF cells (ground truth inside the model family)")
     p.add_argument("--mismatch", type=int, default=0, help="number of AdEx cells (outside the ALIF family)")
     p.add_argument("--seed", type=int, default=0, help="seed of parameters and noise")

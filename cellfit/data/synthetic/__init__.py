@@ -29,7 +29,7 @@ differ like real ones; the stimulus is identical across repeats.
 from .allen_format import write_synthetic_cache
 from .cells import FIRING_CLASSES, FIRST_SYNTHETIC_ID, GENERATOR_VERSION, SyntheticCell
 from .models import POSPISCHIL, AdExParams, ALIFParams, HHParams, simulate_adex, simulate_alif, simulate_hh
-from .panels import alif_panel, mismatch_panel
+from .panels import alif_panel, development_panel, mismatch_panel, test_panel
 from .recordings import synthetic_recordings
 from .stimulus import noise_stimulus
 from .truth import load_truth
@@ -46,6 +46,8 @@ __all__ = [
     "synthetic_recordings",
     "alif_panel",
     "mismatch_panel",
+    "development_panel",
+    "test_panel",
     "load_truth",
     "noise_stimulus",
     "simulate_alif",

@@ -10,12 +10,13 @@ is the geometric middle :math:`\sqrt{lo \cdot hi}` of the range:
    from a calibration stream (seeded by :data:`CALIBRATION_SEED` and the
    specimen id, shared by all candidates, so that the rate is a smooth
    function of the drive; independent of the data's ``seed``);
-2. round 1 tries :data:`ROUND1_N` drives on a geometric grid over
-   :data:`ROUND1_DRIVES`; round 2 tries :data:`ROUND2_N` drives inside the
-   bracket where the rate crosses the target; the drive is interpolated
-   linearly in log(drive) between the two candidates around the target.
+2. :data:`N_CANDIDATES` drives on a geometric grid over :data:`DRIVE_RANGE`
+   (neighbours 22% apart) are tried; the drive is interpolated, rate linear
+   in log(drive), between the two neighbours around the target.
 
-All candidates of all cells of one family run in one vectorised simulation.
+All candidates of all cells of one family run in one vectorised simulation
+(one pass: the cost of the HH integration is per step, nearly independent of
+the number of rows).
 The achieved rates of the written data (other noise, several repeats)
 scatter around the target and are recorded in ``truth.json``.
 """
@@ -33,13 +34,11 @@ from .cells import SyntheticCell
 from .engine import model_inputs, run_models, stimulus_rheobase
 from .stimulus import epoch_starts, noise_stimulus
 
-__all__ = ["CALIBRATION_SEED", "ROUND1_DRIVES", "ROUND1_N", "ROUND2_N", "Calibration", "calibrate_drives",
-           "target_rate"]
+__all__ = ["CALIBRATION_SEED", "DRIVE_RANGE", "N_CANDIDATES", "Calibration", "calibrate_drives", "target_rate"]
 
 CALIBRATION_SEED = 730_001
-ROUND1_DRIVES = (0.4, 8.0)
-ROUND1_N = 12
-ROUND2_N = 8
+DRIVE_RANGE = (0.4, 8.0)
+N_CANDIDATES = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Calibration:
     def as_dict(self) -> dict:
         return dict(target_rate_hz=list(self.target_rate_hz), target_hz=self.target_hz, drive=self.drive,
                     candidate_drives=list(self.drives), candidate_rates_hz=list(self.rates_hz),
-                    method="Noise 1 epochs, calibration noise stream, 2 rounds, log-linear interpolation")
+                    method="Noise 1 epochs, calibration noise stream, rate interpolated linearly in log(drive)")
 
 
 def target_rate(lo: float, hi: float) -> float:
@@ -102,32 +101,19 @@ def _noise1_rates(items: list[tuple[SyntheticCell, int]], drives: list[np.ndarra
 
 
 def _calibrate(items: list[tuple[SyntheticCell, int]], fs: float) -> None:
-    grid = np.geomspace(*ROUND1_DRIVES, ROUND1_N)
-    rates1 = _noise1_rates(items, [grid] * len(items), fs)
-    brackets = []
-    for (cell, sid), r in zip(items, rates1):
+    grid = np.geomspace(*DRIVE_RANGE, N_CANDIDATES)
+    for (cell, sid), r in zip(items, _noise1_rates(items, [grid] * len(items), fs)):
         goal = target_rate(*cell.target_rate_hz)
-        k = int(np.argmax(r >= goal)) if np.any(r >= goal) else -1
         what = f"specimen {sid} ({cell.model} {cell.firing_class_name}, target {cell.target_rate_hz} Hz)"
-        if k == -1:
+        if not np.any(r >= goal):
             raise ValueError(f"{what}: reaches only {r.max():.2f} Hz at drive {grid[-1]:g}; lower the target "
                              "or make the cell more excitable")
-        if k == 0:
+        j = int(np.argmax(r >= goal))
+        if j == 0:
             raise ValueError(f"{what}: fires {r[0]:.2f} Hz already at drive {grid[0]:g}; raise the target "
                              "or make the cell less excitable")
-        brackets.append((k, r))
-    inner = [np.geomspace(grid[k - 1], grid[k], ROUND2_N + 2)[1:-1] for k, _ in brackets]
-    rates2 = _noise1_rates(items, inner, fs)
-    for (cell, sid), (k, r1), d2, r2 in zip(items, brackets, inner, rates2):
-        goal = target_rate(*cell.target_rate_hz)
-        ds = np.concatenate([[grid[k - 1]], d2, [grid[k]]])
-        rs = np.concatenate([[r1[k - 1]], r2, [r1[k]]])
-        j = int(np.argmax(rs >= goal))  # rs[-1] >= goal, rs[0] < goal
-        frac = (goal - rs[j - 1]) / (rs[j] - rs[j - 1])
-        drive = float(np.exp(np.log(ds[j - 1]) + frac * (np.log(ds[j]) - np.log(ds[j - 1]))))
-        all_d = np.concatenate([grid, d2])
-        all_r = np.concatenate([r1, r2])
-        order = np.argsort(all_d)
+        frac = (goal - r[j - 1]) / (r[j] - r[j - 1])
+        drive = float(np.exp(np.log(grid[j - 1]) + frac * (np.log(grid[j]) - np.log(grid[j - 1]))))
         _CACHE[(cell, sid, fs)] = Calibration(target_rate_hz=tuple(cell.target_rate_hz), drive=drive,
-                                              drives=tuple(float(x) for x in all_d[order]),
-                                              rates_hz=tuple(float(x) for x in all_r[order]))
+                                              drives=tuple(float(d) for d in grid),
+                                              rates_hz=tuple(float(x) for x in r))

@@ -32,7 +32,8 @@ from .models.hh import resting_state
 from .stimulus import STIMULI, SWEEP_LENGTH_S, epoch_starts, noise_stimulus
 from .truth import build_truth
 
-__all__ = ["TAIL_S", "RECORDING_NOISE_MV", "V_QUANTUM_V", "CHUNK_CELLS", "precompute", "simulate_cells", "simulation_chunks"]
+__all__ = ["TAIL_S", "RECORDING_NOISE_MV", "V_QUANTUM_V", "CHUNK_CELLS", "precompute", "simulate_cells",
+           "simulation_chunks"]
 
 TAIL_S = 0.2  # simulated after each epoch so the voltage relaxes smoothly
 RECORDING_NOISE_MV = 0.05
@@ -135,7 +136,7 @@ def _to_millivolts(prep: dict, v_rows: np.ndarray, spikes: list[np.ndarray]) -> 
 
 def _finish_cell(prep: dict, v_rows: np.ndarray, spikes: list[np.ndarray], calibration) -> dict:
     """Assemble full sweeps and collect the ground truth."""
-    cell, fs, dt_ms = prep["cell"], prep["fs"], prep["dt_ms"]
+    fs, dt_ms = prep["fs"], prep["dt_ms"]
     rng, starts, n_sim = prep["rng"], prep["starts"], prep["n_sim"]
     n_sweep = int(round(SWEEP_LENGTH_S * fs))
     mv = _to_millivolts(prep, v_rows, spikes)

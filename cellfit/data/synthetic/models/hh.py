@@ -183,6 +183,14 @@ def _vtrap(x, y):
     return y * z / np.expm1(z)
 
 
+def _trap(z):
+    """z / (exp(z) - 1), 1 at z = 0 (the factor of the rates written x / (exp(x / y) - 1))."""
+    em1 = np.expm1(z)
+    if em1.all():  # only z == 0 exactly gives 0 here (expm1 is exact near 0)
+        return z / em1
+    return np.divide(z, em1, out=np.ones_like(z), where=em1 != 0.0)
+
+
 def _spike_rates(v, v_t):
     """(alpha, beta) of m, h, n in 1/ms."""
     u = v - v_t
@@ -307,50 +315,66 @@ def simulate_hh(inputs_pA: np.ndarray, dt_ms: float, p: HHParams | Sequence[HHPa
     drive = np.ascontiguousarray((inputs_pA * (1e-6 / area_cm2)[:, None]).T)
     rest = [resting_state(q) for q in ps]
     v = np.array([r["v_rest_mV"] for r in rest])
-    gate = {k: np.array([r["gates"][k] for r in rest]) for k in "mhnpqru"}
-    m, hh, nn, pp, q, r, u = (gate[k] for k in "mhnpqru")
+    x = np.array([[r["gates"][k] for r in rest] for k in "mhn"])  # (3, B): m, h, n
+    pp, q, r, u = (np.array([rs["gates"][k] for rs in rest]) for k in "pqru")
+    # every exponent of the rate functions is affine in V: z_k = slope_k * V + offset_k (per row),
+    # so one np.exp per step evaluates them all (same functions as _spike_rates, _m_current, ...)
+    one = np.ones(n_rows)
+    terms = [(-1 / 4, (13 + v_t) / 4), (1 / 5, -(40 + v_t) / 5), (-1 / 5, (15 + v_t) / 5),  # vtrap: am, bm, an
+             (-1 / 18, (17 + v_t) / 18), (-1 / 40, (10 + v_t) / 40), (-1 / 5, (40 + v_t) / 5),  # ah, bn, bh
+             (-1 / 10, -3.5 * one), (1 / 20, 1.75 * one)]  # p_inf, tau_p
+    if use_l:  # aq (vtrap), bq, ar, br
+        terms += [(-1 / 3.8, -27 / 3.8 * one), (-1 / 17, -75 / 17 * one), (-1 / 50, -13 / 50 * one),
+                  (-1 / 28, -15 / 28 * one)]
+    if use_t:  # s_inf, u_inf, the two exponentials of tau_u (w = V + V_x)
+        terms += [(-1 / 6.2, -(57 + v_x) / 6.2), (1 / 4, (81 + v_x) / 4), (1 / 5, (113.2 + v_x) / 5),
+                  (1 / 3.2, (84 + v_x) / 3.2)]
+    slope = np.array([a for a, _ in terms])[:, None]
+    offset = np.stack([b for _, b in terms])
+    trap_coef = np.array([0.32 * 4, 0.28 * 5, 0.032 * 5])[:, None]
+    z, e = np.empty_like(offset), np.empty_like(offset)
+    alpha, beta = np.empty((3, n_rows)), np.empty((3, n_rows))
+    o_t = 12 if use_l else 8
+    neg_h_over_c, neg_h_over_tau_max = -h / cap, -h / tau_max
     leak_num = g_leak * e_leak
-    h_over_c = h / cap
     exp = np.exp
     out = np.empty((n, n_rows))
     for t in range(n):
         i_t = drive[t]
         for _ in range(n_sub):
-            am, bm, ah, bh, an, bn = _spike_rates(v, v_t)
-            s = am + bm
-            x_inf = am / s
-            m = x_inf + (m - x_inf) * exp(-h * s)
-            s = ah + bh
-            x_inf = ah / s
-            hh = x_inf + (hh - x_inf) * exp(-h * s)
-            s = an + bn
-            x_inf = an / s
-            nn = x_inf + (nn - x_inf) * exp(-h * s)
-            p_inf, tau_p = _m_current(v, tau_max)
-            pp = p_inf + (pp - p_inf) * exp(-h / tau_p)
-            g1 = g_na * m * m * m * hh
-            g2 = g_kd * (nn * nn) * (nn * nn) + g_m * pp
+            np.multiply(slope, v, out=z)
+            z += offset
+            np.exp(z, out=e)
+            alpha[0], beta[0], alpha[2] = _trap(z[0:3]) * trap_coef
+            alpha[1], beta[2], beta[1] = 0.128 * e[3], 0.5 * e[4], 4.0 / (1.0 + e[5])
+            s = alpha + beta
+            x_inf = alpha / s
+            x = x_inf + (x - x_inf) * exp(-h * s)  # m, h, n
+            p_inf = 1.0 / (1.0 + e[6])
+            pp = p_inf + (pp - p_inf) * exp(neg_h_over_tau_max * (3.3 * e[7] + 1.0 / e[7]))
+            n2 = x[2] * x[2]
+            g1 = g_na * (x[0] * x[0] * x[0] * x[1])
+            g2 = g_kd * (n2 * n2) + g_m * pp
             g_tot = g_leak + g1 + g2
             num = leak_num + g1 * e_na + g2 * e_k + i_t
             if use_l:
-                aq, bq, ar, br = _l_rates(v)
-                s = aq + bq
-                x_inf = aq / s
+                aq, bq, ar, br = 0.055 * 3.8 * _trap(z[8]), 0.94 * e[9], 0.000457 * e[10], 0.0065 / (e[11] + 1.0)
+                s, s2 = aq + bq, ar + br
+                x_inf, x2_inf = aq / s, ar / s2
                 q = x_inf + (q - x_inf) * exp(-h * s)
-                s = ar + br
-                x_inf = ar / s
-                r = x_inf + (r - x_inf) * exp(-h * s)
-                g3 = g_cal * q * q * r
+                r = x2_inf + (r - x2_inf) * exp(-h * s2)
+                g3 = g_cal * (q * q * r)
                 g_tot = g_tot + g3
                 num = num + g3 * e_ca
             if use_t:
-                s_inf, u_inf, tau_u = _t_gates(v, v_x)
+                s_inf, u_inf = 1.0 / (1.0 + e[o_t]), 1.0 / (1.0 + e[o_t + 1])
+                tau_u = (30.8 + (211.4 + e[o_t + 2]) / (1.0 + e[o_t + 3])) / 3.7
                 u = u_inf + (u - u_inf) * exp(-h / tau_u)
-                g3 = g_cat * s_inf * s_inf * u
+                g3 = g_cat * (s_inf * s_inf * u)
                 g_tot = g_tot + g3
                 num = num + g3 * e_ca
             v_inf = num / g_tot
-            v = v_inf + (v - v_inf) * exp(-h_over_c * g_tot)
+            v = v_inf + (v - v_inf) * exp(neg_h_over_c * g_tot)
         out[t] = v
     volts = out.T.copy()
     return volts, spike_onsets(volts, dt_ms)
