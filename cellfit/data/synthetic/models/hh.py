@@ -176,19 +176,17 @@ POSPISCHIL = {
 # --------------------------------------------------------------------------
 # kinetics (vectorised; V and the per-row parameters are arrays or floats)
 # --------------------------------------------------------------------------
-def _vtrap(x, y):
-    """x / (exp(x / y) - 1), continuous at x = 0 (value y)."""
-    z = np.asarray(x / y, dtype=np.float64)
-    z = np.where(np.abs(z) < 1e-9, 1e-9, z)  # the limit; error below 1e-9 relative
-    return y * z / np.expm1(z)
-
-
 def _trap(z):
     """z / (exp(z) - 1), 1 at z = 0 (the factor of the rates written x / (exp(x / y) - 1))."""
     em1 = np.expm1(z)
     if em1.all():  # only z == 0 exactly gives 0 here (expm1 is exact near 0)
         return z / em1
     return np.divide(z, em1, out=np.ones_like(z), where=em1 != 0.0)
+
+
+def _vtrap(x, y):
+    """x / (exp(x / y) - 1), continuous at x = 0 (value y)."""
+    return y * _trap(np.asarray(x / y, dtype=np.float64))
 
 
 def _spike_rates(v, v_t):
