@@ -5,6 +5,7 @@
     python -m cellfit.data fetch --specimen demo            # the built-in demo cell (offline)
     python -m cellfit.data panel paper146                   # print the panel's specimen ids
     python -m cellfit.data synthetic /tmp/syn --alif 4 --mismatch 6
+    python -m cellfit.data synthetic --panel test --out /tmp/test_panel   # the held-out test panel
     python -m cellfit.data demo                             # create the demo cell, print where
 
 Arguments are checked before AllenSDK and torch are imported (:mod:`cellfit.cli`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from cellfit import cli
 
@@ -43,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_common(p, "cache_dir")
 
     p = sub.add_parser("synthetic", help="write synthetic cells with known truth as an Allen cache")
-    p.add_argument("out", help="cache directory to write (created if missing)")
+    p.add_argument("out", nargs="?", help="cache directory to write (created if missing)")
+    p.add_argument("--out", dest="out_dir", help="the same, as an option")
+    p.add_argument("--panel", choices=("dev", "test"),
+                   help="a held-out panel: development (tune fitting choices on it) or test (report only)")
     p.add_argument("--alif", type=cli.nonneg_int, default=0,
                    help="number of ALIF cells (ground truth inside the model family)")
     p.add_argument("--mismatch", type=cli.nonneg_int, default=0,
@@ -62,8 +67,11 @@ def _validate(args: argparse.Namespace) -> None:
     if getattr(args, "specimen", None):
         cli.check_specimens(args.specimen, "--specimen")
     if args.command == "synthetic":
-        if args.alif + args.mismatch == 0:
-            raise cli.UsageError("nothing to write: give --alif and/or --mismatch a positive count")
+        args.out = args.out_dir or args.out
+        if not args.out:
+            raise cli.UsageError("no output directory: give it as an argument or with --out DIR")
+        if args.alif + args.mismatch == 0 and not args.panel:
+            raise cli.UsageError("nothing to write: give --panel dev|test, or --alif and/or --mismatch a positive count")
         cli.check_out_dir(args.out, "OUT")
 
 
@@ -72,7 +80,13 @@ def _run(args: argparse.Namespace) -> int:
     from cellfit.data import allen
     from cellfit.data.demo import ensure_demo_cell
     from cellfit.data.panels import select_panel
-    from cellfit.data.synthetic import alif_panel, mismatch_panel, write_synthetic_cache
+    from cellfit.data.synthetic import (
+        alif_panel,
+        development_panel,
+        mismatch_panel,
+        test_panel,
+        write_synthetic_cache,
+    )
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     wants_demo = getattr(args, "specimen", None) == ["demo"] or getattr(args, "panel", None) == "demo"
@@ -101,9 +115,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"[{i}/{len(ids)}] specimen {sid}: {size / 1e6:.0f} MB")
         print(f"{len(ids)} cells, {total / 1e9:.2f} GB of NWB files in {cache}")
     else:  # synthetic
-        cells = alif_panel(args.alif, args.seed) + mismatch_panel(args.mismatch, args.seed)
+        panels = {"dev": development_panel, "test": test_panel}
+        cells = ((panels[args.panel](args.seed) if args.panel else []) + alif_panel(args.alif, args.seed)
+                 + mismatch_panel(args.mismatch, args.seed))
+        start = time.perf_counter()
         ids = write_synthetic_cache(args.out, cells, seed=args.seed, sampling_rate_hz=args.rate)
-        print(f"wrote {len(ids)} synthetic cells to {args.out}: {' '.join(map(str, ids))}")
+        print(f"wrote {len(ids)} synthetic cells to {args.out} in {time.perf_counter() - start:.0f} s: "
+              f"{' '.join(map(str, ids))}")
     return 0
 
 

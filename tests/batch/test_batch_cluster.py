@@ -171,7 +171,7 @@ def test_refused_sbatch_is_one_line_with_its_message_and_exit_2(tmp_path, synth_
                              "--cluster-config", str(config)], bin_dir)
     assert proc.returncode == 2, proc.stderr
     assert lines(proc.stderr) == [proc.stderr.strip()], proc.stderr  # no traceback
-    assert proc.stderr.startswith("cellfit.batch: error: sbatch refused the worker job: Batch job submission "
+    assert proc.stderr.startswith("python -m cellfit.batch: error: sbatch refused the worker job: Batch job submission "
                                   "failed: Invalid account or account/partition combination specified")
     assert seconds < CLI_SECONDS
     print(f"refused sbatch answered in {seconds:.1f} s")

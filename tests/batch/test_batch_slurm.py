@@ -127,7 +127,7 @@ def test_slurm_refusing_the_job_is_one_line_and_exit_2(slurm, tmp_path, synth_ca
     proc, seconds = run_cli(batch_command(ids[:2], tmp_path / "run", cache, config, "--epochs", "3"))
     assert proc.returncode == 2, proc.stderr
     line = one_line(proc)
-    assert line.startswith("cellfit.batch: error: sbatch refused the worker job: invalid partition specified: "
+    assert line.startswith("python -m cellfit.batch: error: sbatch refused the worker job: invalid partition specified: "
                            "no-such-partition; Batch job submission failed: Invalid partition name specified")
     print(f"refused by SLURM, answered in {seconds:.1f} s")
 
@@ -140,7 +140,7 @@ def test_slurm_job_failing_at_start_up_is_reported_with_its_output(slurm, tmp_pa
     assert proc.returncode == 2, proc.stderr
     line = one_line(proc)
     job = next(iter(our_jobs(token)))
-    assert line.startswith(f"cellfit.batch: error: slurm job {job} FAILED (NonZeroExitCode, exit code 3:0) "
+    assert line.startswith(f"python -m cellfit.batch: error: slurm job {job} FAILED (NonZeroExitCode, exit code 3:0) "
                            f"before its Dask worker connected; its output {tmp_path}/jobs/cellfit-{job}.err ends: "
                            f"cellfit-test: no Python environment on this node")
     assert not list((tmp_path / "run").glob("*/result.json"))  # no cell marked failed for it: a rerun fits them
@@ -155,7 +155,7 @@ def test_slurm_job_that_never_starts_is_reported_with_squeues_reason(slurm, tmp_
     assert proc.returncode == 2, proc.stderr
     line = one_line(proc)
     job = next(iter(our_jobs(token)))
-    assert line.startswith(f"cellfit.batch: error: no Dask worker connected within 3 s: slurm job {job} PENDING "
+    assert line.startswith(f"python -m cellfit.batch: error: no Dask worker connected within 3 s: slurm job {job} PENDING "
                            f"(JobHeldUser) (see `squeue -j {job}`")
     assert wait_until_no_live_job(token) == {}  # the held job was cancelled on the way out
     print(f"held job reported in {seconds:.1f} s")

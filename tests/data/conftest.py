@@ -10,6 +10,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 
+import numpy as np
 import pytest
 
 from cellfit.data import load_cell
@@ -120,3 +121,23 @@ def small_cache(_small_template, tmp_path) -> tuple[pathlib.Path, int]:
     dst = tmp_path / "small-cache"
     shutil.copytree(src, dst)
     return dst, sid
+
+
+def _isi_bimodal(isi_ms: np.ndarray) -> bool:
+    """Two groups of inter-spike intervals (e.g. within and between bursts): on a histogram of
+    log10(ISI) in quarter decades (1 ms - 3 s), some bin holds at most a quarter of the smaller
+    of the highest bins on either side, and each of those holds at least 5% of the intervals."""
+    isi_ms = np.asarray(isi_ms, dtype=np.float64)
+    counts, _ = np.histogram(np.log10(isi_ms), bins=np.arange(0.0, 3.51, 0.25))
+    floor = 0.05 * isi_ms.size
+    for i in range(1, counts.size - 1):
+        left, right = counts[:i].max(), counts[i + 1:].max()
+        if min(left, right) >= floor and counts[i] <= min(left, right) / 4:
+            return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def isi_bimodal():
+    """The bimodality criterion for ISI distributions (a function of ISIs in ms)."""
+    return _isi_bimodal

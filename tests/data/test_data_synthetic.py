@@ -173,7 +173,7 @@ def test_panels_span_the_requested_ranges():
 
 def test_bad_cell_specs_are_rejected():
     with pytest.raises(ValueError, match="model"):
-        SyntheticCell(model="hh")
+        SyntheticCell(model="glif")
     with pytest.raises(ValueError, match="ALIFParams"):
         SyntheticCell(model="alif", params=AdExParams())
     with pytest.raises(ValueError, match="cell_class"):

@@ -1,0 +1,114 @@
+"""Fit a synthetic panel (an Allen-format cache with ground truth) and score every cell: FITTING.md's tables.
+
+Usage::
+
+    python -m cellfit.data synthetic --panel dev --out CACHE          # write the panel once
+    python benchmarks/fitting/panel_eval.py CACHE OUT.jsonl --label dev [--variant NAME ...] [--dt 0.1]
+
+For each variant (a set of :class:`cellfit.fit.FitConfig` overrides, see ``VARIANTS``) all cells
+of the panel are loaded through the Allen loader and fitted together (one batched model, CPU),
+and one JSON line per cell is appended to ``OUT.jsonl``: held-out ETV, the repeat ceiling,
+Gamma, rates, fitted and true time constants (``truth.json``), intervals when the fit made
+them, epochs and wall time. A summary per variant is printed. ``benchmarks/fitting/table.py``
+turns the lines into the tables of FITTING.md.
+
+Held-out discipline: choices are tuned with ``--label dev`` on the development panel; the test
+panel is run once per reported variant and never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+
+import numpy as np
+import torch
+
+from cellfit.data import load_cell
+from cellfit.fit import FitConfig, fit_recordings
+
+#: named sets of FitConfig overrides (plus "window": seconds of each epoch)
+VARIANTS: dict[str, dict] = {
+    "default": {},
+}
+
+
+def _truth(cache: pathlib.Path, sid: int) -> dict:
+    path = cache / f"specimen_{sid}" / "truth.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _true_taus(truth: dict) -> tuple:
+    tc = truth.get("time_constants") or {}
+    params = truth.get("params") or {}
+    tau_m = tc.get("tau_m_ms", params.get("tau_m_ms"))
+    adapt = tc.get("adaptation_ms") or {}
+    tau_a = adapt.get("threshold", params.get("tau_adapt_ms"))
+    return tau_m, tau_a
+
+
+def _ids(cache: pathlib.Path) -> list[int]:
+    return sorted(int(p.name.split("_")[1]) for p in cache.glob("specimen_*") if (p / "ephys.nwb").exists())
+
+
+def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, label: str, seed: int) -> list[dict]:
+    kw = dict(overrides)
+    window = kw.pop("window", 1.0)
+    cfg = FitConfig(**dict(dict(dt_ms=dt), **kw))
+    ids = _ids(cache)
+    recs = [load_cell(i, dt, window, cache) for i in ids]
+    t0 = time.perf_counter()
+    fits = fit_recordings(recs, cfg, device="cpu", seed=seed, progress=False)
+    wall = time.perf_counter() - t0
+    rows = []
+    for f in fits:
+        r = f.result
+        truth = _truth(cache, r.specimen_id)
+        tau_m, tau_a = _true_taus(truth)
+        row = dict(label=label, variant=variant, dt_ms=dt, window_s=window, seed=seed, specimen_id=r.specimen_id,
+                   family=truth.get("family", truth.get("model")), firing_class=truth.get("firing_class"),
+                   cell_class=r.cell_class, status=r.status, error=r.error, etv=r.etv, repeat_ceiling=r.repeat_ceiling,
+                   gamma=r.gamma, reliability=r.reliability, etv_init=r.etv_init, etv_per_epoch=r.etv_per_epoch,
+                   test_rate_hz=r.test_rate_hz, predicted_rate_hz=r.predicted_rate_hz, epochs=r.epochs,
+                   tau_m_ms=r.tau_m_ms, tau_adapt_ms=r.tau_adapt_ms, adapt_scale=r.adapt_scale, gain=r.gain,
+                   bias=r.bias, true_tau_m_ms=tau_m, true_tau_adapt_ms=tau_a,
+                   model=r.extra.get("model") or r.to_dict().get("model"),
+                   intervals=r.to_dict().get("intervals"), undetermined=r.to_dict().get("undetermined"),
+                   panel_wall_s=wall, n_cells=len(fits))
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cache", type=pathlib.Path, help="Allen-format cache of a synthetic panel")
+    ap.add_argument("out", type=pathlib.Path, help="JSON lines file to append to")
+    ap.add_argument("--label", required=True, help="panel label written with every row (dev, test, ...)")
+    ap.add_argument("--variant", nargs="+", default=["default"], choices=sorted(VARIANTS))
+    ap.add_argument("--dt", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    for name in a.variant:
+        rows = evaluate(a.cache, name, VARIANTS[name], dt=a.dt, label=a.label, seed=a.seed)
+        with open(a.out, "a") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, default=float) + "\n")
+        etv = np.array([r["etv"] if r["etv"] is not None else np.nan for r in rows], float)
+        ceil = np.array([r["repeat_ceiling"] if r["repeat_ceiling"] is not None else np.nan for r in rows], float)
+        print(f"{a.label} {name}: median ETV {np.nanmedian(etv):.3f}, min {np.nanmin(etv):.3f}, "
+              f"median ETV / ceiling {np.nanmedian(etv / ceil):.3f}, failed {sum(r['status'] != 'ok' for r in rows)}, "
+              f"wall {rows[0]['panel_wall_s']:.0f} s for {len(rows)} cells", flush=True)
+        for r in rows:
+            print(f"  {r['specimen_id']} {r['family']:5s} {str(r['firing_class']):9s} ETV {r['etv'] or float('nan'):.3f} "
+                  f"ceil {r['repeat_ceiling'] or float('nan'):.2f} gamma {r['gamma'] or float('nan'):.2f} "
+                  f"rate {r['test_rate_hz'] or 0:.1f}/{r['predicted_rate_hz'] or 0:.1f} Hz "
+                  f"tau_m {r['tau_m_ms'] or float('nan'):.1f} ({r['true_tau_m_ms']}) "
+                  f"tau_a {r['tau_adapt_ms'] or float('nan'):.0f} ({r['true_tau_adapt_ms']}) {r['error']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
