@@ -82,6 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     prepare_worker_processes(verbose=args.verbose)  # before Dask is imported: quiet workers that ignore Ctrl-C
     # the heavy imports (torch, pandas, Dask), deferred so that bad arguments answer first (cellfit.cli)
     from cellfit.batch.run import run_batch
+    from cellfit.batch.store import run_summary
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ, ensure_demo_cell, synthetic_panel
     from cellfit.fit import FitConfig
 
@@ -105,12 +106,8 @@ def _run(args: argparse.Namespace) -> int:
         cache_dir=cache, seed=args.seed, window_s=args.window, force=args.force,
         progress=not args.no_progress, cluster_options=_cluster_options(args), figures=not args.no_figures,
     )
-    counts = df.status.value_counts().to_dict()
     ok = df[df.status == "ok"]
-    etv = f" | median ETV {ok.etv.median():.3f}" if len(ok) and ok.etv.notna().any() else ""
-    others = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "ok")
-    print(f"cellfit.batch: {len(df)} cells: {counts.get('ok', 0)} ok" + (f", {others}" if others else "")
-          + f"{etv} | {time.perf_counter() - t0:.1f} s -> {args.out}/summary.csv")
+    print(f"cellfit.batch: {run_summary(df)} | {time.perf_counter() - t0:.1f} s -> {args.out}/summary.csv")
     if len(ok) < len(df):
         bad = df[df.status != "ok"]
         for row in bad.head(10).itertuples():

@@ -46,6 +46,7 @@ __all__ = [
     "failed_result",
     "load_run_fit",
     "starting_values",
+    "run_summary",
 ]
 
 logger = logging.getLogger(__name__)
@@ -303,6 +304,19 @@ def load_run_fit(run_dir: os.PathLike | str, specimen_id: int, *, recompute: boo
     """:func:`cellfit.fit.load_fit` of one cell of a batch run, with the run's own Allen cache."""
     saved = read_config(run_dir) or {}
     return load_fit(pathlib.Path(run_dir) / str(int(specimen_id)), saved.get("cache_dir"), recompute=recompute)
+
+
+def run_summary(df: pd.DataFrame) -> str:
+    """One line about a run's summary table: cells per status and the medians of the held-out scores."""
+    counts = df.status.value_counts().to_dict()
+    ok = df[df.status == "ok"]
+    parts = [f"{len(df)} cells: {counts.get('ok', 0)} ok"] + [f"{n} {s}" for s, n in counts.items() if s != "ok"]
+    line = ", ".join(parts)
+    for column, label in (("etv", "ETV"), ("gamma", "Gamma"), ("repeat_ceiling", "repeat ceiling")):
+        values = pd.to_numeric(ok[column], errors="coerce").dropna() if column in ok else pd.Series(dtype=float)
+        if len(values):
+            line += f" | median {label} {values.median():.3f}"
+    return line
 
 
 def write_summary(run_dir: os.PathLike | str) -> pd.DataFrame:
