@@ -489,3 +489,32 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
             raise
         print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """The SLURM/PBS job options (``--cluster-config``, ``--queue``, ...) of the commands that run batches."""
+    jobs = parser.add_argument_group("batch jobs (--scheduler slurm|pbs)")
+    jobs.add_argument("--cluster-config", default=None, metavar="FILE.yaml",
+                      help="YAML file of job options (queue, walltime, memory, cores, processes, gpus_per_job, "
+                           "account, job_extra, job_script_prologue, worker_extra_args, interface, "
+                           "local_directory, log_directory, python, start_timeout); the flags below override it")
+    jobs.add_argument("--queue", default=None, help="partition (SLURM) or queue (PBS) to submit to")
+    jobs.add_argument("--walltime", default=None, help="wall-clock limit per job, HH:MM:SS (default 01:00:00)")
+    jobs.add_argument("--memory", default=None, help="memory per job, e.g. 16GB (default 16GB)")
+    jobs.add_argument("--cores", type=positive_int, default=None, help="CPU cores per job (default 4)")
+    jobs.add_argument("--gpus-per-job", type=nonneg_int, default=None, help="GPUs per job (default 0)")
+    jobs.add_argument("--account", default=None, help="account/project charged for the jobs")
+    jobs.add_argument("--start-timeout", type=float, default=None, metavar="SECONDS",
+                      help="stop with the scheduler's reason when no worker job has started for this long "
+                           "(default 1800; 0: no limit); jobs that fail at start-up stop the run at once")
+
+
+def check_cluster_options(args: argparse.Namespace) -> None:
+    """Before any work: the ``--cluster-config`` file exists and the scheduler's commands are on PATH."""
+    from cellfit.batch.jobwatch import check_commands  # light: no Dask, no torch
+
+    if args.cluster_config and not pathlib.Path(args.cluster_config).is_file():
+        why = "is not a file" if pathlib.Path(args.cluster_config).exists() else "does not exist"
+        raise UsageError(f"--cluster-config {args.cluster_config} {why}; give a YAML file of job options")
+    check_commands(args.scheduler)
+

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_common(p, "epochs", "window", "device", "seed", "cache_dir", "out", "scheduler", "workers",
                    "cells_per_task", "force", "no_figures", "no_progress", defaults={"out": "runs/ephys_sweep"},
                    help={"force": "refit settings whose saved configuration differs"})
+    cli.add_cluster_options(p)
     return p
 
 
@@ -57,6 +58,7 @@ def _validate(args: argparse.Namespace) -> None:
     cli.check_specimens(args.specimens)
     cli.check_out_dir(args.out)
     cli.check_cache_dir(args.cache_dir)
+    cli.check_cluster_options(args)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -65,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
 
+    from cellfit.batch.cluster import cluster_options_from_args
     from cellfit.batch.sweep import DEFAULT_ARPS, DEFAULT_DTS, collect, run_sweep, sweep_table
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ, ensure_demo_cell, synthetic_panel
     from cellfit.figures.sweep import plot_sweep
@@ -89,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         dts=args.dts or DEFAULT_DTS, arps=args.arps or DEFAULT_ARPS, arp_sweep_dt=args.arp_sweep_dt,
         progress=not args.no_progress, scheduler=args.scheduler, workers=args.workers, device=args.device,
         cache_dir=cache, seed=args.seed, window_s=args.window, cells_per_task=args.cells_per_task,
-        force=args.force, figures=not args.no_figures,
+        force=args.force, figures=not args.no_figures, cluster_options=cluster_options_from_args(args),
     )
     df = collect(out)
     table = sweep_table(df)

@@ -23,7 +23,7 @@ import sys
 import time
 
 from cellfit import cli
-from cellfit.batch.jobwatch import ClusterError, check_commands
+from cellfit.batch.jobwatch import ClusterError
 from cellfit.batch.worker_setup import prepare_worker_processes
 
 __all__ = ["main", "build_parser"]
@@ -40,31 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "out", "scheduler", "workers", "cells_per_task", "force", "no_figures", "no_progress",
                    required=["out"],
                    help={"out": "run directory: config.json, summary.csv and one folder per cell (required)"})
-    jobs = p.add_argument_group("batch jobs (--scheduler slurm|pbs)")
-    jobs.add_argument("--cluster-config", default=None, metavar="FILE.yaml",
-                      help="YAML file of job options (queue, walltime, memory, cores, processes, gpus_per_job, "
-                           "account, job_extra, job_script_prologue, worker_extra_args, interface, "
-                           "local_directory, log_directory, python, start_timeout); the flags below override it")
-    jobs.add_argument("--queue", default=None, help="partition (SLURM) or queue (PBS) to submit to")
-    jobs.add_argument("--walltime", default=None, help="wall-clock limit per job, HH:MM:SS (default 01:00:00)")
-    jobs.add_argument("--memory", default=None, help="memory per job, e.g. 16GB (default 16GB)")
-    jobs.add_argument("--cores", type=cli.positive_int, default=None, help="CPU cores per job (default 4)")
-    jobs.add_argument("--gpus-per-job", type=cli.nonneg_int, default=None, help="GPUs per job (default 0)")
-    jobs.add_argument("--account", default=None, help="account/project charged for the jobs")
-    jobs.add_argument("--start-timeout", type=float, default=None, metavar="SECONDS",
-                      help="stop with the scheduler's reason when no worker job has started for this long "
-                           "(default 1800; 0: no limit); jobs that fail at start-up stop the run at once")
+    cli.add_cluster_options(p)
     return p
-
-
-def _cluster_options(args):
-    from cellfit.batch.cluster import ClusterOptions
-
-    overrides = dict(queue=args.queue, walltime=args.walltime, memory=args.memory, cores=args.cores,
-                     gpus_per_job=args.gpus_per_job, account=args.account, start_timeout=args.start_timeout)
-    if args.cluster_config:
-        return ClusterOptions.from_yaml(args.cluster_config, **overrides)
-    return ClusterOptions.from_dict({}, **overrides)
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -72,15 +49,13 @@ def _validate(args: argparse.Namespace) -> None:
     cli.check_specimens(args.specimens)
     cli.check_out_dir(args.out)
     cli.check_cache_dir(args.cache_dir)
-    if args.cluster_config and not pathlib.Path(args.cluster_config).is_file():
-        why = "is not a file" if pathlib.Path(args.cluster_config).exists() else "does not exist"
-        raise cli.UsageError(f"--cluster-config {args.cluster_config} {why}; give a YAML file of job options")
-    check_commands(args.scheduler)  # sbatch/qsub on PATH (a ClusterError: one line, exit 2)
+    cli.check_cluster_options(args)  # the YAML file, and sbatch/qsub on PATH (a ClusterError: one line, exit 2)
 
 
 def _run(args: argparse.Namespace) -> int:
     prepare_worker_processes(verbose=args.verbose)  # before Dask is imported: quiet workers that ignore Ctrl-C
     # the heavy imports (torch, pandas, Dask), deferred so that bad arguments answer first (cellfit.cli)
+    from cellfit.batch.cluster import cluster_options_from_args
     from cellfit.batch.run import run_batch
     from cellfit.batch.store import run_summary
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ, ensure_demo_cell, synthetic_panel
@@ -104,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         specimens, cfg, args.out,
         cells_per_task=args.cells_per_task, scheduler=args.scheduler, workers=args.workers, device=args.device,
         cache_dir=cache, seed=args.seed, window_s=args.window, force=args.force,
-        progress=not args.no_progress, cluster_options=_cluster_options(args), figures=not args.no_figures,
+        progress=not args.no_progress, cluster_options=cluster_options_from_args(args), figures=not args.no_figures,
     )
     ok = df[df.status == "ok"]
     print(f"cellfit.batch: {run_summary(df)} | {time.perf_counter() - t0:.1f} s -> {args.out}/summary.csv")

@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Optional
 from cellfit.batch.jobwatch import DEFAULT_START_TIMEOUT_S, ClusterError, JobWatch, check_commands, watched_job_class
 
 __all__ = ["ClusterError", "ClusterOptions", "Connection", "connect", "make_jobqueue_cluster", "SCHEDULERS",
+           "cluster_options_from_args",
            "FIT_RESOURCE"]
 
 logger = logging.getLogger(__name__)
@@ -278,3 +279,14 @@ def connect(scheduler="local", workers: Optional[int] = None,
             yield Connection(client, None, None, f"scheduler {scheduler}")
         return
     raise ValueError(f"unknown scheduler {scheduler!r}; use local, slurm, pbs or a scheduler address tcp://HOST:PORT")
+
+
+def cluster_options_from_args(args) -> ClusterOptions:
+    """The :class:`ClusterOptions` of a command line's job flags (:func:`cellfit.cli.add_cluster_options`):
+    the ``--cluster-config`` YAML file, if any, overridden by the flags given."""
+    overrides = dict(queue=args.queue, walltime=args.walltime, memory=args.memory, cores=args.cores,
+                     gpus_per_job=args.gpus_per_job, account=args.account, start_timeout=args.start_timeout)
+    if args.cluster_config:
+        return ClusterOptions.from_yaml(args.cluster_config, **overrides)
+    return ClusterOptions.from_dict({}, **overrides)
+

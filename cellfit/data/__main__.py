@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_common(p, "cache_dir")
 
     p = sub.add_parser("synthetic", help="write synthetic cells with known truth as an Allen cache")
-    p.add_argument("out", nargs="?", help="cache directory to write (created if missing)")
-    p.add_argument("--out", dest="out_dir", help="the same, as an option")
+    p.add_argument("out_dir", nargs="?", metavar="OUT", help="cache directory to write (created if missing)")
+    cli.add_common(p, "out", help={"out": "the same, as an option"})
     p.add_argument("--panel", choices=("dev", "test"),
                    help="a held-out panel: development (tune fitting choices on it) or test (report only)")
     p.add_argument("--alif", type=cli.nonneg_int, default=0,
@@ -67,7 +67,7 @@ def _validate(args: argparse.Namespace) -> None:
     if getattr(args, "specimen", None):
         cli.check_specimens(args.specimen, "--specimen")
     if args.command == "synthetic":
-        args.out = args.out_dir or args.out
+        args.out = args.out or args.out_dir
         if not args.out:
             raise cli.UsageError("no output directory: give it as an argument or with --out DIR")
         if args.alif + args.mismatch == 0 and not args.panel:

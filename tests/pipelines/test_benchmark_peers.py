@@ -100,13 +100,13 @@ def test_unknown_peer_is_an_argument_error(tmp_path, capsys):
 
 def test_defaults_small_grid_and_full_flag():
     parse = build_parser().parse_args
-    cfg = _config(parse([]), ())
+    cfg = _config(bench, parse([]), ())
     assert cfg.grid_name == DEFAULT_GRID == "small" and (cfg.repeats, cfg.warmup) == (3, 1)
     small = bench.grid("small")
     assert {(c.T, c.arp_steps) for c in small} == {(256, 10), (256, 40), (512, 10), (512, 40)}
     assert all((c.n_in, c.hidden, c.layers, c.recurrent) == (1000, 128, 1, True) for c in small)
     # the default grid is a small fraction of the full one (the full grid: hours on 2 CPU cores)
-    full = _config(parse(["--full"]), ())
+    full = _config(bench, parse(["--full"]), ())
     assert full.grid_name == FULL_GRID == "sweep" and (full.repeats, full.warmup) == (10, 2)
     assert sum(map(case_cost, small)) < sum(map(case_cost, full.cases)) / 200
     assert set(GRID_DESCRIPTIONS) == set(GRIDS)
