@@ -44,7 +44,7 @@ from .allen import RawSweep, default_cache_dir
 from .errors import CellDataError
 from .preprocess import SweepBins, bessel_filter_khz, bin_sweeps, build_recording, check_dt_window
 from .protocol import EPOCH_STARTS_S, MIN_TEST_REPEATS, TEST_STIMULUS, TRAIN_STIMULUS
-from .spikes import detector_label
+from .spikes import installed_detector_label
 from .types import (
     SOURCE_BASELINE,
     SOURCE_FEATURES,
@@ -209,15 +209,15 @@ def load_cell(specimen_id, dt_ms: float = 0.1, window_s: float = 1.0, cache_dir=
     sid = as_specimen_id(specimen_id)
     dt_ms, window_s = check_dt_window(dt_ms, window_s)
     cache = default_cache_dir(cache_dir)
-    label = detector_label(detector)  # before any long work: is a detector installed?
-    detector_name = label.split()[0]
+    label = installed_detector_label(detector)  # None: no extractor installed (the first detection says so)
+    detector_name = label.split()[0] if label else "auto"
     try:
         store = allen.open_allen_cache(cache, reader)
     except CellDataError as exc:  # name the specimen the user asked for
         raise CellDataError(f"specimen {sid}: {exc}") from exc
     files = store.files(sid)
     ppath = processed_path(cache, sid, dt_ms, window_s)
-    if use_processed_cache:
+    if use_processed_cache and label:
         stamps = _stamps(files)
         if (stamps >= 0).all():
             hit = _read_processed(ppath, stamps, dt_ms, window_s, label)
@@ -233,7 +233,7 @@ def load_cell(specimen_id, dt_ms: float = 0.1, window_s: float = 1.0, cache_dir=
     train_nums, test_nums = noise_sweep_numbers(table, sid)
     nwb = store.fetch_nwb(sid)
     spath = ppath.parent / "spikes.npz"
-    detected = _read_spikes(spath, file_stamp(nwb), label) if use_processed_cache else {}
+    detected = _read_spikes(spath, file_stamp(nwb), label) if use_processed_cache and label else {}
     stats = _VoltageStats() if SOURCE_MISSING in (meta.v_rest_source, meta.v_thresh_source) else None
 
     def binned(numbers: list[int], stimulus: str) -> list[SweepBins]:

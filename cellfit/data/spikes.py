@@ -35,6 +35,7 @@ __all__ = [
     "available_detectors",
     "resolve_detector",
     "detector_label",
+    "installed_detector_label",
     "detect_spike_samples",
     "DETECT_PAD_S",
 ]
@@ -93,6 +94,18 @@ def detector_label(detector: str = "auto") -> str:
     except importlib.metadata.PackageNotFoundError:  # importable from a path without metadata
         version = "unknown"
     return f"{name} {version}"
+
+
+def installed_detector_label(detector: str = "auto") -> str | None:
+    """:func:`detector_label`, or None when ``detector`` is ``"auto"`` and no extractor is installed.
+
+    Lets a loader check the detector's name before any work and still report the
+    missing extractor where spikes are first needed (after the checks of its input).
+    """
+    auto = (detector or "auto").strip().lower() == "auto" and not os.environ.get(DETECTOR_ENV, "").strip()
+    if auto and not available_detectors():
+        return None
+    return detector_label(detector)
 
 
 def detect_spike_samples(voltage_mV: np.ndarray, current_pA: np.ndarray, sampling_rate_hz: float,
