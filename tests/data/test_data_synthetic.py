@@ -28,7 +28,7 @@ CELL_NAMES = ["alif_exc", "alif_inh", "adex_exc", "adex_inh"]  # the cells of co
 
 
 def _alif_reference(inputs: np.ndarray, dt_ms: float, p: ALIFParams, v0: float) -> list[int]:
-    """MISSION.md section 1, one step at a time (the oracle for the event-driven generator)."""
+    """The ALIF equations (cellfit.functional.alif), one step at a time (the oracle for the event-driven generator)."""
     beta, pd = math.exp(-dt_ms / p.tau_m_ms), math.exp(-dt_ms / p.tau_adapt_ms)
     t_r = max(1, int(round(p.arp_ms / dt_ms)))
     v, a, s_prev, last = v0, 0.0, 0, -(10**9)
