@@ -5,10 +5,14 @@
 #   bash benchmarks/gpu_suite.sh sweep OUT_DIR   # the paper's Figure 3 grid (time-capped)
 #   bash benchmarks/gpu_suite.sh smoke OUT_DIR   # checks this script on a CPU in a minute
 #
-# Runs from the checkout (PYTHONPATH), without `pip install`: the lent GPU machines have
-# PyTorch, Triton, numpy, pandas, scipy, h5py, matplotlib, tqdm, hypothesis and pytest, but no
-# package index, and allensdk 2.16 does not install on their Python 3.12; so the panel is built
-# in memory (benchmarks/panel_benchmark.py --in-memory). Writes OUT_DIR/<benchmark>/results.csv
+# Installs the package first (`pip install -e .`, the core: the panel is built in memory by
+# benchmarks/panel_benchmark.py --in-memory, so no spike extractor and no Allen data are needed)
+# into the machine's python3, which already holds PyTorch with CUDA and Triton (Python 3.12,
+# numpy 2). The lent GPU machines reach no package index: the core requirements their image
+# lacks (pynwb, hdmf, dask, distributed, dask-jobqueue and theirs) come from the wheel folder
+# $CELLFIT_WHEELS (default .whl), which `bash benchmarks/gpu_wheels.sh` fills where pip reaches
+# an index (carry .whl with the device run). Without that folder pip uses its index. Writes
+# OUT_DIR/<benchmark>/results.csv
 # (the layout cellfit.plots.load_benchmarks and the notebooks read: copy OUT_DIR's folders into
 # benchmarks/gpu/), panel.csv, single-cell.csv and log.txt (at most 8 files, which is what the
 # device tool returns) and prints a short table last.
@@ -18,7 +22,7 @@ part=${1:?usage: gpu_suite.sh core|sweep|smoke OUT_DIR}
 out=${2:?usage: gpu_suite.sh core|sweep|smoke OUT_DIR}
 mkdir -p "$out"
 work=$(mktemp -d)
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 PY=${PYTHON:-python3}  # the GPU machines' python3 holds PyTorch
 device=${CELLFIT_SUITE_DEVICE:-cuda}  # the smoke part runs on cpu
 [ "$part" = smoke ] && device=cpu
@@ -41,6 +45,15 @@ bench() {  # bench NAME ARGS...: pipelines.benchmark into $work/NAME, CSV copied
 }
 
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null || echo '?') part=$part"
+wheels=${CELLFIT_WHEELS:-.whl}
+from_wheels=()
+[ -d "$wheels" ] && from_wheels=(--no-index --find-links "$wheels")
+# --no-build-isolation: build the editable install with the image's setuptools (no download)
+if ! "$PY" -m pip install --quiet --no-build-isolation "${from_wheels[@]}" -e .; then
+    echo "== install FAILED: pip install -e . (wheels from '$wheels'; see benchmarks/gpu_wheels.sh)"; exit 1
+fi
+(cd "$work" && "$PY" -c "import importlib.metadata as m, cellfit, pipelines; print('cellfit', m.version('cellfit'), 'installed:', cellfit.__file__)") \
+    || { echo "== install FAILED: cellfit is not importable outside the checkout"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 "$PY" -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
 

@@ -1,6 +1,9 @@
 """Allen Cell Types data for cellfit: loading, preprocessing, panels, synthetic cells.
 
-Only this package imports ``allensdk`` (lazily, at first use).
+Only this package imports ``allensdk`` (lazily, at first use, and only where it is
+installed): :func:`~cellfit.data.allen.open_allen_cache` reads a cache through AllenSDK
+or, without it, with json/pandas/h5py (:mod:`~cellfit.data.allen_files`); spike times
+come from AllenSDK's or ipfx's extractor (:mod:`~cellfit.data.spikes`).
 
 >>> from cellfit.data import load_cell, resolve_specimen
 >>> cache, sid = resolve_specimen("demo")            # offline demo cell
@@ -8,7 +11,9 @@ Only this package imports ``allensdk`` (lazily, at first use).
 >>> rec.train.spikes.shape                           # (repeats, epochs, bins)
 (3, 3, 10000)
 
-Modules: :mod:`~cellfit.data.allen` (AllenSDK boundary), :mod:`~cellfit.data.preprocess`
+Modules: :mod:`~cellfit.data.allen` (the cache entry point, AllenSDK boundary),
+:mod:`~cellfit.data.allen_files` (a cache without AllenSDK), :mod:`~cellfit.data.spikes`
+(spike detectors), :mod:`~cellfit.data.preprocess`
 (epochs, spike detection, binning), :mod:`~cellfit.data.load` (``load_cell`` and the
 processed-array cache), :mod:`~cellfit.data.panels`, :mod:`~cellfit.data.synthetic`
 (generator), :mod:`~cellfit.data.demo`, :mod:`~cellfit.data.nwb2` (NWB 2 I/O, imported
@@ -21,6 +26,7 @@ from cellfit._lazy import lazy_exports
 # arguments before torch is loaded
 _EXPORTS = {
     "default_cache_dir": "cellfit.data.allen",
+    "open_allen_cache": "cellfit.data.allen",
     "DEMO_SPECIMEN_ID": "cellfit.data.demo",
     "ensure_demo_cell": "cellfit.data.demo",
     "resolve_specimen": "cellfit.data.demo",
@@ -36,6 +42,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
     "CellDataError",
     "default_cache_dir",
+    "open_allen_cache",
     "CellMeta",
     "TraceSet",
     "CellRecording",

@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{fetch,panel,synthetic,demo}")
 
-    p = sub.add_parser("fetch", help="download cells through AllenSDK into the cache (needs internet), "
-                                     "or create the demo cell (--specimen demo)")
+    p = sub.add_parser("fetch", help="download cells through AllenSDK into the cache (needs internet and "
+                                     "pip install 'cellfit[allen]'), or create the demo cell (--specimen demo)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--panel", help="a named panel, e.g. paper146")
     group.add_argument("--specimen", "--specimens", type=cli.specimen_name, nargs="+", metavar="ID",
@@ -99,18 +99,20 @@ def _run(args: argparse.Namespace) -> int:
         for sid in ids:
             print(sid)
     elif args.command == "fetch":
+        if not allen.allensdk_installed():
+            raise cli.UsageError(f"fetch downloads from the Allen API, which needs AllenSDK: {allen.ALLEN_INSTALL}; "
+                                 "an existing cache is read without it (see data/README.md)")
         cache = allen.default_cache_dir(args.cache_dir)
         ids = select_panel(args.panel, cache) if args.panel else select_panel(args.specimen)
-        ctc = allen.open_cache(cache)
-        known = allen.get_cells(ctc, cache)
+        store = allen.open_allen_cache(cache, "allensdk")
+        known = store.cells()
         unknown = [sid for sid in ids if sid not in known]
         if unknown:
             raise cli.UsageError(f"unknown specimen(s) {unknown}: not in the cell table of {cache}")
         total = 0
         for i, sid in enumerate(ids, 1):
-            allen.get_sweep_table(ctc, sid, cache)
-            allen.open_nwb(ctc, sid, cache)
-            size = allen.cache_files(ctc, sid).nwb.stat().st_size
+            store.sweep_table(sid)
+            size = store.fetch_nwb(sid).stat().st_size
             total += size
             print(f"[{i}/{len(ids)}] specimen {sid}: {size / 1e6:.0f} MB")
         print(f"{len(ids)} cells, {total / 1e9:.2f} GB of NWB files in {cache}")

@@ -1,11 +1,20 @@
-"""AllenSDK boundary: the Cell Types cache, its metadata, and NWB 1 sweeps.
+"""The Allen Cell Types cache: one entry point, two readers, and the AllenSDK boundary.
 
-Everything that touches ``allensdk`` lives here (imported lazily: AllenSDK
-takes seconds to import). Each getter goes through
-``allensdk.core.cell_types_cache.CellTypesCache``: with the file present in
-the cache it is read from disk, otherwise AllenSDK downloads it from the
-Allen Brain Atlas API. Errors at this boundary (network, missing or corrupt
-files) become one-line :class:`CellDataError` messages.
+:func:`open_allen_cache` is the one place that picks how a cache directory is read:
+
+- ``"allensdk"`` (:class:`AllenSDKCache`, the default where AllenSDK is installed):
+  every getter goes through ``allensdk.core.cell_types_cache.CellTypesCache``; a file
+  present in the cache is read from disk, a missing one is downloaded from the Allen
+  Brain Atlas API. Everything that touches ``allensdk`` lives in this module and in
+  :mod:`cellfit.data.spikes` (imported lazily: AllenSDK takes seconds to import).
+- ``"files"`` (:class:`cellfit.data.allen_files.AllenFileCache`, the default without
+  AllenSDK, e.g. on numpy 2 / Python 3.12): the same files read with json, pandas and
+  h5py (NWB 1 is plain HDF5), same records and sweeps; it cannot download, and a
+  missing file says that downloading needs ``pip install 'cellfit[allen]'``.
+
+Both return the same things (:class:`CacheFiles`, cell records in AllenSDK's simplified
+form by id, feature rows by id, sweep tables, :class:`RawSweep` in pA / mV). Errors
+(network, missing or corrupt files) become one-line :class:`CellDataError` messages.
 
 Environment:
     ``CELLFIT_CACHE``   cache directory (default ``~/.cache/cellfit/allen``)
@@ -16,11 +25,12 @@ Environment:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import math
 import os
 import pathlib
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -30,6 +40,11 @@ from .errors import CellDataError
 __all__ = [
     "CACHE_ENV",
     "OFFLINE_ENV",
+    "READERS",
+    "ALLEN_INSTALL",
+    "allensdk_installed",
+    "open_allen_cache",
+    "AllenSDKCache",
     "RawSweep",
     "default_cache_dir",
     "is_offline",
@@ -42,6 +57,8 @@ __all__ = [
     "open_nwb",
     "read_sweep",
     "cell_class_of",
+    "cells_by_id",
+    "features_by_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -49,7 +66,41 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "CELLFIT_CACHE"
 OFFLINE_ENV = "CELLFIT_OFFLINE"
 README_HINT = "see data/README.md"
+#: how a cache directory can be read (see :func:`open_allen_cache`)
+READERS = ("allensdk", "files")
+#: the one line that says how to get AllenSDK (needed only to download from the Allen API)
+ALLEN_INSTALL = "pip install 'cellfit[allen]' (AllenSDK 2.16: Python 3.11, numpy < 1.24)"
 T = TypeVar("T")
+
+
+def allensdk_installed() -> bool:
+    """True when ``allensdk`` can be imported (checked without importing it)."""
+    return importlib.util.find_spec("allensdk") is not None
+
+
+def open_allen_cache(cache_dir: os.PathLike | str | None = None, reader: str = "auto"):
+    """Open an Allen Cell Types cache directory for reading: the one function that picks the reader.
+
+    ``reader``: ``"auto"`` (AllenSDK when installed, so that missing files are
+    downloaded; else the files reader), ``"allensdk"`` or ``"files"``. Returns an
+    :class:`AllenSDKCache` or an :class:`~cellfit.data.allen_files.AllenFileCache`;
+    both have ``cache``, ``name``, ``files(id)``, ``cells()``, ``features()``,
+    ``sweep_table(id)``, ``fetch_nwb(id)`` and ``read_sweeps(id, numbers, stimulus_name)``.
+    """
+    cache = default_cache_dir(cache_dir)
+    name = (reader or "auto").strip().lower()
+    if name == "auto":
+        name = "allensdk" if allensdk_installed() else "files"
+    if name == "files":
+        from .allen_files import AllenFileCache
+
+        return AllenFileCache(cache)
+    if name != "allensdk":
+        raise CellDataError(f"unknown cache reader {reader!r}; use one of auto, {', '.join(READERS)}")
+    if not allensdk_installed():
+        raise CellDataError(f"reading the cache through AllenSDK needs it installed: {ALLEN_INSTALL}; "
+                            "or use reader='files' (reads an existing cache without AllenSDK)")
+    return AllenSDKCache(cache)
 
 
 def default_cache_dir(cache_dir: os.PathLike | str | None = None) -> pathlib.Path:
@@ -181,23 +232,16 @@ def _short(exc: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def get_cells(ctc, cache: pathlib.Path) -> dict[int, dict]:
-    """All cell records (AllenSDK's simplified form), by specimen id."""
-    files = cache_files(ctc, 0)
-    cells = _fetch(files.cells, ctc.get_cells, what="cell table",
-                   missing=f"cache directory {cache} has no cells.json", fix=_CACHE_FIX)
+def cells_by_id(cells: Iterable[dict], path: pathlib.Path, fix: str) -> dict[int, dict]:
+    """Simplified cell records by integer ``id``; CellDataError naming ``path`` if one has none."""
     try:
         return {int(c["id"]): c for c in cells}
     except (KeyError, TypeError, ValueError) as exc:
-        raise CellDataError(f"cell table {files.cells} has records without an integer 'id' ({exc}); "
-                            "delete it so AllenSDK downloads it again") from exc
+        raise CellDataError(f"cell table {path} has records without an integer 'id' ({exc}); {fix}") from exc
 
 
-def get_features(ctc, cache: pathlib.Path) -> dict[int, dict]:
-    """Ephys feature records (``ephys_features.csv``), by specimen id."""
-    files = cache_files(ctc, 0)
-    rows = _fetch(files.features, ctc.get_ephys_features, what="ephys feature table",
-                  missing=f"cache directory {cache} has no ephys_features.csv", fix=_CACHE_FIX)
+def features_by_id(rows: Iterable[dict]) -> dict[int, dict]:
+    """Feature rows by integer ``specimen_id`` (rows without one are skipped)."""
     out = {}
     for r in rows:
         sid = r.get("specimen_id")
@@ -205,6 +249,22 @@ def get_features(ctc, cache: pathlib.Path) -> dict[int, dict]:
             continue
         out[int(sid)] = r
     return out
+
+
+def get_cells(ctc, cache: pathlib.Path) -> dict[int, dict]:
+    """All cell records (AllenSDK's simplified form), by specimen id."""
+    files = cache_files(ctc, 0)
+    cells = _fetch(files.cells, ctc.get_cells, what="cell table",
+                   missing=f"cache directory {cache} has no cells.json", fix=_CACHE_FIX)
+    return cells_by_id(cells, files.cells, "delete it so AllenSDK downloads it again")
+
+
+def get_features(ctc, cache: pathlib.Path) -> dict[int, dict]:
+    """Ephys feature records (``ephys_features.csv``), by specimen id."""
+    files = cache_files(ctc, 0)
+    rows = _fetch(files.features, ctc.get_ephys_features, what="ephys feature table",
+                  missing=f"cache directory {cache} has no ephys_features.csv", fix=_CACHE_FIX)
+    return features_by_id(rows)
 
 
 def get_sweep_table(ctc, specimen_id: int, cache: pathlib.Path) -> list[dict]:
@@ -258,6 +318,43 @@ def read_sweep(ds, sweep_number: int, stimulus_name: str, specimen_id: int) -> R
         voltage_mV=np.asarray(d["response"], dtype=np.float64) * 1e3,
         valid_end=int(d["index_range"][1]),
     )
+
+
+class AllenSDKCache:
+    """A cache directory read (and, online, filled) through AllenSDK's ``CellTypesCache``.
+
+    The same interface as :class:`cellfit.data.allen_files.AllenFileCache`; made by
+    :func:`open_allen_cache`.
+    """
+
+    name = "allensdk"
+
+    def __init__(self, cache: os.PathLike | str):
+        self.cache = pathlib.Path(cache)
+        self.ctc = open_cache(self.cache)
+
+    def files(self, specimen_id: int) -> CacheFiles:
+        return cache_files(self.ctc, specimen_id)
+
+    def cells(self) -> dict[int, dict]:
+        return get_cells(self.ctc, self.cache)
+
+    def features(self) -> dict[int, dict]:
+        return get_features(self.ctc, self.cache)
+
+    def sweep_table(self, specimen_id: int) -> list[dict]:
+        return get_sweep_table(self.ctc, specimen_id, self.cache)
+
+    def fetch_nwb(self, specimen_id: int) -> pathlib.Path:
+        """Make sure the specimen's NWB file is in the cache (downloading it when online); its path."""
+        open_nwb(self.ctc, specimen_id, self.cache)
+        return self.files(specimen_id).nwb
+
+    def read_sweeps(self, specimen_id: int, numbers: Iterable[int], stimulus_name: str) -> Iterator[RawSweep]:
+        """The sweeps ``numbers`` of the specimen's NWB file, one at a time (pA / mV)."""
+        ds = open_nwb(self.ctc, specimen_id, self.cache)
+        for n in numbers:
+            yield read_sweep(ds, n, stimulus_name, specimen_id)
 
 
 def record_str(record: dict, key: str) -> str:

@@ -34,7 +34,7 @@ from .allen import RawSweep, cell_class_of
 from .errors import CellDataError
 from .preprocess import bin_sweeps, build_recording, check_dt_window
 from .protocol import EPOCH_STARTS_S, MIN_TEST_REPEATS, TEST_STIMULUS, TRAIN_STIMULUS
-from .types import CellMeta, CellRecording
+from .types import SOURCE_BASELINE, SOURCE_GIVEN, SOURCE_SPIKES, CellMeta, CellRecording
 
 __all__ = [
     "STIMULUS_CODES",
@@ -240,6 +240,8 @@ def load_nwb2_cell(path: os.PathLike | str, dt_ms: float = 0.1, window_s: float 
     if not train or len(test) < MIN_TEST_REPEATS:
         raise CellDataError(f"{label}: too few noise sweeps cover all three epochs")
     if meta is None:
+        sources = {"v_rest_source": SOURCE_GIVEN if v_rest_mV is not None else SOURCE_BASELINE,
+                   "v_thresh_source": SOURCE_GIVEN if v_thresh_mV is not None else SOURCE_SPIKES}
         if v_rest_mV is None or v_thresh_mV is None:
             est_rest, est_thr = _estimate_rest_threshold(train_raw, train)
             v_rest_mV = est_rest if v_rest_mV is None else v_rest_mV
@@ -249,7 +251,7 @@ def load_nwb2_cell(path: os.PathLike | str, dt_ms: float = 0.1, window_s: float 
                                 f"{v_thresh_mV} mV); pass v_rest_mV and v_thresh_mV")
         meta = CellMeta(specimen_id=int(specimen_id), name=pathlib.Path(path).stem, species="", layer="",
                         dendrite_type=dendrite_type, cell_class=cell_class_of(dendrite_type), transgenic_line="",
-                        disease_state="", v_rest_mV=float(v_rest_mV), v_thresh_mV=float(v_thresh_mV))
+                        disease_state="", v_rest_mV=float(v_rest_mV), v_thresh_mV=float(v_thresh_mV), **sources)
     return build_recording(meta, dt_ms, window_s, train, test, source=str(path))
 
 

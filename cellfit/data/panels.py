@@ -71,7 +71,7 @@ def select_panel(panel: str | Sequence[int], cache_dir=None) -> list[int]:
     """Specimen ids of a panel.
 
     ``panel`` is ``"paper146"`` (the rule above, applied to the cache's cell
-    table, downloading sweep tables when online), an explicit list of ids, or
+    table, downloading sweep tables when online and AllenSDK is installed), an explicit list of ids, or
     a comma-separated string of ids (``"123,456"``). Explicit ids keep their
     order and are not checked against the cache (``load_cell`` does that).
     """
@@ -88,14 +88,14 @@ def select_panel(panel: str | Sequence[int], cache_dir=None) -> list[int]:
 
 
 def _paper146(cache) -> list[int]:
-    ctc = allen.open_cache(cache)
-    cells = allen.get_cells(ctc, cache)
-    features = allen.get_features(ctc, cache)
+    store = allen.open_allen_cache(cache)
+    cells = store.cells()
+    features = store.features()
     chosen = []
     for sid in sorted(cells):
         if panel_reason(cells[sid], features.get(sid), None):
             continue
-        table = allen.get_sweep_table(ctc, sid, cache)
+        table = store.sweep_table(sid)
         why = panel_reason(cells[sid], features.get(sid), table)
         if why:
             logger.debug("specimen %d left out of paper146: %s", sid, why)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from .allen import RawSweep
 from .errors import CellDataError
 from .protocol import DT_MAX_MS, DT_MIN_MS, EPOCH_LENGTH_S, EPOCH_STARTS_S
+from .spikes import DETECT_PAD_S, detect_spike_samples  # noqa: F401  (re-exported; the detectors live in spikes.py)
 from .types import CellMeta, CellRecording, TraceSet
 
 __all__ = [
@@ -39,8 +39,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: seconds of trace kept before/after an epoch for the spike detector's filter
-DETECT_PAD_S = (0.005, 0.01)
 
 
 def check_dt_window(dt_ms: float, window_s: float) -> tuple[float, float]:
@@ -74,41 +72,6 @@ def bessel_filter_khz(sampling_rate_hz: float) -> float:
     return float(min(10.0, 0.4 * sampling_rate_hz / 1000.0))
 
 
-def detect_spike_samples(voltage_mV: np.ndarray, current_pA: np.ndarray, sampling_rate_hz: float,
-                         start: int, stop: int) -> np.ndarray:
-    """Sample indices of AllenSDK ``threshold_t`` for spikes in ``[start, stop)``.
-
-    Runs ``EphysSweepFeatureExtractor(t, v, i, start, end, filter=...)`` then
-    ``process_spikes()`` on the stretch around the interval; ``t`` is the
-    time from sample 0 of the sweep, so ``threshold_t * rate`` is an index.
-    """
-    from allensdk.ephys.ephys_extractor import EphysSweepFeatureExtractor
-    from allensdk.ephys.ephys_features import FeatureError
-
-    fs = float(sampling_rate_hz)
-    n = voltage_mV.shape[0]
-    a = max(0, start - int(round(DETECT_PAD_S[0] * fs)))
-    b = min(n, stop + int(round(DETECT_PAD_S[1] * fs)))
-    t = np.arange(a, b, dtype=np.float64) / fs
-    ext = EphysSweepFeatureExtractor(t=t, v=np.asarray(voltage_mV[a:b], dtype=np.float64),
-                                     i=np.asarray(current_pA[a:b], dtype=np.float64),
-                                     start=start / fs, end=(stop - 1) / fs,
-                                     filter=bessel_filter_khz(fs))
-    try:
-        with warnings.catch_warnings():
-            # AllenSDK 2.16 uses pandas idioms that pandas 1.5 flags as deprecated
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module="allensdk")
-            warnings.filterwarnings("ignore", category=FutureWarning, module="allensdk")
-            ext.process_spikes()
-    except (FeatureError, ValueError, IndexError) as exc:  # AllenSDK raises plain ValueErrors on odd traces
-        raise CellDataError(f"AllenSDK spike detection failed between {start / fs:g} and {stop / fs:g} s "
-                            f"({type(exc).__name__}: {exc}); check the sweep's voltage and sampling rate "
-                            f"({fs:g} Hz; real Allen data is sampled at 200 kHz)") from exc
-    thr = np.asarray(ext.spike_feature("threshold_t"), dtype=np.float64)
-    idx = np.round(thr * fs).astype(np.int64)
-    return np.unique(idx[(idx >= start) & (idx < stop)])
-
-
 def bin_spike_samples(rel_samples: np.ndarray, k: int, n_bins: int) -> tuple[np.ndarray, int]:
     """Bin spike sample offsets (from the window start) into ``n_bins`` bins of ``k`` samples.
 
@@ -133,16 +96,17 @@ class SweepBins:
     n_multi: int
     max_abs_current_pA: float  # over the full 3 s epochs at the sampling rate
     sampling_rate_hz: float
-    detected: np.ndarray  # AllenSDK spike samples over the full epochs, from sample 0 of the sweep
+    detected: np.ndarray  # detected spike samples over the full epochs, from sample 0 of the sweep
 
 
 def bin_sweep(raw: RawSweep, dt_ms: float, window_s: float, *, specimen_id: int | str,
               epoch_starts_s: Sequence[float] = EPOCH_STARTS_S,
-              spike_samples: np.ndarray | None = None) -> SweepBins:
+              spike_samples: np.ndarray | None = None, detector: str = "auto") -> SweepBins:
     """Cut the noise epochs of ``raw``, detect spikes, bin to ``dt_ms``.
 
     ``spike_samples``: spike sample indices already detected in this sweep
-    (``SweepBins.detected`` of an earlier call); None runs AllenSDK's detector.
+    (``SweepBins.detected`` of an earlier call); None runs the spike detector
+    ``detector`` (:func:`cellfit.data.spikes.resolve_detector`).
     """
     fs = raw.sampling_rate_hz
     where = f"specimen {specimen_id}: "
@@ -172,7 +136,8 @@ def bin_sweep(raw: RawSweep, dt_ms: float, window_s: float, *, specimen_id: int 
                                     "(or sweep) from the panel")
         max_abs = max(max_abs, float(np.max(np.abs(cur))))
         if spike_samples is None:
-            found = detect_spike_samples(raw.voltage_mV, raw.current_pA, fs, i0, i1)
+            found = detect_spike_samples(raw.voltage_mV, raw.current_pA, fs, i0, i1, bessel_filter_khz(fs),
+                                         detector=detector)
         else:
             found = spike_samples[(spike_samples >= i0) & (spike_samples < i1)]
         detected.append(found)
@@ -217,18 +182,18 @@ def build_traceset(bins: Sequence[SweepBins], dt_ms: float,
 
 
 def bin_sweeps(raws: Iterable[RawSweep], dt_ms: float, window_s: float, *, specimen_id: int | str,
-               detected: dict[int, np.ndarray] | None = None) -> list[SweepBins]:
+               detected: dict[int, np.ndarray] | None = None, detector: str = "auto") -> list[SweepBins]:
     """Bin each sweep; drop (with a warning) sweeps cut short before their last epoch.
 
     ``detected`` maps sweep numbers to previously detected spike samples
-    (reused instead of running the detector again).
+    (reused instead of running the detector again); ``detector`` as in :func:`bin_sweep`.
     """
     out = []
     detected = detected or {}
     for raw in raws:
         try:
             out.append(bin_sweep(raw, dt_ms, window_s, specimen_id=specimen_id,
-                                 spike_samples=detected.get(raw.sweep_number)))
+                                 spike_samples=detected.get(raw.sweep_number), detector=detector))
         except _Truncated as exc:
             logger.warning("%s; sweep dropped", exc)
     return out

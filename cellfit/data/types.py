@@ -13,10 +13,18 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["CellMeta", "TraceSet", "CellRecording", "SPLITS"]
+__all__ = ["CellMeta", "TraceSet", "CellRecording", "SPLITS", "SOURCE_FEATURES", "SOURCE_BASELINE",
+           "SOURCE_SPIKES", "SOURCE_MISSING", "SOURCE_GIVEN"]
 
 #: valid ``split`` arguments of :class:`CellRecording` methods
 SPLITS = ("train", "test")
+
+#: where :attr:`CellMeta.v_rest_mV` / :attr:`CellMeta.v_thresh_mV` came from
+SOURCE_FEATURES = "ephys_features"
+SOURCE_BASELINE = "estimated from baseline"
+SOURCE_SPIKES = "estimated from recorded spikes"
+SOURCE_GIVEN = "given"
+SOURCE_MISSING = "missing"  # only while loading: replaced by an estimate before a CellMeta is returned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +36,11 @@ class CellMeta:
     ``v_rest_mV`` is the ephys feature ``vrest`` and ``v_thresh_mV`` the
     feature ``threshold_v_long_square`` (spike threshold at rheobase); they
     define the normalised voltage ``(v - v_rest) / (v_thresh - v_rest)``.
+    ``v_rest_source`` / ``v_thresh_source`` say where each came from:
+    ``"ephys_features"`` (the default), ``"estimated from baseline"`` (median
+    pre-stimulus voltage of the noise sweeps), ``"estimated from recorded
+    spikes"`` (median threshold voltage of the detected spikes) or ``"given"``
+    (by the caller); see :mod:`cellfit.data.load`.
     """
 
     specimen_id: int
@@ -40,6 +53,8 @@ class CellMeta:
     disease_state: str
     v_rest_mV: float
     v_thresh_mV: float
+    v_rest_source: str = SOURCE_FEATURES
+    v_thresh_source: str = SOURCE_FEATURES
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

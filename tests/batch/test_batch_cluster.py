@@ -16,7 +16,8 @@ import time
 import pytest
 
 from cellfit.batch import jobwatch
-from cellfit.batch.__main__ import build_parser, _cluster_options
+from cellfit.batch.__main__ import build_parser
+from cellfit.batch.cluster import cluster_options_from_args as _cluster_options
 from cellfit.batch.cluster import FIT_RESOURCE, ClusterError, ClusterOptions, connect, make_jobqueue_cluster
 from cellfit.batch.run import default_cells_per_task
 

@@ -2,7 +2,9 @@
 
 Every cache is written by ``cellfit.data.synthetic`` in the real AllenSDK
 layout and read back through the real ``CellTypesCache`` / ``NwbDataSet`` /
-``EphysSweepFeatureExtractor``; nothing from AllenSDK is mocked.
+``EphysSweepFeatureExtractor`` where AllenSDK is installed, and through the
+files reader (``cellfit.data.allen_files``) and ipfx's extractor on every stack;
+nothing from AllenSDK or ipfx is mocked.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pytest
 
 from cellfit.data import load_cell
 from cellfit.data.synthetic import AdExParams, ALIFParams, SyntheticCell, write_synthetic_cache
+
+from _stacks import READERS
 
 #: the main cache: one cell per (model, class), 20 kHz so that dt 0.05 ms works;
 #: the Allen protocol (3 x Noise 1, 4 x Noise 2) for alif_exc, fewer repeats elsewhere
@@ -58,6 +62,12 @@ def _offline(monkeypatch, tmp_path):
     """No downloads, and a default cache that is never the user's home."""
     monkeypatch.setenv("CELLFIT_OFFLINE", "1")
     monkeypatch.setenv("CELLFIT_CACHE", str(tmp_path / "default-cache"))
+
+
+@pytest.fixture(params=READERS)
+def reader(request) -> str:
+    """Each cache reader this stack has: "files" always, "allensdk" where it is installed."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 
+import h5py
 import numpy as np
 import pytest
-from allensdk.core.nwb_data_set import NwbDataSet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cellfit.data import CellDataError, load_cell
+from cellfit.data.allen import open_allen_cache
 from cellfit.data.load import processed_path
 from cellfit.data.preprocess import bessel_filter_khz, bin_spike_samples, samples_per_bin
 from cellfit.data.synthetic import load_truth
@@ -57,13 +58,14 @@ def test_shapes_at_several_dts_and_windows(main_cache, main_ids, full_recordings
 def test_binning_averages_the_raw_samples(main_cache, main_ids):
     sid = main_ids["adex_inh"]
     rec = load_cell(sid, dt_ms=1.0, window_s=1.0, cache_dir=main_cache)
-    ds = NwbDataSet(str(main_cache / f"specimen_{sid}" / "ephys.nwb"))
     n = int(rec.test.sweep_numbers[1])
-    raw = ds.get_sweep(n)
-    fs = raw["sampling_rate"]
+    with h5py.File(main_cache / f"specimen_{sid}" / "ephys.nwb", "r") as f:  # the file itself, no reader
+        fs = f[f"stimulus/presentation/Sweep_{n}/starting_time"].attrs["rate"]
+        stim = f[f"stimulus/presentation/Sweep_{n}/data"][()]
+        resp = f[f"acquisition/timeseries/Sweep_{n}/data"][()]
     i0 = int(10.0 * fs)  # second epoch
-    cur = np.asarray(raw["stimulus"], dtype=np.float64)[i0:i0 + int(fs)] * 1e12
-    volt = np.asarray(raw["response"], dtype=np.float64)[i0:i0 + int(fs)] * 1e3
+    cur = np.asarray(stim, dtype=np.float64)[i0:i0 + int(fs)] * 1e12
+    volt = np.asarray(resp, dtype=np.float64)[i0:i0 + int(fs)] * 1e3
     k = int(fs / 1000)
     np.testing.assert_allclose(rec.test.current_pA[1, 1], cur.reshape(-1, k).mean(1), rtol=1e-6, atol=1e-3)
     np.testing.assert_allclose(rec.test.voltage_mV[1, 1], volt.reshape(-1, k).mean(1), rtol=1e-6, atol=1e-4)
@@ -122,17 +124,16 @@ class _Boom(Exception):
     pass
 
 
-def test_processed_cache_hit_does_not_open_the_nwb(main_cache, main_ids, monkeypatch):
+def test_processed_cache_hit_does_not_open_the_nwb(main_cache, main_ids, monkeypatch, reader):
     sid = main_ids["adex_exc"]
-    first = load_cell(sid, dt_ms=0.5, window_s=1.0, cache_dir=main_cache)
+    first = load_cell(sid, dt_ms=0.5, window_s=1.0, cache_dir=main_cache, reader=reader)
     assert processed_path(main_cache, sid, 0.5, 1.0).exists()
 
     def boom(*args, **kwargs):
         raise _Boom("the NWB file was opened")
 
-    monkeypatch.setattr(NwbDataSet, "__init__", boom)
-    monkeypatch.setattr(NwbDataSet, "get_sweep", boom)
-    second = load_cell(sid, dt_ms=0.5, window_s=1.0, cache_dir=main_cache)
+    monkeypatch.setattr(type(open_allen_cache(main_cache, reader)), "read_sweeps", boom)
+    second = load_cell(sid, dt_ms=0.5, window_s=1.0, cache_dir=main_cache, reader=reader)
     for split in ("train", "test"):
         a, b = first.traces(split), second.traces(split)
         for field in ("current_pA", "voltage_mV", "spikes", "sweep_numbers", "epoch_starts_s"):
@@ -142,31 +143,33 @@ def test_processed_cache_hit_does_not_open_the_nwb(main_cache, main_ids, monkeyp
                 np.testing.assert_array_equal(ea, eb)
     assert second.meta == first.meta and second.current_scale_pA == first.current_scale_pA
     with pytest.raises(_Boom):  # bypassing the cache really reads the file
-        load_cell(sid, dt_ms=0.5, window_s=1.0, cache_dir=main_cache, use_processed_cache=False)
+        load_cell(sid, dt_ms=0.5, window_s=1.0, cache_dir=main_cache, use_processed_cache=False, reader=reader)
 
 
-def test_processed_cache_is_invalidated_when_the_nwb_changes(small_cache, monkeypatch):
+def test_processed_cache_is_invalidated_when_the_nwb_changes(small_cache, monkeypatch, reader):
     cache, sid = small_cache
-    load_cell(sid, dt_ms=0.2, cache_dir=cache)
+    load_cell(sid, dt_ms=0.2, cache_dir=cache, reader=reader)
     calls = []
-    original = NwbDataSet.get_sweep
+    cls = type(open_allen_cache(cache, reader))
+    original = cls.read_sweeps
 
-    def counting(self, n):
-        calls.append(n)
-        return original(self, n)
+    def counting(self, specimen_id, numbers, stimulus_name):
+        for raw in original(self, specimen_id, numbers, stimulus_name):
+            calls.append(raw.sweep_number)
+            yield raw
 
-    monkeypatch.setattr(NwbDataSet, "get_sweep", counting)
-    load_cell(sid, dt_ms=0.2, cache_dir=cache)
+    monkeypatch.setattr(cls, "read_sweeps", counting)
+    load_cell(sid, dt_ms=0.2, cache_dir=cache, reader=reader)
     assert calls == []
     nwb = cache / f"specimen_{sid}" / "ephys.nwb"
     st = nwb.stat()
     os.utime(nwb, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
-    load_cell(sid, dt_ms=0.2, cache_dir=cache)
+    load_cell(sid, dt_ms=0.2, cache_dir=cache, reader=reader)
     assert len(calls) == 7
     # a corrupt processed file is rebuilt, not fatal
     calls.clear()
     processed_path(cache, sid, 0.2, 1.0).write_bytes(b"not a zip file")
-    load_cell(sid, dt_ms=0.2, cache_dir=cache)
+    load_cell(sid, dt_ms=0.2, cache_dir=cache, reader=reader)
     assert len(calls) == 7
 
 

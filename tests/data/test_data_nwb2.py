@@ -78,10 +78,9 @@ def test_stimulus_names():
 
 def test_nwb1_cell_converted_to_nwb2_loads_the_same(main_cache, main_ids, tmp_path):
     sid = main_ids["alif_inh"]
-    ctc = allen.open_cache(main_cache)
-    ds = allen.open_nwb(ctc, sid, main_cache)
-    table = allen.get_sweep_table(ctc, sid, main_cache)
-    raws = [allen.read_sweep(ds, s["sweep_number"], s["stimulus_name"], sid) for s in table]
+    store = allen.open_allen_cache(main_cache)
+    table = store.sweep_table(sid)
+    raws = [raw for s in table for raw in store.read_sweeps(sid, [s["sweep_number"]], s["stimulus_name"])]
     path = tmp_path / f"sub-{sid}_icephys.nwb"
     write_nwb2_sweeps(path, raws, identifier=str(sid))
     back = read_nwb2_sweeps(path)
@@ -100,6 +99,8 @@ def test_nwb1_cell_converted_to_nwb2_loads_the_same(main_cache, main_ids, tmp_pa
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert rec2.meta.v_rest_mV == pytest.approx(rec1.meta.v_rest_mV, abs=2.0)
     assert rec2.meta.v_thresh_mV == pytest.approx(rec1.meta.v_thresh_mV, abs=3.0)
+    assert (rec2.meta.v_rest_source, rec2.meta.v_thresh_source) == ("estimated from baseline",
+                                                                    "estimated from recorded spikes")
     given = load_nwb2_cell(path, dt_ms=4.0, window_s=3.0, meta=rec1.meta)
     assert given.meta == rec1.meta and given.train.spikes.shape == (2, 3, 750)
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 
 from cellfit.data import CellDataError, select_panel
+from cellfit.data.allen import open_allen_cache
 from cellfit.data.panels import panel_reason
 
 
 
-def test_paper146_rule_on_fixture_cache(panel_cache, panel_ids, panel_pass):
+def test_paper146_rule_on_fixture_cache(panel_cache, panel_ids, panel_pass, reader, monkeypatch):
+    if reader == "files":  # the rule on a cache read without AllenSDK
+        monkeypatch.setattr("cellfit.data.allen.allensdk_installed", lambda: False)
     chosen = select_panel("paper146", cache_dir=panel_cache)
     assert chosen == sorted(panel_ids[k] for k in panel_pass)
 
 
 def test_each_criterion_excludes_its_cell(panel_cache, panel_ids):
-    from allensdk.core.cell_types_cache import CellTypesCache
-
-    ctc = CellTypesCache(manifest_file=str(panel_cache / "manifest.json"))
-    cells = {c["id"]: c for c in ctc.get_cells()}
-    features = {int(r["specimen_id"]): r for r in ctc.get_ephys_features()}
+    store = open_allen_cache(panel_cache)  # AllenSDK where installed, else the files reader
+    cells, features = store.cells(), store.features()
     expected = {
         "good": "", "good_inh": "",
         "human": "species 'Homo Sapiens'",
@@ -33,7 +33,7 @@ def test_each_criterion_excludes_its_cell(panel_cache, panel_ids):
     }
     for name, want in expected.items():
         sid = panel_ids[name]
-        why = panel_reason(cells[sid], features.get(sid), ctc.get_ephys_sweeps(sid))
+        why = panel_reason(cells[sid], features.get(sid), store.sweep_table(sid))
         assert why.startswith(want) if want else why == "", (name, why)
 
 

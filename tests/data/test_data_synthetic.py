@@ -9,9 +9,8 @@ import time
 import h5py
 import numpy as np
 import pytest
-from allensdk.core.cell_types_cache import CellTypesCache
-from allensdk.core.nwb_data_set import NwbDataSet
 
+from cellfit.data.allen import open_allen_cache
 from cellfit.data.synthetic import (
     AdExParams,
     ALIFParams,
@@ -23,11 +22,13 @@ from cellfit.data.synthetic import (
     write_synthetic_cache,
 )
 
+from _stacks import needs_allensdk
+
 CELL_NAMES = ["alif_exc", "alif_inh", "adex_exc", "adex_inh"]  # the cells of conftest.MAIN_CELLS
 
 
 def _alif_reference(inputs: np.ndarray, dt_ms: float, p: ALIFParams, v0: float) -> list[int]:
-    """MISSION.md section 1, one step at a time (the oracle for the event-driven generator)."""
+    """The ALIF equations (cellfit.functional.alif), one step at a time (the oracle for the event-driven generator)."""
     beta, pd = math.exp(-dt_ms / p.tau_m_ms), math.exp(-dt_ms / p.tau_adapt_ms)
     t_r = max(1, int(round(p.arp_ms / dt_ms)))
     v, a, s_prev, last = v0, 0.0, 0, -(10**9)
@@ -55,7 +56,11 @@ def test_alif_generator_is_the_exact_step_recursion(arp_ms):
         assert got.tolist() == want
 
 
+@needs_allensdk
 def test_cache_is_read_by_allensdk(main_cache, main_ids, main_cells):
+    from allensdk.core.cell_types_cache import CellTypesCache
+    from allensdk.core.nwb_data_set import NwbDataSet
+
     ctc = CellTypesCache(manifest_file=str(main_cache / "manifest.json"))
     cells = {c["id"]: c for c in ctc.get_cells()}
     assert set(main_ids.values()) <= set(cells)
@@ -149,9 +154,9 @@ def test_caches_merge_and_ids(tmp_path):
     small = dict(noise1_repeats=1, noise2_repeats=2)
     ids1 = write_synthetic_cache(tmp_path, [SyntheticCell(**small)], sampling_rate_hz=5_000)
     ids2 = write_synthetic_cache(tmp_path, [SyntheticCell(specimen_id=42, **small)], sampling_rate_hz=5_000)
-    ctc = CellTypesCache(manifest_file=str(tmp_path / "manifest.json"))
-    assert {c["id"] for c in ctc.get_cells()} == set(ids1 + ids2)
-    assert {int(r["specimen_id"]) for r in ctc.get_ephys_features()} == set(ids1 + ids2)
+    store = open_allen_cache(tmp_path)  # AllenSDK's CellTypesCache where installed, else the files reader
+    assert set(store.cells()) == set(ids1 + ids2)
+    assert set(store.features()) == set(ids1 + ids2)
 
 
 def test_panels_span_the_requested_ranges():
@@ -187,8 +192,8 @@ def test_bad_cell_specs_are_rejected():
 
 
 def test_in_memory_recordings_equal_the_cache_path(main_cache, main_cells, full_recordings):
-    """``synthetic_recordings`` gives what writing the cache and loading it through AllenSDK gives
-    (same binned currents, voltages and spikes: AllenSDK's detector finds the model's spikes)."""
+    """``synthetic_recordings`` gives what writing the cache and loading it gives (same binned
+    currents, voltages and spikes: the spike detector, AllenSDK's or ipfx's, finds the model's spikes)."""
     from cellfit.data.synthetic import synthetic_recordings
 
     cells = [main_cells["alif_exc"], main_cells["adex_inh"]]
