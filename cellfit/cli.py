@@ -229,6 +229,14 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
              "default {default})")),
     "epochs": (("--epochs",), dict(
         type=positive_int, default=200, metavar="N", help="maximum training epochs (default {default})")),
+    "restarts": (("--restarts",), dict(
+        type=positive_int, default=3, metavar="N",
+        help="candidate fits per cell from different starting points; the one that predicts held-out Noise 1 "
+             "seconds best is kept (default {default})")),
+    "bootstrap": (("--bootstrap",), dict(
+        type=nonneg_int, default=6, metavar="N",
+        help="refits on resampled training traces for parameter intervals (0: no intervals, faster; "
+             "default {default})")),
     "window": (("--window",), dict(
         type=float, choices=[1.0, 3.0], default=1.0, metavar="S",
         help="seconds used from each 3 s noise epoch: 1 (as the paper) or 3 (all; default {default})")),

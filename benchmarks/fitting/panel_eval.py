@@ -32,6 +32,8 @@ from cellfit.fit import FitConfig, fit_recordings
 #: named sets of FitConfig overrides (plus "window": seconds of each epoch)
 VARIANTS: dict[str, dict] = {
     "default": {},
+    # cellfit 0.1's fit: one start, no validation, no bootstrap (the baseline of this session's changes)
+    "single": dict(restarts=1, validation_s=0.0, bootstrap=0),
 }
 
 
@@ -58,9 +60,10 @@ def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, l
     window = kw.pop("window", 1.0)
     cfg = FitConfig(**dict(dict(dt_ms=dt), **kw))
     ids = _ids(cache)
-    recs = [load_cell(i, dt, window, cache) for i in ids]
+    loaded = min(3.0, window + cfg.validation_s)  # the validation seconds follow the training window
+    recs = [load_cell(i, dt, loaded, cache) for i in ids]
     t0 = time.perf_counter()
-    fits = fit_recordings(recs, cfg, device="cpu", seed=seed, progress=False)
+    fits = fit_recordings(recs, cfg, window_s=window, device="cpu", seed=seed, progress=False)
     wall = time.perf_counter() - t0
     rows = []
     for f in fits:
@@ -74,8 +77,8 @@ def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, l
                    test_rate_hz=r.test_rate_hz, predicted_rate_hz=r.predicted_rate_hz, epochs=r.epochs,
                    tau_m_ms=r.tau_m_ms, tau_adapt_ms=r.tau_adapt_ms, adapt_scale=r.adapt_scale, gain=r.gain,
                    bias=r.bias, true_tau_m_ms=tau_m, true_tau_adapt_ms=tau_a,
-                   model=r.extra.get("model") or r.to_dict().get("model"),
-                   intervals=r.to_dict().get("intervals"), undetermined=r.to_dict().get("undetermined"),
+                   model=r.model, intervals=r.intervals, undetermined=list(r.undetermined),
+                   selection=r.selection,
                    panel_wall_s=wall, n_cells=len(fits))
         rows.append(row)
     return rows

@@ -112,6 +112,7 @@ def fit_chunk(specimens: Sequence[int], run: dict, run_dir: str, cache_dir: Opti
     import torch
 
     from cellfit.data import CellDataError, load_cell
+    from cellfit.data.protocol import EPOCH_LENGTH_S
     from cellfit.fit import FitConfig, fit_recordings, write_cell_outputs
 
     if torch_threads:
@@ -126,13 +127,16 @@ def fit_chunk(specimens: Sequence[int], run: dict, run_dir: str, cache_dir: Opti
             out.append(dict(specimen_id=int(sid), status="skipped", error="", etv=None))
             continue
         try:
-            recordings.append(load_cell(sid, dt_ms=fit_config.dt_ms, window_s=config.window_s, cache_dir=cache_dir))
+            # the Noise 1 seconds after the window are the validation data that choose among candidate fits
+            loaded = min(EPOCH_LENGTH_S, config.window_s + fit_config.validation_s)
+            recordings.append(load_cell(sid, dt_ms=fit_config.dt_ms, window_s=loaded, cache_dir=cache_dir))
         except CellDataError as exc:
             out.append(_write_failed(run_dir, sid, _error_line(exc), config))
     if not recordings:
         return out
     try:
-        fits = fit_recordings(recordings, fit_config, device=config.device, seed=config.seed, progress=False)
+        fits = fit_recordings(recordings, fit_config, window_s=config.window_s, device=config.device, seed=config.seed,
+                              progress=False)
     except (RuntimeError, ValueError, FloatingPointError) as exc:
         if len(recordings) == 1:
             return out + [_write_failed(run_dir, recordings[0].meta.specimen_id, _error_line(exc), config,
@@ -142,8 +146,8 @@ def fit_chunk(specimens: Sequence[int], run: dict, run_dir: str, cache_dir: Opti
         fits = []
         for rec in recordings:
             try:
-                fits.extend(fit_recordings([rec], fit_config, device=config.device, seed=config.seed,
-                                           progress=False))
+                fits.extend(fit_recordings([rec], fit_config, window_s=config.window_s, device=config.device,
+                                           seed=config.seed, progress=False))
             except (RuntimeError, ValueError, FloatingPointError) as exc1:
                 out.append(_write_failed(run_dir, rec.meta.specimen_id, _error_line(exc1), config,
                                          cell_class=rec.meta.cell_class))

@@ -102,6 +102,15 @@ class TraceSet:
     def n_bins(self) -> int:
         return int(self.current_pA.shape[2])
 
+    def window(self, start: int, stop: int) -> "TraceSet":
+        """Bins ``[start, stop)`` of every repeat and epoch; spike times kept in that window, from its start."""
+        lo_s, hi_s = start * self.dt_ms / 1000.0, stop * self.dt_ms / 1000.0
+        times = tuple(tuple(t[(t >= lo_s) & (t < hi_s)] - lo_s for t in rep) for rep in self.spike_times_s)
+        return dataclasses.replace(
+            self, current_pA=self.current_pA[..., start:stop], voltage_mV=self.voltage_mV[..., start:stop],
+            spikes=self.spikes[..., start:stop], spike_times_s=times,
+            epoch_starts_s=self.epoch_starts_s + lo_s)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class CellRecording:
@@ -122,6 +131,16 @@ class CellRecording:
     n_multi_spike_bins: int
     sampling_rate_hz: float = float("nan")
     source: str = ""
+
+    def first(self, window_s: float) -> "CellRecording":
+        """The same cell with only the first ``window_s`` seconds of every epoch (train and test)."""
+        n = int(round(window_s * 1000.0 / self.dt_ms))
+        if not 0 < n <= self.train.n_bins:
+            raise ValueError(f"window {window_s} s is not within this recording's {self.window_s} s")
+        if n == self.train.n_bins:
+            return self
+        return dataclasses.replace(self, window_s=float(window_s), train=self.train.window(0, n),
+                                   test=self.test.window(0, n))
 
     def traces(self, split: str) -> TraceSet:
         """Return the :class:`TraceSet` of ``split`` ("train" or "test")."""

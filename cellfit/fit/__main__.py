@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=cli.positive_float, default=None, help="Adam learning rate (default: FitConfig's)")
     p.add_argument("--init", choices=["voltage", "default"], default="voltage",
                    help="initialise tau_m, gain and bias from the subthreshold voltage, or from fixed defaults")
-    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "device", "seed", "cache_dir", "out",
+    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "restarts", "bootstrap", "device", "seed", "cache_dir", "out",
                    "no_progress", defaults={"out": "runs/fit"})
     return p
 
@@ -43,11 +43,17 @@ def summary_line(r, cell_dir, total_s: float) -> str:
     gamma = "n/a" if r.gamma is None else f"{r.gamma:.2f}"
     ceiling = "" if r.repeat_ceiling is None else f" (repeat ceiling {r.repeat_ceiling:.2f})"
     phys = r.physical
+    def tau(name: str, fmt: str) -> str:
+        lo_hi = r.intervals.get(name)
+        span = f" [{lo_hi[0]:{fmt}}-{lo_hi[1]:{fmt}}]" if lo_hi else ""
+        return f"{getattr(r, name):{fmt}}{span} ms" + (" (undetermined)" if name in r.undetermined else "")
+
     return (
         f"specimen {r.specimen_id} ({r.cell_class}): held-out ETV {r.etv:.3f}{ceiling}, Gamma {gamma} "
-        f"({r.n_test_repeats} repeats) | tau_m {r.tau_m_ms:.1f} ms, tau_adapt {r.tau_adapt_ms:.0f} ms, "
-        f"adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, R_in {phys.input_resistance_MOhm:.0f} MOhm | "
-        f"{r.epochs} epochs, fit {r.fit_seconds:.1f} s, total {total_s:.1f} s on {r.device} -> {cell_dir}"
+        f"({r.n_test_repeats} repeats) | {r.model}: tau_m {tau('tau_m_ms', '.1f')}, "
+        f"tau_adapt {tau('tau_adapt_ms', '.0f')}, adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, "
+        f"R_in {phys.input_resistance_MOhm:.0f} MOhm | {r.epochs} epochs, fit {r.fit_seconds:.1f} s, "
+        f"total {total_s:.1f} s on {r.device} -> {cell_dir}"
     )
 
 
@@ -71,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.specimen == "demo":
         cli.check_dt_arp(args.dt, args.arp, interval_ms=1e3 / DEMO_SAMPLING_RATE_HZ, data="the demo cell")
     resolve_device(args.device)  # a missing GPU answers now, not after loading the data
-    cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs, init=args.init)
+    cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs, init=args.init,
+                    restarts=args.restarts, bootstrap=args.bootstrap)
     if args.lr is not None:
         cfg = dataclasses.replace(cfg, lr=args.lr)
     fit = fit_cell(args.specimen, config=cfg, window_s=args.window, device=args.device, seed=args.seed,

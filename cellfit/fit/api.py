@@ -27,6 +27,7 @@ import torch
 
 import cellfit
 from cellfit.data import CellRecording, load_cell, resolve_specimen
+from cellfit.data.protocol import EPOCH_LENGTH_S
 from cellfit.device import resolve_device
 from cellfit.fit.coincidence import GammaResult, gamma_components, repeat_ceiling
 from cellfit.fit.fitter import (
@@ -40,6 +41,7 @@ from cellfit.fit.fitter import (
 )
 from cellfit.fit.metrics import ETVResult, etv_components, gaussian_smooth
 from cellfit.fit.results import FitResult, LossStage, PhysicalParameters
+from cellfit.fit.select import ValidationSet, choose, fit_candidates, interval_table, validation_scores
 from cellfit.functional.alif import resolve_block_kernel
 from cellfit.modules import ALIF
 
@@ -179,23 +181,39 @@ def _stop_reason(state: CellFitState) -> str:
     return state.stop_reason
 
 
+def _validation(rec: CellRecording, n_train: int, config: FitConfig) -> Optional[ValidationSet]:
+    """The Noise 1 bins after the training window (at most ``config.validation_s``), if the recording has them."""
+    n_val = min(rec.train.n_bins - n_train, int(round(config.validation_s * 1000.0 / config.dt_ms)))
+    if n_val <= 0:
+        return None
+    stop = n_train + n_val
+    return ValidationSet(rec.normalised_current("train")[..., :stop], rec.train.spikes[..., :stop], n_train)
+
+
 def fit_recordings(
     recordings: Sequence[CellRecording],
     config: FitConfig = FitConfig(),
     *,
+    window_s: Optional[float] = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
 ) -> list[CellFit]:
-    """Fit several loaded cells together (one batched model) and score each on its held-out sweeps.
+    """Fit several loaded cells together (batched models) and score each on its held-out sweeps.
+
+    Per cell: ``config.restarts`` candidate fits, the one that predicts held-out Noise 1 data
+    best is kept, and ``config.bootstrap`` refits on resampled training traces give its
+    parameter intervals (:mod:`cellfit.fit.select`); Noise 2 only scores the kept model.
 
     Args:
-        recordings: :class:`cellfit.data.CellRecording` objects binned at ``config.dt_ms``
-            with the same window.
+        recordings: :class:`cellfit.data.CellRecording` objects binned at ``config.dt_ms``.
         config: fit configuration.
+        window_s: seconds of each epoch that train the model and score it on Noise 2 (default:
+            the recordings' whole window). Noise 1 beyond it (up to ``config.validation_s``)
+            is the validation data; :func:`fit_cell` loads it.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: random seed (same seed, same device: same result).
-        progress: show a progress bar.
+        progress: show progress bars.
 
     Returns:
         One :class:`CellFit` per recording; its ``result`` is a :class:`FitResult`
@@ -209,22 +227,33 @@ def fit_recordings(
             raise ValueError(
                 f"specimen {rec.meta.specimen_id}: recording binned at dt {rec.dt_ms} ms but the fit uses {config.dt_ms} ms"
             )
+    window = float(window_s) if window_s is not None else min(rec.window_s for rec in recordings)
+    n_train = int(round(window * 1000.0 / config.dt_ms))
+    validation = [_validation(rec, n_train, config) for rec in recordings]
+    recordings = [rec.first(window) for rec in recordings]
     sets = [
         TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
         for rec in recordings
     ]
+    names = [str(r.meta.specimen_id) for r in recordings]
     t0 = time.perf_counter()
-    states = _fit_in_chunks(sets, config, dev, seed, progress, [str(r.meta.specimen_id) for r in recordings])
+    candidates, refits = _fit_in_chunks(sets, config, dev, seed, progress, names)
+    picks = []
+    for cands, val in zip(candidates, validation):
+        scores = validation_scores(cands, val, config.dt_ms) if val is not None else None
+        index, basis = choose(cands, scores)
+        picks.append((index, basis, scores))
+    chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
     wall = time.perf_counter() - t0
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
-    for rec, st in zip(recordings, states):
+    for rec, st, cands, (index, basis, scores), boot in zip(recordings, chosen, candidates, picks, refits):
         common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
         if not error:
             try:  # e.g. held-out repeats without any spike: ETV undefined for this cell alone
-                scores, pred = held_out_scores(st.model, rec, config.dt_ms)
+                scores_test, pred = held_out_scores(st.model, rec, config.dt_ms)
                 etv_init, _ = score_model(config.build_model(st.init), rec.normalised_current("test"),
                                           rec.test.spikes, config.dt_ms)
             except ValueError as exc:
@@ -234,11 +263,24 @@ def fit_recordings(
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
             continue
         params = physical_parameters(st.model)
+        intervals, undetermined = interval_table(boot, params, config)
+        selection = dict(
+            basis=basis, chosen=index, validation_s=0.0 if scores is None else config.validation_s,
+            candidates=[dict(restart=i, start=c.init.get("method", ""), train_loss=c.best_loss,
+                             epochs=c.epochs, validation_etv=None if scores is None else scores[i],
+                             failed=c.failed) for i, c in enumerate(cands)],
+        )
         result = FitResult.ok(
             **common,
             **_data_fields(rec),
-            **scores,
+            **scores_test,
             **params,
+            model="alif",
+            selection=selection,
+            intervals=intervals,
+            interval_level=config.interval_level if intervals else None,
+            undetermined=tuple(undetermined),
+            bootstrap_replicates=sum(not b.failed for b in boot),
             stop_reason=_stop_reason(st),
             fit_seconds=wall / len(recordings),
             batch_seconds=wall,
@@ -265,13 +307,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[CellFitState]:
-    """:func:`fit_population`, halving the batch of cells whenever it does not fit in memory.
+def _fit_in_chunks(sets, config, dev, seed, progress, names) -> tuple[list, list]:
+    """:func:`cellfit.fit.select.fit_candidates`, halving the batch of cells whenever it does not fit in memory.
 
     Cells are independent, so fitting them in smaller batches gives the same per-cell results.
     """
     try:
-        return fit_population(sets, config, device=dev, seed=seed, progress=progress, names=names)
+        return fit_candidates(sets, config, device=dev, seed=seed, progress=progress, names=names)
     except (torch.cuda.OutOfMemoryError, RuntimeError, MemoryError) as exc:
         if not (_is_out_of_memory(exc) or isinstance(exc, MemoryError)) or len(sets) == 1:
             raise
@@ -280,8 +322,9 @@ def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[CellFitStat
     half = len(sets) // 2
     logger.warning("%d cells do not fit in %s memory together; fitting them as %d + %d",
                    len(sets), dev, half, len(sets) - half)
-    return (_fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half])
-            + _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:]))
+    first = _fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half])
+    second = _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:])
+    return first[0] + second[0], first[1] + second[1]
 
 
 def fit_cell(
@@ -303,8 +346,9 @@ def fit_cell(
     """
     cfg = config or FitConfig(dt_ms=dt_ms, arp_ms=arp_ms)
     cache, sid = resolve_specimen(specimen, cache_dir)
-    rec = load_cell(sid, dt_ms=cfg.dt_ms, window_s=window_s, cache_dir=cache)
-    return fit_recordings([rec], cfg, device=device, seed=seed, progress=progress)[0]
+    loaded = min(EPOCH_LENGTH_S, window_s + cfg.validation_s)  # the validation seconds follow the window
+    rec = load_cell(sid, dt_ms=cfg.dt_ms, window_s=loaded, cache_dir=cache)
+    return fit_recordings([rec], cfg, window_s=window_s, device=device, seed=seed, progress=progress)[0]
 
 
 def model_from_result(result: FitResult | dict, state_dict: dict) -> ALIF:

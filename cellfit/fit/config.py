@@ -63,6 +63,19 @@ class FitConfig:
     grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
     """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
     bias of a cell outside the ALIF family can leave the model silent."""
+    restarts: int = 3
+    """Candidate fits per cell, from the best starting points of the grid, trained together; the one that
+    predicts the validation data best is kept (:mod:`cellfit.fit.select`)."""
+    validation_s: float = 1.0
+    """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
+    (0: choose by training loss). Needs recordings that reach past the training window."""
+    bootstrap: int = 6
+    """Refits on resampled training traces (from the candidates' starting points in turn), whose spread
+    gives the parameter intervals (0: none)."""
+    interval_level: float = 0.8
+    """Central fraction of the bootstrap refits that a parameter's interval covers."""
+    undetermined_ratio: float = 1.5
+    """A time constant whose interval spans more than this factor (hi / lo) is flagged as undetermined."""
     tau_mem_init_ms: float = 20.0
     tau_adapt_init_ms: float = 100.0
     adapt_scale_init: float = 0.5
@@ -82,6 +95,13 @@ class FitConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.init not in ("voltage", "default"):
             raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
+        if self.restarts < 1 or self.bootstrap < 0:
+            raise ValueError(f"restarts must be >= 1 and bootstrap >= 0, got {self.restarts}, {self.bootstrap}")
+        if not (0.0 <= self.validation_s <= 2.0):
+            raise ValueError(f"validation_s must lie in [0, 2] s (the rest of a 3 s epoch), got {self.validation_s}")
+        if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
+            raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
+                             f"{self.interval_level}, {self.undetermined_ratio}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
         get_surrogate(self.surrogate)

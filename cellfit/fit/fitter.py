@@ -43,6 +43,7 @@ from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
 __all__ = ["FitConfig", "TrainingSet", "CellFitState", "fit_population", "predict_spikes", "unique_stimuli",
+           "training_tensors",
            "PARAMETER_NAMES", "physical_parameters"]
 
 
@@ -127,6 +128,32 @@ def _copy_cell(pop_params: dict, k: int, model: ALIF) -> None:
             param.copy_(pop_params[name][k].reshape(param.shape))
 
 
+def training_tensors(cells: Sequence[TrainingSet], config: FitConfig, device) -> tuple[torch.Tensor, LossTargets]:
+    """The stimuli ``(U, K, T)`` of K cells (distinct traces per cell, zero-padded) and their loss targets.
+
+    Repeats of one stimulus share a trace: the target is the mean of their recorded spike
+    trains, weighted by the number of repeats (the van Rossum distance to the mean of filtered
+    trains equals, up to a constant, the mean distance to each train).
+    """
+    dtype = resolve_dtype(config.dtype)
+    stim, target, weight = [], [], []
+    for c in cells:
+        u_stim, index = unique_stimuli(np.asarray(c.current, dtype=np.float64))
+        tgt = np.zeros_like(u_stim)
+        counts = np.zeros(len(u_stim))
+        for (r, e), u in np.ndenumerate(index):
+            tgt[u] += c.spikes[r, e]
+            counts[u] += 1
+        stim.append(u_stim)
+        target.append(tgt / counts[:, None])
+        weight.append(counts / counts.sum())
+    x = torch.as_tensor(padded(stim), dtype=dtype, device=device)  # (U, K, T)
+    w = torch.as_tensor(padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=device)  # (U, K)
+    targets = LossTargets(torch.as_tensor(padded(target), dtype=dtype, device=device), w, config.loss_taus_ms,
+                          config.dt_ms)
+    return x, targets
+
+
 def fit_population(
     cells: Sequence[TrainingSet],
     config: FitConfig = FitConfig(),
@@ -135,6 +162,7 @@ def fit_population(
     seed: int = 0,
     progress: bool = True,
     names: Optional[Sequence[str]] = None,
+    inits: Optional[Sequence[dict]] = None,
 ) -> list[CellFitState]:
     """Fit K cells at once, each with its own parameters, optimiser and stopping rule.
 
@@ -155,6 +183,9 @@ def fit_population(
             the data and the device).
         progress: show a tqdm bar (epoch, cells still training, mean loss).
         names: labels for error messages.
+        inits: starting values per cell (dicts of ``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
+            ``gain``, ``bias``, ``method``); default: :func:`cellfit.fit.init.initial_values`
+            and, with ``config.grid_init``, the grid search (given inits skip both).
 
     Returns:
         One :class:`CellFitState` per cell, in order, models on the CPU.
@@ -162,7 +193,6 @@ def fit_population(
     if not cells:
         return []
     dev = resolve_device(device)
-    dtype = resolve_dtype(config.dtype)
     T = cells[0].current.shape[-1]
     for k, c in enumerate(cells):
         if c.current.shape[-1] != T:
@@ -170,27 +200,16 @@ def fit_population(
             raise ValueError(f"cell {label}: all cells fitted together need the same T, got {c.current.shape[-1]} vs {T}")
     torch.manual_seed(seed)
 
-    inits = [initial_values(config, c) for c in cells]
+    given = inits is not None
+    inits = [dict(i) for i in inits] if given else [initial_values(config, c) for c in cells]
+    if len(inits) != len(cells):
+        raise ValueError(f"{len(inits)} initial values for {len(cells)} cells")
     spike_fn = get_surrogate(config.surrogate)
 
-    # Distinct stimuli per cell and the mean target of the repeats that share each.
-    stim, target, weight = [], [], []
-    for c in cells:
-        u_stim, index = unique_stimuli(np.asarray(c.current, dtype=np.float64))
-        tgt = np.zeros_like(u_stim)
-        counts = np.zeros(len(u_stim))
-        for (r, e), u in np.ndenumerate(index):
-            tgt[u] += c.spikes[r, e]
-            counts[u] += 1
-        stim.append(u_stim)
-        target.append(tgt / counts[:, None])
-        weight.append(counts / counts.sum())
-    x = torch.as_tensor(padded(stim), dtype=dtype, device=dev)  # (U, K, T)
-    w = torch.as_tensor(padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=dev)  # (U, K)
+    x, targets = training_tensors(cells, config, dev)
     taus = config.loss_taus_ms
-    targets = LossTargets(torch.as_tensor(padded(target), dtype=dtype, device=dev), w, taus, config.dt_ms)
     final_stage = len(taus) - 1
-    if config.grid_init:
+    if config.grid_init and not given:
         grid_init(inits, x, targets, config)
     pop = config.build_model(inits, device=dev)  # cell k is neuron k: one layer, masked per-cell optimiser
     named = dict(pop.named_parameters())

@@ -159,21 +159,24 @@ def initial_values(cfg: FitConfig, data) -> dict:
 
 
 @torch.no_grad()
-def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig, max_neurons: int = 4096) -> None:
-    """Pick each cell's starting (tau_adapt, d, bias shift) from a grid by the first-stage loss (updates ``inits``).
+def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig, max_neurons: int = 4096,
+              top: int = 1) -> list[list[dict]]:
+    """Pick each cell's starting (tau_adapt, d, bias shift) from a grid by the first-stage loss.
 
     Forward passes only (spikes from :func:`block_spikes`), every candidate of a chunk of
-    cells in one batch.
+    cells in one batch. ``inits[k]`` is updated to cell k's best grid point; the return value
+    lists, per cell, the ``top`` best starting points (best first), for restarts.
     """
     grid = [(ta, dd, db) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale for db in cfg.grid_bias_shift
             if cfg.tau_adapt_bounds_ms[0] < ta < cfg.tau_adapt_bounds_ms[1]]
     if not grid:
-        return
+        return [[dict(i)] for i in inits]
     C = len(grid)
     ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
     dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
     db = torch.tensor([g[2] for g in grid], dtype=x.dtype, device=x.device)
     per_chunk = max(1, max_neurons // C)
+    ranked: list[list[dict]] = []
     for lo in range(0, len(inits), per_chunk):
         chunk = inits[lo: lo + per_chunk]
         k = len(chunk)
@@ -183,8 +186,15 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
         spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
         loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
-        best = loss.argmin(1).cpu().numpy()
+        order = torch.argsort(loss, dim=1, stable=True)[:, : max(1, top)].cpu().numpy()
         for j, init in enumerate(chunk):
-            tau_a, d, shift = grid[int(best[j])]
-            init.update(tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
-            init["method"] += "+grid"
+            options = []
+            for rank, g in enumerate(order[j]):
+                tau_a, d, shift = grid[int(g)]
+                option = dict(init, tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
+                option["method"] = init["method"] + "+grid" + (f" (rank {rank + 1})" if rank else "")
+                options.append(option)
+            init.clear()
+            init.update(options[0])
+            ranked.append(options)
+    return ranked

@@ -174,6 +174,18 @@ class FitResult:
     gamma_model: Optional[float] = None
     gamma_reliability: Optional[float] = None
     repeat_ceiling: Optional[float] = None
+    # the model and how it was chosen
+    model: str = ""
+    """The model variant of the kept fit (``alif``: reset to rest, threshold adaptation)."""
+    selection: dict = dataclasses.field(default_factory=dict)
+    """How the kept fit was chosen among the candidates: ``basis`` (``validation ETV`` or ``training loss``),
+    ``chosen`` (index), ``validation_s``, and per candidate its start, training loss, epochs and validation ETV."""
+    intervals: dict = dataclasses.field(default_factory=dict)
+    """Per parameter ``[lo, hi]``: the central ``interval_level`` range over the bootstrap refits."""
+    interval_level: Optional[float] = None
+    undetermined: tuple = ()
+    """Time constants the data do not determine (interval wider than ``config.undetermined_ratio``)."""
+    bootstrap_replicates: Optional[int] = None
     # fitted parameters
     tau_m_ms: Optional[float] = None
     tau_adapt_ms: Optional[float] = None
@@ -273,17 +285,24 @@ class FitResult:
     def summary_row(self) -> dict:
         """The scalar columns of the batch summary (:data:`SUMMARY_COLUMNS`)."""
         d = self.to_dict()
-        row = {k: d.get(k) for k in SUMMARY_COLUMNS if not k.startswith("phys_")}
+        row = {k: d.get(k) for k in SUMMARY_COLUMNS}
         phys = d.get("physical") or {}
         row.update({f"phys_{k}": phys.get(k) for k in _PHYSICAL_COLUMNS})
+        for name in _INTERVAL_COLUMNS:
+            lo, hi = (d.get("intervals") or {}).get(name) or (None, None)
+            row.update({f"{name}_lo": lo, f"{name}_hi": hi})
+        row["undetermined"] = " ".join(self.undetermined)
         return {k: row.get(k) for k in SUMMARY_COLUMNS}
 
 
 _PHYSICAL_COLUMNS = ("input_resistance_MOhm", "v_rest_mV", "adapt_mV_per_spike")
+_INTERVAL_COLUMNS = ("tau_m_ms", "tau_adapt_ms")
 
 #: columns of a batch run's summary.csv, in order (see RESULTS.md)
 SUMMARY_COLUMNS = [
-    "specimen_id", "cell_class", "status", "error", "etv", "gamma", "repeat_ceiling", "tau_m_ms", "tau_adapt_ms",
+    "specimen_id", "cell_class", "status", "error", "etv", "gamma", "repeat_ceiling", "model", "tau_m_ms",
+    *(f"{n}_{e}" for n in _INTERVAL_COLUMNS[:1] for e in ("lo", "hi")), "tau_adapt_ms",
+    *(f"{n}_{e}" for n in _INTERVAL_COLUMNS[1:] for e in ("lo", "hi")), "undetermined",
     "adapt_scale", "gain", "bias", *(f"phys_{k}" for k in _PHYSICAL_COLUMNS), "fit_seconds", "epochs",
     "stop_reason", "train_loss", "model_ev", "reliability", "etv_init", "gamma_model", "gamma_reliability",
     "test_rate_hz", "predicted_rate_hz", "n_train_repeats", "n_test_repeats", "transgenic_line", "layer",

@@ -101,7 +101,8 @@ def test_both_empty_estimates_both_and_the_cell_fits(cache, main_ids):
     assert again.meta == rec.meta
     (fit,) = fit_recordings([rec], FitConfig(dt_ms=1.0, epochs=3, grid_init=False, coarse_to_fine_ms=()),
                             device="cpu", progress=False)
-    assert math.isfinite(fit.result["etv"]) and fit.result["v_thresh_mV"] == rec.meta.v_thresh_mV
+    assert math.isfinite(fit.result.etv) and fit.result.v_thresh_mV == rec.meta.v_thresh_mV
+    assert fit.result.normalisation == dict(v_rest="estimated from baseline", v_thresh="estimated from recorded spikes")
 
 
 def test_a_cell_without_a_feature_row_is_estimated(panel_cache, panel_ids):

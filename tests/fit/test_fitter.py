@@ -168,10 +168,11 @@ def test_training_set_validation():
 
 def test_batch_that_does_not_fit_in_memory_is_split(monkeypatch, caplog):
     import cellfit.fit.api as api
+    import cellfit.fit.select as select
 
     cells = [TrainingSet(*alif_cell(T=1000, seed=s)["train"]) for s in (8, 9, 10)]
-    cfg = FitConfig(dt_ms=DT, arp_ms=2.0, epochs=6, dtype="float64")
-    real = api.fit_population
+    cfg = FitConfig(dt_ms=DT, arp_ms=2.0, epochs=6, dtype="float64", restarts=1, bootstrap=0)
+    real = select.fit_population
     sizes = []
 
     def small_device(sets, *args, **kwargs):  # pretend only one cell fits at a time
@@ -180,14 +181,14 @@ def test_batch_that_does_not_fit_in_memory_is_split(monkeypatch, caplog):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(sets, *args, **kwargs)
 
-    monkeypatch.setattr(api, "fit_population", small_device)
-    states = api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
-    assert sizes == [3, 1, 2, 1, 1] and len(states) == 3
+    monkeypatch.setattr(select, "fit_population", small_device)
+    candidates, refits = api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
+    assert sizes == [3, 1, 2, 1, 1] and len(candidates) == 3 and refits == [[], [], []]
     assert "do not fit" in caplog.text
-    for s, st in zip(cells, states):
-        alone = real([s], cfg, device="cpu", progress=False)[0]
+    for s, (st,) in zip(cells, candidates):
+        alone = fit_population([s], cfg, device="cpu", progress=False)[0]
         assert st.history == alone.history
-    monkeypatch.setattr(api, "fit_population", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bad shape")))
+    monkeypatch.setattr(select, "fit_population", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bad shape")))
     with pytest.raises(RuntimeError, match="bad shape"):  # other errors are not swallowed
         api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
 

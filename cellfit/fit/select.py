@@ -1,0 +1,166 @@
+r"""Fits that generalise: candidates chosen on held-out training data, intervals from resampled refits.
+
+A spike-train loss has many local minima, and which one gradient descent reaches depends
+on where it starts; a model that matches the training spikes best need not predict new
+stimuli best. So a cell is fitted several times and the fit is chosen on data it was not
+trained on:
+
+1. **Candidates** (:func:`fit_candidates`): ``config.restarts`` starting points per cell (the
+   best points of the initial grid, :func:`cellfit.fit.init.grid_init`) are trained together,
+   as neurons of one batched model (:func:`cellfit.fit.fitter.fit_population`).
+2. **Validation** (:func:`validation_scores`): each candidate predicts the Noise 1 seconds
+   that follow the training window (``config.validation_s``; the model runs through the
+   training window first, so it enters the validation window in the state the stimulus
+   put it in) and is scored by ETV against the Noise 1 repeats there. The best one is kept
+   (:func:`choose`). Without validation data (a window that leaves no Noise 1 time, or
+   ``validation_s = 0``) the lowest final training loss decides. Noise 2 is never used.
+3. **Intervals** (:func:`interval_table`): ``config.bootstrap`` refits, each on a resample
+   of the training traces (epochs drawn with replacement, then repeats within each drawn
+   epoch), from the candidates' starting points in turn and with the same schedule,
+   trained as further neurons of the same batched model (so they cost little where
+   launches, not arithmetic, bound the time). Their spread holds the noise of the data and
+   the fits' dependence on where they started: the central ``config.interval_level`` range
+   of each parameter over the refits is its interval, and a time constant whose interval
+   spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
+   the data (many values predict the spikes about equally well).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+from cellfit.fit.config import FitConfig
+from cellfit.fit.fitter import (
+    PARAMETER_NAMES,
+    CellFitState,
+    TrainingSet,
+    fit_population,
+    physical_parameters,
+    predict_spikes,
+    training_tensors,
+    unique_stimuli,
+)
+from cellfit.fit.init import grid_init, initial_values
+from cellfit.fit.metrics import etv_components
+
+__all__ = ["ValidationSet", "fit_candidates", "validation_scores", "choose", "resample_traces", "interval_table"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationSet:
+    """Noise 1 data of one cell that training did not see: ``current`` and ``spikes`` (R, E, T_total).
+
+    The model is simulated over all ``T_total`` bins and scored on bins ``[start, T_total)``
+    (the bins before ``start`` are the training window, run through to reach the right state).
+    """
+
+    current: np.ndarray
+    spikes: np.ndarray
+    start: int
+
+
+def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
+                   progress: bool = True, names: Optional[Sequence[str]] = None
+                   ) -> tuple[list[list[CellFitState]], list[list[CellFitState]]]:
+    """Every fit of a cell in one batched model: its candidates and its bootstrap refits.
+
+    Candidates: ``config.restarts`` fits on the cell's training data from its best grid points.
+    Refits: ``config.bootstrap`` fits, each on a resample of the training traces
+    (:func:`resample_traces`) from one of those starting points in turn, with the same schedule,
+    so that their spread holds both the noise of the data and the starting point's influence.
+
+    Returns:
+        ``(candidates, refits)``: per cell, lists of :class:`CellFitState`.
+    """
+    from cellfit.device import resolve_device
+
+    dev = resolve_device(device)
+    inits = [initial_values(config, s) for s in sets]
+    options = [[i] for i in inits]
+    if config.grid_init:
+        x, targets = training_tensors(sets, config, dev)
+        options = grid_init(inits, x, targets, config, top=config.restarts)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+    jobs = []  # (cell, kind, data, start)
+    for k, opts in enumerate(options):
+        jobs += [(k, "candidate", sets[k], init) for init in opts]
+        jobs += [(k, "refit", resample_traces(sets[k], rng), dict(opts[b % len(opts)], resampled=True))
+                 for b in range(config.bootstrap)]
+    states = fit_population([data for _, _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
+                            names=[(names[k] if names else str(k)) for k, _, _, _ in jobs],
+                            inits=[init for _, _, _, init in jobs])
+    candidates: list[list[CellFitState]] = [[] for _ in sets]
+    refits: list[list[CellFitState]] = [[] for _ in sets]
+    for (k, kind, _, _), st in zip(jobs, states):
+        (candidates if kind == "candidate" else refits)[k].append(st)
+    return candidates, refits
+
+
+def validation_scores(candidates: Sequence[CellFitState], validation: ValidationSet, dt_ms: float) -> list[float]:
+    """Validation ETV of each candidate of one cell (NaN where it cannot be scored)."""
+    stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
+    rec = np.asarray(validation.spikes)[..., validation.start:]
+    scores = []
+    for st in candidates:
+        if st.failed:
+            scores.append(float("nan"))
+            continue
+        pred = predict_spikes(st.model, stimuli)["spikes"][..., validation.start:]  # (U, T_val)
+        try:
+            scores.append(etv_components(pred[index].mean(axis=0), rec, dt_ms).etv)
+        except ValueError:  # validation repeats without reliable spikes
+            scores.append(float("nan"))
+    return scores
+
+
+def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]) -> tuple[int, str]:
+    """Index of the candidate to keep and the basis of the choice.
+
+    The highest validation ETV; where no candidate has one (no validation data, or no
+    reliable spikes there), the lowest final training loss among those that did not fail.
+    """
+    ok = [i for i, st in enumerate(candidates) if not st.failed]
+    if not ok:
+        return 0, "none (every candidate failed)"
+    if scores is not None and any(math.isfinite(scores[i]) for i in ok):
+        best = max((i for i in ok if math.isfinite(scores[i])), key=lambda i: scores[i])
+        return best, "validation ETV"
+    return min(ok, key=lambda i: candidates[i].best_loss), "training loss"
+
+
+def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
+    """A bootstrap resample of a cell's training traces: epochs with replacement, then repeats within each."""
+    R, E, _ = data.current.shape
+    epochs = rng.integers(0, E, size=E)
+    repeats = rng.integers(0, R, size=(R, E))
+    def pick(a):
+        return None if a is None else a[repeats, epochs[None, :]]
+
+    return TrainingSet(pick(data.current), pick(data.spikes), pick(data.voltage))
+
+
+def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitConfig) -> tuple[dict, list[str]]:
+    """``({name: [lo, hi]}, undetermined names)`` from the bootstrap refits of one cell.
+
+    The interval is the central ``config.interval_level`` range of the refits' parameters
+    (linear interpolation between order statistics), widened where needed to contain the
+    reported ``estimate``. A time constant whose interval spans more than a factor
+    ``config.undetermined_ratio`` (hi / lo) is reported as not determined by the data.
+    """
+    values = [physical_parameters(st.model) for st in refits if not st.failed]
+    if len(values) < 2:
+        return {}, []
+    q = (1.0 - config.interval_level) / 2.0
+    table, loose = {}, []
+    for name in PARAMETER_NAMES:
+        column = np.array([v[name] for v in values], dtype=np.float64)
+        lo, hi = np.quantile(column, [q, 1.0 - q])
+        lo, hi = min(float(lo), estimate[name]), max(float(hi), estimate[name])
+        table[name] = [lo, hi]
+        if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:
+            loose.append(name)
+    return table, loose

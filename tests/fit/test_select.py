@@ -1,0 +1,70 @@
+"""Choosing among candidate fits on held-out Noise 1 data, and intervals from bootstrap refits."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cellfit.data.synthetic import alif_panel, synthetic_recordings
+from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.fitter import CellFitState, TrainingSet
+from cellfit.fit.select import choose, interval_table, resample_traces
+
+
+def state(loss, failed=False, tau_m=20.0, tau_a=100.0):
+    cfg = FitConfig()
+    model = cfg.build_model(dict(cfg.initial_values(), tau_m_ms=tau_m, tau_adapt_ms=tau_a))
+    return CellFitState(model=model, init={}, history=[loss], lr_history=[], epochs=1, best_loss=loss,
+                        stop_reason="failed: nan" if failed else "converged")
+
+
+def test_choose_prefers_validation_then_training_loss():
+    cands = [state(1.0), state(0.5), state(0.2, failed=True)]
+    assert choose(cands, [0.7, 0.6, 0.9]) == (0, "validation ETV")  # a failed candidate is never chosen
+    assert choose(cands, None) == (1, "training loss")
+    assert choose(cands, [float("nan")] * 3) == (1, "training loss")  # no usable validation score
+    assert choose([state(1.0, failed=True)], None)[1].startswith("none")
+
+
+def test_resampling_keeps_shapes_and_draws_whole_traces():
+    rng = np.random.default_rng(0)
+    R, E, T = 3, 3, 50
+    cur = np.arange(R * E, dtype=float)[:, None].repeat(T, 1).reshape(R, E, T)  # each trace a constant label
+    data = TrainingSet(cur, np.zeros_like(cur), None)
+    out = resample_traces(data, rng)
+    assert out.current.shape == (R, E, T) and out.voltage is None
+    labels = out.current[..., 0]
+    assert set(labels.ravel()) <= set(cur[..., 0].ravel())
+    for e in range(E):  # within a drawn epoch every repeat comes from that same epoch
+        assert len({int(v) % E for v in labels[:, e]}) == 1
+
+
+def test_interval_table_covers_the_refits_and_flags_loose_time_constants():
+    cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5)
+    refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 40), (20, 100), (21, 300), (20.5, 900))]
+    estimate = dict(tau_m_ms=25.0, tau_adapt_ms=100.0, adapt_scale=0.5, gain=1.5, bias=0.5)
+    table, loose = interval_table(refits, estimate, cfg)
+    lo, hi = table["tau_m_ms"]
+    assert lo == pytest.approx(19.0 + 0.3 * 1.0, rel=1e-3) and hi == pytest.approx(25.0)  # widened to the estimate
+    assert loose == ["tau_adapt_ms"]  # 40-900 ms: not determined; tau_m's 19-25 ms spans < 1.5x
+    assert interval_table(refits[:1], estimate, cfg) == ({}, [])
+
+
+def test_fit_chooses_on_validation_and_reports_intervals():
+    # an ALIF cell in memory at DT 0.5 ms, 2 s of each epoch: the first second trains, the next validates
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=6, restarts=2, bootstrap=3)
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    r = fit.result
+    assert r.window_s == 1.0 and fit.recording.test.n_bins == 2000  # scored on the first second only
+    assert r.selection["basis"] == "validation ETV" and len(r.selection["candidates"]) == 2
+    assert all(c["validation_etv"] is not None for c in r.selection["candidates"])
+    assert r.bootstrap_replicates == 3 and set(r.intervals) == {"tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias"}
+    for name, (lo, hi) in r.intervals.items():
+        assert lo <= getattr(r, name) <= hi
+    # without the extra second: chosen by training loss, same everything else
+    (same,) = fit_recordings([rec.first(1.0)], cfg, device="cpu", progress=False)
+    assert same.result.selection["basis"] == "training loss"
+    single = dataclasses.replace(cfg, restarts=1, bootstrap=0)
+    (one,) = fit_recordings([rec], single, window_s=1.0, device="cpu", progress=False)
+    assert len(one.result.selection["candidates"]) == 1 and one.result.intervals == {}
