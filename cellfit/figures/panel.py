@@ -14,7 +14,7 @@ usable on any batch run:
 Every ``plot_*`` function returns a :class:`matplotlib.figure.Figure` built without pyplot
 (no global state, no backend switch; a notebook shows it once, a script saves it).
 Time constants are in ms, the adaptation scale ``d`` in threshold units per spike
-(MISSION.md section 1), ETV is the held-out explained temporal variance. Figures of DT/ARP
+(the ALIF equations of :mod:`cellfit.functional.alif`), ETV is the held-out explained temporal variance. Figures of DT/ARP
 sweeps are in :mod:`cellfit.figures.sweep`.
 """
 

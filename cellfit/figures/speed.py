@@ -4,7 +4,8 @@
 columns :data:`cellfit.bench.report.CSV_COLUMNS`). This module draws a run's own figures
 (:func:`plot_speedups`: the layout of the paper's Figure 3a/3b, written as PNG files by the
 command line) and reads one or many of those CSVs to set them beside the published numbers
-(the paper's Figure 3 and the reference implementation, MISSION.md section 3):
+(the paper's Figure 3, and the published Block implementation measured once when this project
+started, listed in :data:`PAPER_SPEEDUPS` with their source):
 
 >>> from cellfit.figures.speed import load_benchmarks, speedup_vs_paper, plot_speedup_overview
 >>> df = load_benchmarks("benchmarks/cpu")            # every results.csv below the folder
@@ -36,6 +37,9 @@ __all__ = ["PAPER_SPEEDUPS", "load_benchmarks", "speedup_vs_paper", "plot_speedu
 
 #: published speedups of Block over standard ALIF. ``measure``: ``fwd_bwd`` (training step) or
 #: ``fwd`` (inference); the other keys select the matching configurations of a benchmark table.
+#: published speedups of the Block algorithm (Taylor et al., NeurIPS 2023) and of its published code
+#: (github.com/webstorms/Blocks), timed once when this project started (one run each; the GPU an
+#: H100, the CPU a 2-core machine like this project's CI); the numbers are the sources' own.
 PAPER_SPEEDUPS = (
     dict(claim="training, T=2048 (largest ARP)", source="paper Fig. 3a, GPU (2023)", measure="fwd_bwd",
          value=53.0, task="spike_count", T=2048),

@@ -15,7 +15,7 @@ Training loss (torch, differentiable, any device):
   with unit-*height* kernels :math:`e^{-t/\tau}` (a lone extra spike costs
   1/2), computed exactly for spikes placed at the bin start times.
 
-Test score (numpy, float64, no gradients), MISSION.md section 2:
+Test score (numpy, float64, no gradients), the held-out score of the Block paper (section 4.3):
 
 - :func:`gaussian_smooth` -- Gaussian smoothing (sigma 10 ms by default).
 - :func:`explained_variance` --
@@ -325,7 +325,7 @@ def explained_variance(x, y) -> np.ndarray | float:
 def etv_components(pred_spikes, recorded_spikes, dt_ms: float, sigma_ms: float = 10.0) -> ETVResult:
     r"""Explained temporal variance (ETV) of a predicted spike train, with its pieces.
 
-    MISSION.md section 2 (the Block paper's score). With :math:`\tilde x` the
+    The Block paper's held-out score (its section 4.3). With :math:`\tilde x` the
     Gaussian-smoothed (``sigma_ms``) prediction and :math:`\tilde y_r` the
     smoothed recorded repeats, r = 1..R:
 
