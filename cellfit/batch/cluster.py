@@ -27,7 +27,13 @@ import dataclasses
 import logging
 import os
 import pathlib
+import signal
+import threading
 from typing import Callable, Iterator, Optional
+
+import yaml
+from dask.utils import parse_bytes
+from distributed import Client, LocalCluster
 
 from cellfit.batch.jobwatch import DEFAULT_START_TIMEOUT_S, ClusterError, JobWatch, check_commands, watched_job_class
 
@@ -120,8 +126,6 @@ class ClusterOptions:
     @classmethod
     def from_yaml(cls, path: os.PathLike | str, **overrides) -> "ClusterOptions":
         """Read options from a YAML mapping (``yaml.safe_load``); ``overrides`` that are not None win."""
-        import yaml
-
         path = pathlib.Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -147,17 +151,17 @@ def _import_dask_jobqueue():
     module; dask/dask-jobqueue#696, fixed after 0.9.0), which would turn Ctrl-C into exit
     code 0 without a word; the previous handler (Python's ``KeyboardInterrupt``) is put back.
     """
-    import signal
-    import threading
-
     main = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGINT) if main else None
-    import dask_jobqueue
+    import dask_jobqueue  # noqa: PLC0415 - here, between saving and restoring the handler (see above)
 
     if main and getattr(signal.getsignal(signal.SIGINT), "__module__", "") == "dask_jobqueue.runner":
         ours = before is not None and getattr(before, "__module__", "") != "dask_jobqueue.runner"
         signal.signal(signal.SIGINT, before if ours else signal.default_int_handler)
     return dask_jobqueue
+
+
+dask_jobqueue = _import_dask_jobqueue()
 
 
 def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[str] = None,
@@ -168,8 +172,6 @@ def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[
     of :data:`FIT_RESOURCE`, so it runs one fit at a time with all its threads. With a
     ``watch``, the jobs report their submissions to it (:func:`watched_job_class`).
     """
-    dask_jobqueue = _import_dask_jobqueue()
-
     common = dict(
         queue=options.queue, account=options.account, walltime=options.walltime, memory=options.memory,
         cores=options.cores, processes=options.processes, interface=options.interface,
@@ -193,10 +195,7 @@ def make_jobqueue_cluster(kind: str, options: ClusterOptions, *, host: Optional[
     if kind == "pbs":
         resource_spec = None
         if options.gpus_per_job:
-            from dask.utils import parse_bytes
-            from dask_jobqueue.pbs import pbs_format_bytes_ceil
-
-            mem = pbs_format_bytes_ceil(parse_bytes(options.memory))
+            mem = dask_jobqueue.pbs.pbs_format_bytes_ceil(parse_bytes(options.memory))
             resource_spec = f"select=1:ncpus={options.cores}:ngpus={options.gpus_per_job}:mem={mem}"
         if watch is not None:
             common["job_cls"] = watched_job_class(dask_jobqueue.pbs.PBSJob, watch)
@@ -240,8 +239,6 @@ def _local_workers(workers: Optional[int]) -> int:
 def connect(scheduler="local", workers: Optional[int] = None,
             options: Optional[ClusterOptions] = None) -> Iterator[Connection]:
     """Open a Dask client for ``scheduler`` (see module docstring); close what was opened on exit."""
-    from distributed import Client, LocalCluster
-
     if isinstance(scheduler, Connection):  # already open (e.g. shared by the settings of a sweep)
         yield scheduler
         return

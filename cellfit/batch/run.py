@@ -37,15 +37,24 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 import pathlib
 import time
 from typing import Optional, Sequence
 
 import pandas as pd
+import torch
+from distributed import as_completed
+from tqdm.auto import tqdm
 
 from cellfit.batch import store
 from cellfit.batch.cluster import ClusterOptions, connect
+from cellfit.data import CellDataError, default_cache_dir, load_cell, select_panel
+from cellfit.data.preprocess import check_dt_window
+from cellfit.data.protocol import EPOCH_LENGTH_S
+from cellfit.device import resolve_device
+from cellfit.fit import FitConfig, fit_recordings, write_cell_outputs, write_failed_result
 from cellfit.batch.jobwatch import ClusterError, check_commands
 
 __all__ = ["run_batch", "fit_chunk", "default_cells_per_task", "resolve_specimens"]
@@ -62,8 +71,6 @@ def default_cells_per_task(device: str, n_cells: int, workers: Optional[int]) ->
     never so many that some workers get no task."""
     gpu = str(device).startswith("cuda")
     if str(device) == "auto":
-        import torch
-
         gpu = torch.cuda.is_available()
     k = min(16 if gpu else 4, max(1, int(n_cells)))
     if workers:
@@ -76,10 +83,6 @@ def resolve_specimens(specimens, cache_dir=None) -> tuple[list[int], Optional[st
 
     Raises :class:`cellfit.data.CellDataError` for an unknown panel or an empty list.
     """
-    import numbers
-
-    from cellfit.data import select_panel
-
     if isinstance(specimens, numbers.Integral):
         specimens = [int(specimens)]
     ids = select_panel(specimens if isinstance(specimens, str) else list(specimens), cache_dir)
@@ -109,12 +112,6 @@ def fit_chunk(specimens: Sequence[int], run: dict, run_dir: str, cache_dir: Opti
         One small dict per cell: ``specimen_id``, ``status`` (``ok``/``failed``/``skipped``),
         ``error`` and ``etv``.
     """
-    import torch
-
-    from cellfit.data import CellDataError, load_cell
-    from cellfit.data.protocol import EPOCH_LENGTH_S
-    from cellfit.fit import FitConfig, fit_recordings, write_cell_outputs
-
     if torch_threads:
         torch.set_num_threads(int(torch_threads))
     config = store.RunConfig(fit=run["fit"], window_s=run["window_s"], seed=run["seed"], device=run["device"],
@@ -164,8 +161,6 @@ def fit_chunk(specimens: Sequence[int], run: dict, run_dir: str, cache_dir: Opti
 
 
 def _write_failed(run_dir, sid, error: str, config: store.RunConfig, cell_class: str = "unknown") -> dict:
-    from cellfit.fit import write_failed_result
-
     result = store.failed_result(int(sid), error, config, cell_class=cell_class)
     write_failed_result(run_dir, result)
     return dict(specimen_id=int(sid), status="failed", error=result.error, etv=None)
@@ -226,10 +221,6 @@ def run_batch(
         cellfit.batch.cluster.ClusterError: slurm/pbs cannot give a worker (command missing, job
             refused, jobs failing at start-up, none started within ``cluster_options.start_timeout``).
     """
-    from cellfit.data import default_cache_dir
-    from cellfit.data.preprocess import check_dt_window
-    from cellfit.device import resolve_device
-
     run_dir = pathlib.Path(run_dir).resolve()
     cache = str(pathlib.Path(default_cache_dir(cache_dir)).resolve())
     ids, panel = resolve_specimens(specimens, cache)
@@ -291,9 +282,6 @@ def _completed(pending, check=None, every_s: float = 0.1):
 
 def _run_tasks(conn, todo: list[int], k: int, run_config: store.RunConfig, run_dir: pathlib.Path, cache: str,
                *, progress: bool, retries: int) -> None:
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
     client = conn.client
     run = run_config.to_dict()
 

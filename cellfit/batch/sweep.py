@@ -22,7 +22,12 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from tqdm.auto import tqdm
+
+from cellfit.batch.run import run_batch
+from cellfit.batch.store import summarise
 from cellfit.data.nwb2 import read_predictions_nwb2
+from cellfit.fit import FitConfig
 from cellfit.fit.results import read_result
 
 __all__ = [
@@ -90,11 +95,6 @@ def run_sweep(
         batch_kwargs: passed to ``run_batch`` (scheduler, workers, device, cache_dir, seed,
             window_s, cells_per_task, force, figures...).
     """
-    from tqdm.auto import tqdm
-
-    from cellfit.batch.run import run_batch
-    from cellfit.fit import FitConfig
-
     base = config or FitConfig()
     settings = sweep_settings(dts, arps, arp_sweep_dt)
     for s in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
@@ -105,8 +105,6 @@ def run_sweep(
 
 def collect(out_dir: os.PathLike | str, settings: Optional[Sequence[Setting]] = None) -> pd.DataFrame:
     """One row per (setting, cell) from every setting's per-cell results (missing settings are skipped)."""
-    from cellfit.batch.store import summarise
-
     out_dir = pathlib.Path(out_dir)
     if settings is None:
         settings = []

@@ -24,8 +24,6 @@ Environment:
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import logging
 import math
 import os
@@ -34,7 +32,28 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from cellfit.io import user_dir
+from .allen_files import AllenFileCache
+from .cache import (  # re-exported: the names every reader shares
+    ALLEN_INSTALL,
+    CACHE_ENV,
+    CACHE_FIX,
+    FILE_FIX,
+    OFFLINE_ENV,
+    README_HINT,
+    READERS,
+    CacheFiles,
+    RawSweep,
+    allensdk_installed,
+    cell_class_of,
+    cells_by_id,
+    default_cache_dir,
+    feature_float,
+    features_by_id,
+    is_offline,
+    record_str,
+    relative,
+    short,
+)
 from .errors import CellDataError
 
 __all__ = [
@@ -59,23 +78,14 @@ __all__ = [
     "cell_class_of",
     "cells_by_id",
     "features_by_id",
+    "record_str",
+    "feature_float",
 ]
 
 logger = logging.getLogger(__name__)
-
-CACHE_ENV = "CELLFIT_CACHE"
-OFFLINE_ENV = "CELLFIT_OFFLINE"
-README_HINT = "see data/README.md"
-#: how a cache directory can be read (see :func:`open_allen_cache`)
-READERS = ("allensdk", "files")
-#: the one line that says how to get AllenSDK (needed only to download from the Allen API)
-ALLEN_INSTALL = "pip install 'cellfit[allen]' (AllenSDK 2.16: Python 3.11, numpy < 1.24)"
 T = TypeVar("T")
 
 
-def allensdk_installed() -> bool:
-    """True when ``allensdk`` can be imported (checked without importing it)."""
-    return importlib.util.find_spec("allensdk") is not None
 
 
 def open_allen_cache(cache_dir: os.PathLike | str | None = None, reader: str = "auto"):
@@ -92,8 +102,6 @@ def open_allen_cache(cache_dir: os.PathLike | str | None = None, reader: str = "
     if name == "auto":
         name = "allensdk" if allensdk_installed() else "files"
     if name == "files":
-        from .allen_files import AllenFileCache
-
         return AllenFileCache(cache)
     if name != "allensdk":
         raise CellDataError(f"unknown cache reader {reader!r}; use one of auto, {', '.join(READERS)}")
@@ -103,52 +111,9 @@ def open_allen_cache(cache_dir: os.PathLike | str | None = None, reader: str = "
     return AllenSDKCache(cache)
 
 
-def default_cache_dir(cache_dir: os.PathLike | str | None = None) -> pathlib.Path:
-    """The Allen cache directory: ``cache_dir`` > ``$CELLFIT_CACHE`` > ``~/.cache/cellfit/allen``."""
-    return user_dir(cache_dir, CACHE_ENV, "cellfit", "allen")
-
-
-def is_offline() -> bool:
-    """True when ``$CELLFIT_OFFLINE`` forbids downloads."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@dataclasses.dataclass(frozen=True)
-class RawSweep:
-    """One current-clamp sweep at the file's sampling rate.
-
-    ``current_pA`` and ``voltage_mV`` are float64 arrays from sample 0 of the
-    sweep; ``valid_end`` is the index of the last valid sample (AllenSDK's
-    ``index_range[1]``: real sweeps may be cut short).
-    """
-
-    sweep_number: int
-    stimulus_name: str
-    sampling_rate_hz: float
-    current_pA: np.ndarray
-    voltage_mV: np.ndarray
-    valid_end: int
-
-
-def cell_class_of(dendrite_type: str | None) -> str:
-    """``"spiny"`` -> excitatory, ``"aspiny"`` -> inhibitory, else ``"unknown"``."""
-    d = (dendrite_type or "").strip().lower()
-    if d == "spiny":
-        return "excitatory"
-    if d == "aspiny":
-        return "inhibitory"
-    return "unknown"
-
-
 # --------------------------------------------------------------------------
 # the cache
 # --------------------------------------------------------------------------
-_CACHE_FIX = (f"run once with internet so AllenSDK downloads the data, pass --cache-dir (or set {CACHE_ENV}) "
-              f"pointing at an Allen Cell Types cache, or use --specimen demo ({README_HINT})")
-_FILE_FIX = ("run on a machine with internet to download it through AllenSDK, or pass --cache-dir pointing at "
-             f"an Allen cache ({README_HINT})")
-
-
 def open_cache(cache_dir: pathlib.Path):
     """Return a ``CellTypesCache`` on ``cache_dir/manifest.json``.
 
@@ -165,7 +130,7 @@ def open_cache(cache_dir: pathlib.Path):
                 why = "is empty (no manifest.json)"
             else:
                 why = "has no manifest.json"
-            raise CellDataError(f"cache directory {cache} {why}; {_CACHE_FIX} [{OFFLINE_ENV} is set]")
+            raise CellDataError(f"cache directory {cache} {why}; {CACHE_FIX} [{OFFLINE_ENV} is set]")
     from allensdk.config.manifest import ManifestVersionError
     from allensdk.core.cell_types_cache import CellTypesCache
 
@@ -180,19 +145,6 @@ def open_cache(cache_dir: pathlib.Path):
     except OSError as exc:
         raise CellDataError(f"cannot create or read {manifest} ({exc}); pass --cache-dir pointing "
                             f"at a writable directory ({README_HINT})") from exc
-
-
-@dataclasses.dataclass(frozen=True)
-class CacheFiles:
-    """Paths of the cache files one specimen depends on."""
-
-    cells: pathlib.Path
-    features: pathlib.Path
-    sweeps: pathlib.Path
-    nwb: pathlib.Path
-
-    def all(self) -> tuple[pathlib.Path, ...]:
-        return (self.cells, self.features, self.sweeps, self.nwb)
 
 
 def cache_files(ctc, specimen_id: int) -> CacheFiles:
@@ -218,44 +170,20 @@ def _fetch(path: pathlib.Path, call: Callable[[], T], *, what: str, missing: str
         return call()
     except OSError as exc:  # urllib/requests errors are OSErrors too
         if present:
-            raise CellDataError(f"cannot read {what} {path} ({type(exc).__name__}: {_short(exc)}); "
+            raise CellDataError(f"cannot read {what} {path} ({type(exc).__name__}: {short(exc)}); "
                                 "delete it so AllenSDK downloads it again") from exc
         raise CellDataError(f"{missing} and the Allen API could not be reached "
-                            f"({type(exc).__name__}: {_short(exc, 80)}); {fix}") from exc
+                            f"({type(exc).__name__}: {short(exc, 80)}); {fix}") from exc
     except ValueError as exc:  # JSON / CSV parse errors
-        raise CellDataError(f"{what} {path} is corrupt ({_short(exc)}); delete it so AllenSDK "
+        raise CellDataError(f"{what} {path} is corrupt ({short(exc)}); delete it so AllenSDK "
                             "downloads it again") from exc
-
-
-def _short(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def cells_by_id(cells: Iterable[dict], path: pathlib.Path, fix: str) -> dict[int, dict]:
-    """Simplified cell records by integer ``id``; CellDataError naming ``path`` if one has none."""
-    try:
-        return {int(c["id"]): c for c in cells}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CellDataError(f"cell table {path} has records without an integer 'id' ({exc}); {fix}") from exc
-
-
-def features_by_id(rows: Iterable[dict]) -> dict[int, dict]:
-    """Feature rows by integer ``specimen_id`` (rows without one are skipped)."""
-    out = {}
-    for r in rows:
-        sid = r.get("specimen_id")
-        if sid is None or (isinstance(sid, float) and math.isnan(sid)):
-            continue
-        out[int(sid)] = r
-    return out
 
 
 def get_cells(ctc, cache: pathlib.Path) -> dict[int, dict]:
     """All cell records (AllenSDK's simplified form), by specimen id."""
     files = cache_files(ctc, 0)
     cells = _fetch(files.cells, ctc.get_cells, what="cell table",
-                   missing=f"cache directory {cache} has no cells.json", fix=_CACHE_FIX)
+                   missing=f"cache directory {cache} has no cells.json", fix=CACHE_FIX)
     return cells_by_id(cells, files.cells, "delete it so AllenSDK downloads it again")
 
 
@@ -263,7 +191,7 @@ def get_features(ctc, cache: pathlib.Path) -> dict[int, dict]:
     """Ephys feature records (``ephys_features.csv``), by specimen id."""
     files = cache_files(ctc, 0)
     rows = _fetch(files.features, ctc.get_ephys_features, what="ephys feature table",
-                  missing=f"cache directory {cache} has no ephys_features.csv", fix=_CACHE_FIX)
+                  missing=f"cache directory {cache} has no ephys_features.csv", fix=CACHE_FIX)
     return features_by_id(rows)
 
 
@@ -271,25 +199,18 @@ def get_sweep_table(ctc, specimen_id: int, cache: pathlib.Path) -> list[dict]:
     """The sweep records of ``specimen_<id>/ephys_sweeps.json``."""
     path = cache_files(ctc, specimen_id).sweeps
     sweeps = _fetch(path, lambda: ctc.get_ephys_sweeps(specimen_id), what=f"sweep table of specimen {specimen_id}",
-                    missing=f"specimen {specimen_id}: no file {_rel(path, cache)} in {cache}", fix=_FILE_FIX)
+                    missing=f"specimen {specimen_id}: no file {relative(path, cache)} in {cache}", fix=FILE_FIX)
     if not isinstance(sweeps, list):
         raise CellDataError(f"specimen {specimen_id}: sweep table {path} is not a list of sweeps; "
                             "delete it so AllenSDK downloads it again")
     return sweeps
 
 
-def _rel(path: pathlib.Path, cache: pathlib.Path) -> str:
-    try:
-        return str(path.relative_to(cache))
-    except ValueError:
-        return str(path)
-
-
 def open_nwb(ctc, specimen_id: int, cache: pathlib.Path):
     """Return AllenSDK's ``NwbDataSet`` for the specimen (downloading the file when online)."""
     path = cache_files(ctc, specimen_id).nwb
     return _fetch(path, lambda: ctc.get_ephys_data(specimen_id), what=f"NWB file of specimen {specimen_id}",
-                  missing=f"specimen {specimen_id}: no file {_rel(path, cache)} in {cache}", fix=_FILE_FIX)
+                  missing=f"specimen {specimen_id}: no file {relative(path, cache)} in {cache}", fix=FILE_FIX)
 
 
 def read_sweep(ds, sweep_number: int, stimulus_name: str, specimen_id: int) -> RawSweep:
@@ -300,10 +221,10 @@ def read_sweep(ds, sweep_number: int, stimulus_name: str, specimen_id: int) -> R
         d = ds.get_sweep(int(sweep_number))
     except OSError as exc:
         raise CellDataError(f"specimen {specimen_id}: cannot read NWB file {path}, it is truncated or corrupt "
-                            f"({_short(exc, 100)}); {fix}") from exc
+                            f"({short(exc, 100)}); {fix}") from exc
     except KeyError as exc:
         raise CellDataError(f"specimen {specimen_id}: sweep {sweep_number} ({stimulus_name}) is listed in "
-                            f"ephys_sweeps.json but missing from {path} ({_short(exc, 100)}); {fix}") from exc
+                            f"ephys_sweeps.json but missing from {path} ({short(exc, 100)}); {fix}") from exc
     if d.get("stimulus_unit") == "Volts":
         raise CellDataError(f"specimen {specimen_id}: sweep {sweep_number} ({stimulus_name}) in {path} is a "
                             "voltage-clamp sweep; cellfit needs current-clamp noise sweeps")
@@ -357,20 +278,3 @@ class AllenSDKCache:
             yield read_sweep(ds, n, stimulus_name, specimen_id)
 
 
-def record_str(record: dict, key: str) -> str:
-    """A string field of a cell record; None/NaN become ""."""
-    v = record.get(key)
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return str(v)
-
-
-def feature_float(record: dict | None, key: str) -> float:
-    """A numeric feature, NaN when missing."""
-    if record is None:
-        return float("nan")
-    v = record.get(key)
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")

@@ -39,18 +39,19 @@ from typing import Iterable, Iterator
 
 import h5py
 import numpy as np
+import pandas as pd
 
-from .allen import (
+from .cache import (
     ALLEN_INSTALL,
     OFFLINE_ENV,
     README_HINT,
     CacheFiles,
     RawSweep,
-    _rel,
-    _short,
     cells_by_id,
     features_by_id,
     is_offline,
+    relative,
+    short,
 )
 from .errors import CellDataError
 
@@ -135,7 +136,7 @@ class AllenFileCache:
             entries = json.loads(manifest.read_text())["manifest"]
             version = next((e.get("value") for e in entries if e.get("type") == "manifest_version"), None)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CellDataError(f"{manifest} is not a valid AllenSDK manifest ({_short(exc)}); delete it "
+            raise CellDataError(f"{manifest} is not a valid AllenSDK manifest ({short(exc)}); delete it "
                                 "(cellfit then reads AllenSDK's default layout)") from exc
         if version != MANIFEST_VERSION:
             raise CellDataError(f"{manifest} has the wrong manifest version {version!r} (expected "
@@ -179,20 +180,18 @@ class AllenFileCache:
 
     def features(self) -> dict[int, dict]:
         """Ephys feature rows (``ephys_features.csv``), by specimen id; empty fields are NaN."""
-        import pandas as pd
-
         path = self._path("EPHYS_FEATURES")
         self._need(path, f"cache directory {self.cache} has no ephys_features.csv", _CACHE_FIX)
         try:
             rows = pd.read_csv(path, parse_dates=True).to_dict("records")
         except (OSError, ValueError) as exc:  # pandas' parser errors are ValueErrors
-            raise CellDataError(f"ephys feature table {path} is corrupt ({_short(exc)}); {_REDOWNLOAD}") from exc
+            raise CellDataError(f"ephys feature table {path} is corrupt ({short(exc)}); {_REDOWNLOAD}") from exc
         return features_by_id(rows)
 
     def sweep_table(self, specimen_id: int) -> list[dict]:
         """The sweep records of ``specimen_<id>/ephys_sweeps.json``."""
         path = self._path("EPHYS_SWEEPS", specimen_id)
-        self._need(path, f"specimen {specimen_id}: no file {_rel(path, self.cache)} in {self.cache}", _FILE_FIX)
+        self._need(path, f"specimen {specimen_id}: no file {relative(path, self.cache)} in {self.cache}", _FILE_FIX)
         table = _read_json(path, f"sweep table of specimen {specimen_id}")
         if not isinstance(table, list):
             raise CellDataError(f"specimen {specimen_id}: sweep table {path} is not a list of sweeps; {_REDOWNLOAD}")
@@ -201,7 +200,7 @@ class AllenFileCache:
     def fetch_nwb(self, specimen_id: int) -> pathlib.Path:
         """The specimen's NWB file (it must be in the cache: this reader cannot download)."""
         path = self._path("EPHYS_DATA", specimen_id)
-        self._need(path, f"specimen {specimen_id}: no file {_rel(path, self.cache)} in {self.cache}", _FILE_FIX)
+        self._need(path, f"specimen {specimen_id}: no file {relative(path, self.cache)} in {self.cache}", _FILE_FIX)
         return path
 
     # -- sweeps ------------------------------------------------------------
@@ -215,7 +214,7 @@ class AllenFileCache:
                     yield _read_nwb1_sweep(f, path, int(n), stimulus_name, specimen_id, fix)
         except OSError as exc:  # not HDF5, truncated
             raise CellDataError(f"specimen {specimen_id}: cannot read NWB file {path}, it is truncated or corrupt "
-                                f"({_short(exc, 100)}); {fix}") from exc
+                                f"({short(exc, 100)}); {fix}") from exc
 
 
 def _read_json(path: pathlib.Path, what: str):
@@ -223,9 +222,9 @@ def _read_json(path: pathlib.Path, what: str):
         with open(path) as fh:
             return json.load(fh)
     except OSError as exc:
-        raise CellDataError(f"cannot read {what} {path} ({type(exc).__name__}: {_short(exc)})") from exc
+        raise CellDataError(f"cannot read {what} {path} ({type(exc).__name__}: {short(exc)})") from exc
     except ValueError as exc:
-        raise CellDataError(f"{what} {path} is corrupt ({_short(exc)}); {_REDOWNLOAD}") from exc
+        raise CellDataError(f"{what} {path} is corrupt ({short(exc)}); {_REDOWNLOAD}") from exc
 
 
 def _text(x) -> str:
@@ -266,10 +265,10 @@ def _read_nwb1_sweep(f: h5py.File, path: pathlib.Path, n: int, stimulus_name: st
         response = resp_ds[()]
     except KeyError as exc:
         raise CellDataError(f"{label} is listed in ephys_sweeps.json but missing from {path} "
-                            f"({_short(exc, 100)}); {fix}") from exc
+                            f"({short(exc, 100)}); {fix}") from exc
     except OSError as exc:  # a damaged chunk inside an otherwise readable file
         raise CellDataError(f"specimen {specimen_id}: cannot read NWB file {path}, it is truncated or corrupt "
-                            f"({_short(exc, 100)}); {fix}") from exc
+                            f"({short(exc, 100)}); {fix}") from exc
     if start != 0:
         raise CellDataError(f"{label} in {path} does not start at sample 0 (idx_start {start}); {fix}")
     if unit == "Volts":

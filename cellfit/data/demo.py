@@ -22,7 +22,7 @@ import shutil
 import tempfile
 
 from cellfit.io import make_dir_readable
-from .allen import default_cache_dir
+from .cache import default_cache_dir
 from .errors import CellDataError
 from .load import as_specimen_id
 from .synthetic import (GENERATOR_VERSION, ALIFParams, SyntheticCell, alif_panel, mismatch_panel,

@@ -28,9 +28,13 @@ import pathlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+import pynwb.core
+from hdmf.backends.hdf5.h5_utils import H5DataIO
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
 from cellfit.io import atomic_path
-from .allen import RawSweep, cell_class_of
+from .cache import RawSweep, cell_class_of
 from .errors import CellDataError
 from .preprocess import bin_sweeps, build_recording, check_dt_window
 from .protocol import EPOCH_STARTS_S, MIN_TEST_REPEATS, TEST_STIMULUS, TRAIN_STIMULUS
@@ -63,7 +67,6 @@ def _shared_type_map():
     context it returns one copy, made once; the map is only read there (to
     look up term-set configuration).
     """
-    import pynwb.core
 
     original = pynwb.core.get_type_map
     shared = original()
@@ -100,8 +103,6 @@ def read_nwb2_sweeps(path: os.PathLike | str, stimulus_names: Iterable[str] | No
     samples (unrecorded end of a sweep) set ``valid_end``; NaNs inside the
     sweep are left for the preprocessing to report.
     """
-    from pynwb import NWBHDF5IO
-    from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
     path = pathlib.Path(path)
     if not path.exists():
@@ -178,9 +179,6 @@ def write_nwb2_sweeps(path: os.PathLike | str, sweeps: Sequence[RawSweep], *, id
 
 
 def _write_sweeps(path, sweeps, identifier, session_description, session_start_time, gap_s) -> None:
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
     nwb = NWBFile(session_description=session_description, identifier=identifier,
                   session_start_time=session_start_time)
@@ -346,8 +344,6 @@ def _json_default(obj):
 
 
 def _write_predictions(path, specimen_id, dt_ms, series, info, description, session_start_time) -> None:
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
-    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
     nwb = NWBFile(session_description=description or f"cellfit predictions for specimen {specimen_id}",
                   identifier=f"cellfit-predictions-{int(specimen_id)}",
@@ -369,7 +365,6 @@ def _write_predictions(path, specimen_id, dt_ms, series, info, description, sess
 
 def read_predictions_nwb2(path: os.PathLike | str) -> dict:
     """Read a file of :func:`write_predictions_nwb2`: arrays in their written shape and units, plus metadata."""
-    from pynwb import NWBHDF5IO
 
     try:
         with _shared_type_map(), NWBHDF5IO(str(path), "r", load_namespaces=True) as io:

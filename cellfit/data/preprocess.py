@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .allen import RawSweep
+from .cache import RawSweep
 from .errors import CellDataError
 from .protocol import DT_MAX_MS, DT_MIN_MS, EPOCH_LENGTH_S, EPOCH_STARTS_S
 from .spikes import DETECT_PAD_S, detect_spike_samples  # noqa: F401  (re-exported; the detectors live in spikes.py)

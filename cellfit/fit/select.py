@@ -33,6 +33,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from cellfit.device import resolve_device
 from cellfit.fit.config import FitConfig
 from cellfit.fit.fitter import (
     PARAMETER_NAMES,
@@ -76,8 +77,6 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     Returns:
         ``(candidates, refits)``: per cell, lists of :class:`CellFitState`.
     """
-    from cellfit.device import resolve_device
-
     dev = resolve_device(device)
     inits = [initial_values(config, s) for s in sets]
     options = [[i] for i in inits]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from ..cache import RawSweep, cell_class_of
+from ..preprocess import bin_sweeps, build_recording
 from ..protocol import TEST_STIMULUS, TRAIN_STIMULUS
+from ..types import CellMeta, CellRecording
 from .allen_format import cell_record, check_sampling_rate
 from .cells import SyntheticCell, specimen_ids
 from .sweeps import precompute, simulate_cells, simulation_chunks
-
-if TYPE_CHECKING:
-    from ..types import CellRecording
 
 __all__ = ["synthetic_recordings"]
 
@@ -42,9 +42,6 @@ def synthetic_recordings(cells: Sequence[SyntheticCell], dt_ms: float = 0.1, win
 
 def _recording(cell: SyntheticCell, sid: int, i: int, sim: dict, dt_ms: float, window_s: float, seed: int,
                fs: float) -> "CellRecording":
-    from ..allen import RawSweep, cell_class_of
-    from ..preprocess import bin_sweeps, build_recording
-    from ..types import CellMeta
 
     record = cell_record(cell, sid, i)
     meta = CellMeta(
