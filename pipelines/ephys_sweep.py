@@ -18,6 +18,8 @@ Exit codes: 0 success; 2 bad arguments or data (one line on stderr); 130 interru
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import pathlib
 import sys
 
@@ -64,9 +66,6 @@ def _validate(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     prepare_worker_processes(verbose=args.verbose)  # before Dask is imported: quiet workers that ignore Ctrl-C
     # the heavy imports (torch, pandas, Dask), deferred so that bad arguments answer first (cellfit.cli)
-    import dataclasses
-    import logging
-
     from cellfit.batch.cluster import cluster_options_from_args
     from cellfit.batch.sweep import DEFAULT_ARPS, DEFAULT_DTS, collect, run_sweep, sweep_table
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ, ensure_demo_cell, synthetic_panel

@@ -13,6 +13,7 @@ Exit codes: 0 success; 2 bad arguments or data (one line on stderr, no traceback
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -65,8 +66,6 @@ def _validate(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # the heavy imports (torch, AllenSDK), deferred so that bad arguments answer first (cellfit.cli)
-    import dataclasses
-
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ
     from cellfit.device import resolve_device
     from cellfit.fit.api import fit_cell
