@@ -363,7 +363,7 @@ def _hint_flags() -> dict[tuple[str, str], str]:
     found = {}
     for path in sorted((REPO / "cellfit").rglob("*.py")):
         rel = path.relative_to(REPO).as_posix()
-        if rel.endswith("__main__.py") or rel == "cellfit/cli.py":
+        if rel.endswith("__main__.py") or rel.startswith("cellfit/cli/"):
             continue
         tree = ast.parse(path.read_text())
         strings = {}

@@ -1,79 +1,17 @@
-"""What every command line shares: the common flags, checks before work, one-line errors, exit codes.
-
-Every cellfit command line (``python -m cellfit.fit``, ``cellfit.batch``, ``cellfit.data``,
-``pipelines.benchmark``, ``pipelines.classify``, ``pipelines.ephys_sweep``) is built the same way::
-
-    from cellfit import cli
-
-    def build_parser():
-        p = cli.ArgumentParser(prog="python -m cellfit.fit", description=...)
-        p.add_argument("--specimen", ...)                          # its own flags
-        cli.add_common(p, "dt", "arp", "device", "seed", "out", defaults={"out": "runs/fit"})
-        return p
-
-    def _validate(args):            # light checks: values, the output folder
-        cli.check_dt_arp(args.dt, args.arp)
-        cli.check_out_dir(args.out)
-
-    def _run(args):                 # the heavy imports (torch, AllenSDK, Dask), then the work
-        from cellfit.fit.api import fit_cell
-        ...
-
-    def main(argv=None):
-        return cli.run_main(build_parser(), _run, argv, validate=_validate, interrupted=...)
-
-So the order is always: parse, check (both with light imports only: this module, argparse,
-pathlib), then import the heavy modules (in the CLI's ``_run``, the one place where a
-command line imports lazily), then work. A misspelt flag, a value out of range or an
-unwritable ``--out`` answers in well under a second, before torch is loaded. The package
-``__init__`` files import their exports on first use (:mod:`cellfit._lazy`) for the same
-reason. Flags whose choices live in a heavy module use :class:`LazyChoices`.
-
-Common flags (:data:`COMMON_FLAGS`, :func:`add_common`) have the same name, type, unit,
-help and default in every command line that takes them (``--workers`` always means Dask
-workers; ``--device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` everywhere).
-
-Exit codes (:func:`run_main`): 0 success; 1 the run finished but found failures (command
-specific); 2 bad arguments or data: one line ``<prog>: error: <what> ...; <fix>`` on stderr,
-no traceback; 130 interrupted (Ctrl-C): one line saying what stopped and how to resume.
-"""
+"""The parser and the flags every command line shares (same names, types, units, help and defaults)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import logging
-import os
-import pathlib
 import re
-import signal
 import sys
-import threading
-import warnings
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional
 
-from cellfit.data.errors import CellDataError
 from cellfit.data.protocol import DT_MAX_MS, DT_MIN_MS
 from cellfit.names import DEFAULT_ENGINE, ENGINE_NAMES
-from cellfit.timegrid import fmt_ms, suggest_dt_arp
-
-__all__ = [
-    "UsageError", "ArgumentParser", "LazyChoices", "add_common", "add_cell_source", "add_deprecated_alias",
-    "COMMON_FLAGS", "positive_float", "positive_int", "nonneg_int", "device_name", "scheduler_name",
-    "specimen_name", "check_dt_arp", "check_out_dir", "check_cache_dir", "check_specimens", "run_main",
-    "TRACEBACK_ENV", "check_lazy_choices"
-]
-
-#: set this environment variable to see the traceback of an error instead of its one line
-TRACEBACK_ENV = "CELLFIT_TRACEBACK"
-
-#: what a Ctrl-C prints: a fixed line, or one built from the parsed arguments
-Interrupted = Union[str, Callable[[argparse.Namespace], str]]
-
-
-class UsageError(ValueError):
-    """A bad argument found after parsing: the message names the thing and the fix (exit code 2)."""
+from cellfit.timegrid import fmt_ms
+from cellfit.cli.checks import UsageError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -348,157 +286,6 @@ def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, de
                         default=argparse.SUPPRESS, **kwargs)
 
 
-# --------------------------------------------------------------------------
-# checks after parsing (light: no torch, no data)
-# --------------------------------------------------------------------------
-def check_dt_arp(dt_ms: float, arp_ms: Optional[float] = None, *, interval_ms: Optional[float] = None,
-                 data: str = "the data", dt_range: Optional[tuple[float, float]] = (DT_MIN_MS, DT_MAX_MS),
-                 dt_flag: str = "--dt", arp_flag: str = "--arp") -> None:
-    """Raise :class:`UsageError` unless DT and the ARP satisfy :mod:`cellfit.timegrid`'s rules.
-
-    The message suggests values that satisfy every rule. ``dt_range`` None skips the
-    recordings' DT range (for command lines that do not bin recordings); ``interval_ms``
-    is the data's sampling interval when it is known before loading.
-    """
-    problem = suggest_dt_arp(dt_ms, arp_ms, dt_range=dt_range or (0.0, float("inf")), interval_ms=interval_ms,
-                             data=data, dt_flag=dt_flag, arp_flag=arp_flag)
-    if problem is not None:
-        raise UsageError(f"{problem.problem}; {problem.fix}")
-
-
-def _exists(path: pathlib.Path, flag: str) -> bool:
-    try:
-        return path.exists()
-    except OSError as exc:  # e.g. a parent folder that cannot be searched
-        raise UsageError(f"cannot check {flag} {path} ({exc.strerror}); choose another {flag}") from None
-
-
-def _writable(folder: pathlib.Path) -> bool:
-    # os.access asks the kernel with the real ids; root passes it everywhere but on read-only file systems
-    return os.access(folder, os.W_OK | os.X_OK)
-
-
-def check_out_dir(path: Union[str, os.PathLike], flag: str = "--out") -> pathlib.Path:
-    """Raise :class:`UsageError` unless ``path`` is, or can be created as, a writable folder.
-
-    Creates nothing: a missing folder needs its nearest existing parent to be a
-    writable folder. Returns the path.
-    """
-    out = pathlib.Path(path).expanduser()
-    if _exists(out, flag):
-        if not out.is_dir():
-            raise UsageError(f"{flag} {path} is a file, not a folder; give a folder (created if missing) "
-                             "or move the file away")
-        if not _writable(out):
-            raise UsageError(f"{flag} {path} is not writable; choose another {flag} or make it writable")
-        return out
-    parent = out.absolute().parent
-    while not _exists(parent, flag):
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"cannot create {flag} {path}: {parent} is a file; choose another {flag}")
-    if not _writable(parent):
-        raise UsageError(f"cannot create {flag} {path}: {parent} is not writable; choose another {flag}")
-    return out
-
-
-def check_cache_dir(path: Optional[Union[str, os.PathLike]], flag: str = "--cache-dir") -> None:
-    """Raise :class:`UsageError` if ``path`` exists and is not a folder (a missing one is the data layer's call)."""
-    if path is not None:
-        p = pathlib.Path(path).expanduser()
-        if _exists(p, flag) and not p.is_dir():
-            raise UsageError(f"{flag} {path} is a file, not a folder; give the folder of an Allen cache")
-
-
-def check_specimens(specimens: Optional[Sequence[str]], flag: str = "--specimens") -> None:
-    """``demo`` stands alone (it lives in its own cache): raise :class:`UsageError` if it is mixed with ids."""
-    if specimens and "demo" in specimens and len(specimens) > 1:
-        raise UsageError(f"{flag} demo is the built-in demo cell, which lives in its own cache; give it alone "
-                         f"({flag} demo) or give Allen ids only")
-
-
-# --------------------------------------------------------------------------
-# the frame of every command line
-# --------------------------------------------------------------------------
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-@contextlib.contextmanager
-def _quiet_after_ctrl_c():
-    """On the first Ctrl-C, mute warnings and log records below ERROR, then raise KeyboardInterrupt.
-
-    What a library prints while it tears down after an interrupt (Dask closing its workers,
-    leaked-resource warnings) is not news to the user; the one line of :func:`run_main` is.
-    """
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield  # someone else handles Ctrl-C (or it cannot be handled here)
-        return
-    muted = []
-
-    def on_sigint(signum, frame):
-        if not muted:
-            muted.append(True)
-            logging.disable(logging.WARNING)
-            warnings.simplefilter("ignore")
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with warnings.catch_warnings():
-            yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if muted:
-            logging.disable(logging.NOTSET)
-
-
-def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Optional[int]],
-             argv: Optional[Sequence[str]] = None, *,
-             validate: Optional[Callable[[argparse.Namespace], None]] = None,
-             interrupted: Interrupted = "interrupted; nothing to resume, rerun the command to start again",
-             errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Parse ``argv``, ``validate`` the arguments, then ``run(args)``; return the exit code.
-
-    - ``--help``: its exit code (0); a parse error: argparse's one line, 2;
-    - :class:`UsageError`, :class:`cellfit.data.CellDataError`, ``ValueError`` and the
-      command line's own ``errors``, from the checks or from ``run``: one line
-      ``<prog>: error: ...`` on stderr, 2 (no traceback);
-    - Ctrl-C (``KeyboardInterrupt``) at any point: one line ``<prog>: <interrupted>``, 130
-      (warnings and log records below ERROR printed while the work winds down are muted);
-    - otherwise what ``run`` returns (None counts as 0).
-
-    ``interrupted`` says what stopped and how to resume: a string, or a function of the
-    parsed arguments. With ``$CELLFIT_TRACEBACK`` set, errors keep their traceback (for
-    reporting a bug).
-    """
-    args = None
-    try:
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # --help, or a parse error already printed as one line
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        if validate is not None:
-            validate(args)
-        check_lazy_choices(parser, args)
-        with _quiet_after_ctrl_c():
-            code = run(args)
-        return 0 if code is None else int(code)
-    except KeyboardInterrupt:
-        if callable(interrupted):
-            message = interrupted(args) if args is not None else "interrupted"
-        else:
-            message = interrupted
-        print(f"{parser.prog}: {message}", file=sys.stderr)
-        return 130
-    except (UsageError, CellDataError, ValueError, *errors) as exc:
-        if os.environ.get(TRACEBACK_ENV):
-            raise
-        print(f"{parser.prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-
-
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     """The SLURM/PBS job options (``--cluster-config``, ``--queue``, ...) of the commands that run batches."""
     jobs = parser.add_argument_group("batch jobs (--scheduler slurm|pbs)")
@@ -516,13 +303,4 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
                       help="stop with the scheduler's reason when no worker job has started for this long "
                            "(default 1800; 0: no limit); jobs that fail at start-up stop the run at once")
 
-
-def check_cluster_options(args: argparse.Namespace) -> None:
-    """Before any work: the ``--cluster-config`` file exists and the scheduler's commands are on PATH."""
-    from cellfit.batch.jobwatch import check_commands  # light: no Dask, no torch
-
-    if args.cluster_config and not pathlib.Path(args.cluster_config).is_file():
-        why = "is not a file" if pathlib.Path(args.cluster_config).exists() else "does not exist"
-        raise UsageError(f"--cluster-config {args.cluster_config} {why}; give a YAML file of job options")
-    check_commands(args.scheduler)
 
