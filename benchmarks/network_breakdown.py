@@ -55,15 +55,18 @@ def _engine(kind, current, layer, grad=True):
         return alif_blocks(current, params, **kw)
 
 
+CLOCK = time.perf_counter
+
+
 def _interleaved(fns: dict, repeats: int) -> dict:
     for fn in fns.values():  # warm-up (and the workspace of the blockwise path)
         fn()
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             fn()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(CLOCK() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -173,10 +176,15 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the input and the network")
     p.add_argument("--fit", action="store_true", help="also time the single-cell fit step")
     p.add_argument("--fit-only", action="store_true", help="only time the single-cell fit step")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time (default), or this process's CPU time: steadier on a busy machine with --threads 1")
     args = p.parse_args(argv)
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"threads {torch.get_num_threads()}, median of {args.repeats}, float32; (Nx): old time / this path's time")
+    print(f"threads {torch.get_num_threads()}, {args.clock} clock, median of {args.repeats}, float32; "
+          "(Nx): old time / this path's time")
     if not args.fit_only:
         for T in args.T:
             network(T, args.repeats, args.seed)

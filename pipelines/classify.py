@@ -5,6 +5,7 @@ Examples::
     python -m pipelines.classify --dataset synthetic --epochs 5
     python -m pipelines.classify --dataset shd --data-dir data/shd --engine blocks --arp-ms 20
     python -m pipelines.classify --dataset nmnist --data-dir data/N-MNIST --engine standard --arp-ms 10
+    python -m pipelines.classify --dataset synthetic --compare-engines
 
 Data (not downloaded by this command): SHD needs ``shd_train.h5`` and
 ``shd_test.h5`` (or the ``.gz`` files from https://zenkelab.org/datasets/) in
@@ -12,7 +13,10 @@ Data (not downloaded by this command): SHD needs ``shd_train.h5`` and
 (``Train.zip``/``Test.zip`` from https://www.garrickorchard.com/datasets/n-mnist,
 unzipped). Outputs go to ``--out`` (default
 ``runs/classify/<dataset>-<engine>-arp<ARP>-seed<seed>``): ``config.json``,
-``metrics.csv``, ``best_model.pt`` and ``curves.png``.
+``metrics.csv``, ``best_model.pt`` and ``curves.png``. ``--compare-engines`` also runs
+every batch through the other engine from the same weights and adds both engines'
+forward + backward times, spike counts and their agreement to each epoch's row
+(:mod:`cellfit.classify.compare`).
 
 Usage and data errors print one line on stderr and exit with status 2.
 """
@@ -29,6 +33,7 @@ import torch
 from cellfit.device import resolve_device
 from cellfit.classify.datasets import DATASETS, DataError, load_datasets
 from cellfit.classify.model import RECURRENT_INITS
+from cellfit.classify.compare import engine_summary
 from cellfit.classify.train import DATASET_DEFAULTS, DTYPES, ClassifierConfig, train_classifier
 from cellfit.functional.alif import ENGINES
 from cellfit.functional.surrogate import SURROGATES
@@ -73,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 0)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--merge-polarity", action="store_true", help="N-MNIST: one channel per pixel for both polarities (1156 inputs instead of 2312)")
+    p.add_argument("--compare-engines", action="store_true", help="also run every batch through the other engine (same weights) and report both engines' times, spike counts and agreement per epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
     return p
@@ -118,6 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             seed=args.seed,
             num_workers=args.workers,
             max_samples=args.max_samples,
+            compare_engines=args.compare_engines,
         )
         extra = {"merge_polarity": True} if args.merge_polarity and args.dataset == "nmnist" else {}
         train_set, test_set = load_datasets(
@@ -142,6 +149,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"best epoch {results.best_epoch}: test accuracy {100 * best['test_acc']:.2f}%, "
         f"train accuracy {100 * best['train_acc']:.2f}%, epoch time {best['epoch_time_s']:.2f} s; results in {results.out_dir}"
     )
+    if config.compare_engines:
+        print(engine_summary(results.history, config.engine))
     return 0
 
 

@@ -46,8 +46,11 @@ costs a handful of small operations, not a Python loop.
 These are the same equations as :func:`~cellfit.functional.alif.alif_standard`'s (its
 reset, adaptation and recurrent spikes are detached, as here), so spikes are identical and
 gradients agree up to rounding; ``tests/functional/test_blockwise.py`` checks both against
-the step-by-step engine. The recorded per-block tensors take ``(T_R + 3 + T_R + 2) / T_R``
-(about 2) times the size of the current.
+the step-by-step engine. The forward keeps only the blocks' inputs ``[Ĩ | v | a | 1]``
+(``(T_R + 3) / T_R`` times the size of the current); the backward recomputes ``X`` from
+them in one product, in the buffer that then holds its gradient. Large buffers are
+recycled between calls (a fresh allocation of tens of MB costs a page fault per 4 KiB on
+first touch, about one more pass over the data).
 
 Layout: internally ``(N, blocks, B, T_R)`` (neurons first, so each batched product is a
 single ``bmm`` with one matrix per neuron).
@@ -91,6 +94,7 @@ class _Workspace:
         self._lock = threading.Lock()
 
     def take(self, shape, dtype, device) -> torch.Tensor:
+        """An uninitialised tensor of ``shape`` (recycled if one of that size is idle)."""
         n = 1
         for size in shape:
             n *= size
@@ -188,7 +192,6 @@ class SearchResult(NamedTuple):
     v_end: torch.Tensor  # (B, N) potential at step T - 1
     a_end: torch.Tensor  # (B, N) adaptation at step T - 1
     aug: Optional[torch.Tensor]  # (N, M, B, L + 3) [Ĩ | v | a | 1] per block, if recorded
-    x: Optional[torch.Tensor]  # (N, M, B, L + 2) [V - θ | 1 | V[L-1]] per block, if recorded
     kaug: torch.Tensor  # (N, L + 3, L + 2)
 
 
@@ -220,7 +223,7 @@ def blockwise_search(
         k0: (B, N) long, position of the last spike in the state's last L steps (L: none).
         v0, a0: (B, N) potential carried into step 0 (0 after a spike) and adaptation at step 0.
         w_rec, tail: recurrent weights (N, N) and the state's last L spikes (B, N, L).
-        record: keep every block's ``[Ĩ | v | a | 1]`` and ``X`` for :class:`BlockwiseALIF`'s backward.
+        record: keep every block's ``[Ĩ | v | a | 1]`` for :class:`BlockwiseALIF`'s backward.
 
     Only a spiking row differs from the plain current in the next block (its refractory
     prefix is zeroed, and its spike feeds the recurrent input), so the loop copies each
@@ -234,10 +237,9 @@ def blockwise_search(
     p_block = torch.exp(L * log_p.detach())[:, None]  # (N, 1)
     if record:
         aug = _WORKSPACE.take((N, M, B, L + 3), dtype, device)
-        x = _WORKSPACE.take((N, M, B, L + 2), dtype, device)
     else:
         aug = torch.empty((N, 1, B, L + 3), dtype=dtype, device=device)
-        x = torch.empty((N, 1, B, L + 2), dtype=dtype, device=device)
+    X = torch.empty((N, B, L + 2), dtype=dtype, device=device)  # contiguous: bmm into a strided view is slow
     aug[..., L + 2] = 1.0
     src = current.detach().permute(1, 0, 2)  # (N, B, T) view
     ks = torch.empty((N, M, B), dtype=torch.long, device=device)
@@ -250,7 +252,6 @@ def blockwise_search(
     for m in range(M):
         s = m if record else 0
         A = aug[:, s]
-        X = x[:, s]
         lo, hi = m * L, min(T, (m + 1) * L)
         if hi - lo == L:
             A[..., :L].copy_(src[..., lo:hi])
@@ -258,18 +259,30 @@ def blockwise_search(
             A[..., hi - lo : L].zero_()
             A[..., : hi - lo].copy_(src[..., lo:hi])
         j, b = spiked
-        if j.numel():
+        n_spikes = j.numel()
+        free = None
+        if n_spikes:
             # refractory prefix of the rows that spiked in the previous block
             kj = k[j, b]
-            A[j, b, :L] = A[j, b, :L] * tab.free[kj]
+            if n_spikes * _DENSE_GATE > N * B:  # many rows: one pass over the block beats indexing them
+                free = tab.free[k]
+                A[..., :L] *= free
+            else:
+                A[j, b, :L] = A[j, b, :L] * tab.free[kj]
         if w is not None:
             if m == 0:
                 if tail is not None:
                     A[..., :L] += _first_rec_input(w, tail.to(dtype)) * tab.free[k]
-            elif j.numel():
+            elif n_spikes * _DENSE_REC > B * L * (N + 64):
+                # many spikes: the recurrent input as one product, W @ (this block's spikes)
+                prev = torch.zeros((N, B, L), dtype=dtype, device=device)
+                prev[j, b, kj] = 1.0
+                rec = torch.mm(w, prev.view(N, B * L)).view(N, B, L)
+                A[..., :L] += rec * (tab.free[k] if free is None else free)
+            elif n_spikes:
                 # spike of neuron j at position kj feeds W[:, j] into every neuron at kj, unless refractory there
-                free = tab.free[k[:, b], kj[None, :]]  # (N, spikes)
-                A[..., :L].index_put_((_rows(N, device), b[None, :], kj[None, :]), w[:, j] * free, accumulate=True)
+                gate = tab.free[k[:, b], kj[None, :]]  # (N, spikes)
+                A[..., :L].index_put_((_rows(N, device), b[None, :], kj[None, :]), w[:, j] * gate, accumulate=True)
         A[..., L] = v
         A[..., L + 1] = a
         torch.bmm(A, kaug, out=X)
@@ -291,8 +304,16 @@ def blockwise_search(
     lp = log_p.detach()[:, None]
     a_end = a_last * torch.exp(jl * lp) + torch.where(earlier, torch.exp((jl - 1 - last).clamp(min=0) * lp), 0.0)
     spikes = spikes_from_positions(ks, L, T, dtype)
-    return SearchResult(ks, spikes, v_end.t(), a_end.t(), aug if record else None, x if record else None, kaug)
+    return SearchResult(ks, spikes, v_end.t(), a_end.t(), aug if record else None, kaug)
 
+
+_DENSE_GATE = 8
+_DENSE_REC = 320
+"""With more than ``N B / _DENSE_GATE`` spiking rows in a block, the next block's refractory
+prefixes are applied by one pass over the block instead of row by row; with more than
+``B L (N + 64) / _DENSE_REC`` spikes, their recurrent input is one product ``W @ spikes``
+instead of one column of ``W`` per spike (indexing costs ~20x a vectorised pass per entry;
+a product ~1/16 per multiply-add). Speed only: both ways give the same numbers."""
 
 _SPARSE_ARGMAX_SIZE = 1 << 15
 """Blocks of at least this many entries find their first crossings via a maximum per row and an
@@ -328,16 +349,20 @@ _CHUNK = 1 << 18
 """Entries per chunk of the surrogate's element-wise passes (about 1 MB in float32: they stay in cache)."""
 
 
-def _gated_rows(ks: torch.Tensor, k0: torch.Tensor, tab: _Tables, L: int):
-    """Rows (neuron, block, sample) with a refractory step, and their (rows, L) 0/1 masks.
-
-    A row is refractory before ``r(k)`` when the previous block spiked at ``k``, and after its own
-    spike; every other row is free throughout, so masks are only built for the spiking rows."""
-    kprev = torch.cat([k0.t()[:, None], ks[:, :-1]], dim=1)
-    rows = ((ks < L) | (kprev < L)).nonzero(as_tuple=True)
-    pos = torch.arange(L, device=ks.device)
-    mask = tab.free[kprev[rows]] * (pos[None, :] <= ks[rows][:, None])
-    return rows, mask
+def _refractory_steps(ks: torch.Tensor, k0: torch.Tensor, L: int, T: int):
+    """(neuron, sample, step) of every refractory step in [0, T): the ``max(L, 2) - 1`` steps after
+    each spike, and after the last spike in the state's tail. No current reaches them and no
+    surrogate gradient leaves them; all other steps are free, so only these are masked."""
+    R = max(L, 2)
+    n, m, b = (ks < L).nonzero(as_tuple=True)
+    t = m * L + ks[n, m, b]
+    k0t = k0.t()
+    n0, b0 = (k0t < L).nonzero(as_tuple=True)
+    n, b = torch.cat([n, n0]), torch.cat([b, b0])
+    t = torch.cat([t, k0t[n0, b0] - L])  # the tail's spike, T_R steps before step k0
+    steps = t[:, None] + torch.arange(1, R, device=ks.device)
+    inside = (steps >= 0) & (steps < T)
+    return n[:, None].expand_as(steps)[inside], b[:, None].expand_as(steps)[inside], steps[inside]
 
 
 def _surrogate_into(D, q, x, g_spikes, bpow, derivative, L: int, T: int) -> None:
@@ -388,36 +413,38 @@ class BlockwiseALIF(torch.autograd.Function):
         v0 = torch.where(tail[..., -1] > 0, 0.0, v_init)  # reset by a spike at the state's last step
         a0 = log_p.exp() * a_init + tail[..., -1]
         res = blockwise_search(current, log_beta, log_p, d, L, k0, v0, a0, w_rec=w_rec, tail=tail, record=True)
-        for buf in (res.aug, res.x):  # back to the workspace when this graph is freed
-            weakref.finalize(ctx, _WORKSPACE.give, buf)
-        ctx.save_for_backward(res.aug, res.x, res.k, res.kaug, log_beta, log_p, d, a_init, k0, tail, w_rec)
+        weakref.finalize(ctx, _WORKSPACE.give, res.aug)  # back to the workspace when this graph is freed
+        ctx.save_for_backward(res.aug, res.k, res.kaug, log_beta, log_p, d, a_init, k0, tail, w_rec, res.spikes)
         ctx.meta = (L, T, derivative, w_rec is not None)
         ctx.set_materialize_grads(False)
         return res.spikes, res.v_end, res.a_end
 
     @staticmethod
     def backward(ctx, g_spikes, g_v, g_a):
-        aug, x, ks, kaug, log_beta, log_p, d, a_init, k0, tail, w_rec = ctx.saved_tensors
+        aug, ks, kaug, log_beta, log_p, d, a_init, k0, tail, w_rec, spikes = ctx.saved_tensors
         L, T, derivative, recurrent = ctx.meta
         N, M, B, _ = aug.shape
         dtype, device = aug.dtype, aug.device
         tab = _tables(log_p, L, dtype, device)
         jl = (T - 1) - (M - 1) * L
         lp = log_p[:, None, None]
-        rows, row_mask = _gated_rows(ks, k0, tab, L)
+        ref_n, ref_b, ref_t = _refractory_steps(ks, k0, L, T)
         bpow = kaug[:, L, :L]
 
-        # D = dLoss/dX: the surrogate on free steps; column L (the +1) gets 0, column L + 1 (V[L-1]) the carry below
+        # X = [V - θ | 1 | V[L-1]] of every block again, in one product (the search kept only its inputs);
+        # then D = dLoss/dX in the same buffer: the surrogate on free steps, the carry in column L + 1
+        # below; column L keeps X's constant 1 (finite; its row of Kaug is 0 but for the constant input)
         D = _WORKSPACE.take((N, M, B, L + 2), dtype, device)
-        D[..., L:] = 0.0
+        torch.bmm(aug.view(N, M * B, L + 3), kaug, out=D.view(N, M * B, L + 2))
+        D[:, M - 1, :, L + 1] = 0.0
         q = torch.zeros((N, M, B), dtype=dtype, device=device)  # sum_t beta^(t+1) D[t]: reaches the carried potential
         if g_spikes is not None:
-            _surrogate_into(D, q, x, g_spikes, bpow, derivative, L, T)
-            if rows[0].numel():
-                n, m, b = rows
-                Dr = D[n, m, b, :L] * row_mask
-                D[n, m, b, :L] = Dr
-                q[n, m, b] = (Dr * bpow[n]).sum(-1)
+            _surrogate_into(D, q, D, g_spikes, bpow, derivative, L, T)
+            if ref_t.numel():  # refractory steps pass no gradient
+                at = (ref_n * M + ref_t // L) * B + ref_b
+                flat = at * (L + 2) + ref_t % L
+                q.view(-1).index_add_(0, at, D.view(-1)[flat] * bpow[ref_n, ref_t % L], alpha=-1)
+                D.view(-1).index_fill_(0, flat, 0.0)
         else:
             D[..., :L] = 0.0
         gv = None
@@ -475,21 +502,25 @@ class BlockwiseALIF(torch.autograd.Function):
         if grads[3] is not None:
             grads[3] = grads[3] + g_lp
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            if rows[0].numel():  # no current reaches refractory steps
-                n, m, b = rows
-                dAug[n, m, b, :L] = dAug[n, m, b, :L] * row_mask
             dI = _to_time_major(dAug, L, T)
+            if ref_t.numel():  # no current reaches refractory steps
+                dI.view(-1).index_fill_(0, (ref_b * N + ref_n) * T + ref_t, 0.0)
             if ctx.needs_input_grad[1]:
-                # each spike at (neuron j, block m, position k) fed W[:, j] into block m + 1 at position k
-                j, m, b = (ks[:, :-1] < L).nonzero(as_tuple=True)
-                t = (m + 1) * L + ks[j, m, b]
-                inside = t < T
-                j, b, t = j[inside], b[inside], t[inside]
-                cols = dI[b, :, t]  # (spikes, N)
-                gw_t = torch.zeros((N, N), dtype=dtype, device=device)  # gw_t[j, i] = dLoss/dW[i, j]
-                gw_t.index_add_(0, j, cols)
+                # dW[i, j] = sum_t dI[i, t] S[j, t - L]: the state's tail feeds the first L steps
                 first = min(L, T)
-                grads[1] = gw_t.t() + torch.einsum("bit,bjt->ij", dI[..., :first], tail[..., :first].to(dtype))
+                gw = torch.einsum("bit,bjt->ij", dI[..., :first], tail[..., :first].to(dtype))
+                j, m, b = (ks[:, :-1] < L).nonzero(as_tuple=True)
+                if T > L and j.numel() * _DENSE_REC > B * T * (N + 16):
+                    gw = torch.addbmm(gw, dI[..., L:], spikes[..., : T - L].transpose(1, 2))
+                elif j.numel():
+                    # each spike at (neuron j, block m, position k) fed W[:, j] into block m + 1 at position k
+                    t = (m + 1) * L + ks[j, m, b]
+                    inside = t < T
+                    j, b, t = j[inside], b[inside], t[inside]
+                    gw_t = torch.zeros((N, N), dtype=dtype, device=device)  # gw_t[j, i] = dLoss/dW[i, j]
+                    gw_t.index_add_(0, j, dI[b, :, t])
+                    gw = gw + gw_t.t()
+                grads[1] = gw
             if ctx.needs_input_grad[0]:
                 grads[0] = dI
         _WORKSPACE.give(D)
