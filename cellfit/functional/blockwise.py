@@ -349,20 +349,37 @@ _CHUNK = 1 << 18
 """Entries per chunk of the surrogate's element-wise passes (about 1 MB in float32: they stay in cache)."""
 
 
-def _refractory_steps(ks: torch.Tensor, k0: torch.Tensor, L: int, T: int):
-    """(neuron, sample, step) of every refractory step in [0, T): the ``max(L, 2) - 1`` steps after
-    each spike, and after the last spike in the state's tail. No current reaches them and no
-    surrogate gradient leaves them; all other steps are free, so only these are masked."""
+class _Refractory(NamedTuple):
+    """Every refractory step, as (row, column) of the (N, M, B, ·) block layout (see :func:`_refractory_steps`)."""
+
+    row: torch.Tensor  # (n * M + m) * B + b
+    col: torch.Tensor  # position in the block, or -1 for an entry outside [0, T) (to be ignored)
+    neuron: torch.Tensor
+
+    def flat(self, width: int, spare: int) -> torch.Tensor:
+        """Flat indices into a (N, M, B, width) tensor; ignored entries point at column ``spare``."""
+        return self.row * width + torch.where(self.col >= 0, self.col, spare)
+
+
+def _refractory_steps(ks: torch.Tensor, k0: torch.Tensor, L: int, T: int) -> _Refractory:
+    """The ``max(L, 2) - 1`` steps after each spike, and after the last spike in the state's tail:
+    no current reaches them and no surrogate gradient leaves them. Every other step is free, so
+    only these are masked (by flat index, with no boolean indexing: entries outside [0, T) are
+    kept, marked ``col = -1``)."""
     R = max(L, 2)
+    N, M, B = ks.shape
     n, m, b = (ks < L).nonzero(as_tuple=True)
     t = m * L + ks[n, m, b]
     k0t = k0.t()
     n0, b0 = (k0t < L).nonzero(as_tuple=True)
     n, b = torch.cat([n, n0]), torch.cat([b, b0])
     t = torch.cat([t, k0t[n0, b0] - L])  # the tail's spike, T_R steps before step k0
-    steps = t[:, None] + torch.arange(1, R, device=ks.device)
+    steps = (t[:, None] + torch.arange(1, R, device=ks.device)).reshape(-1)
+    n = n[:, None].expand(-1, R - 1).reshape(-1)
+    b = b[:, None].expand(-1, R - 1).reshape(-1)
     inside = (steps >= 0) & (steps < T)
-    return n[:, None].expand_as(steps)[inside], b[:, None].expand_as(steps)[inside], steps[inside]
+    steps = steps.clamp(0, T - 1)
+    return _Refractory((n * M + steps // L) * B + b, torch.where(inside, steps % L, -1), n)
 
 
 def _surrogate_into(D, q, x, g_spikes, bpow, derivative, L: int, T: int) -> None:
@@ -428,7 +445,7 @@ class BlockwiseALIF(torch.autograd.Function):
         tab = _tables(log_p, L, dtype, device)
         jl = (T - 1) - (M - 1) * L
         lp = log_p[:, None, None]
-        ref_n, ref_b, ref_t = _refractory_steps(ks, k0, L, T)
+        refractory = _refractory_steps(ks, k0, L, T)
         bpow = kaug[:, L, :L]
 
         # X = [V - θ | 1 | V[L-1]] of every block again, in one product (the search kept only its inputs);
@@ -440,10 +457,11 @@ class BlockwiseALIF(torch.autograd.Function):
         q = torch.zeros((N, M, B), dtype=dtype, device=device)  # sum_t beta^(t+1) D[t]: reaches the carried potential
         if g_spikes is not None:
             _surrogate_into(D, q, D, g_spikes, bpow, derivative, L, T)
-            if ref_t.numel():  # refractory steps pass no gradient
-                at = (ref_n * M + ref_t // L) * B + ref_b
-                flat = at * (L + 2) + ref_t % L
-                q.view(-1).index_add_(0, at, D.view(-1)[flat] * bpow[ref_n, ref_t % L], alpha=-1)
+            if refractory.row.numel():  # refractory steps pass no gradient (ignored entries: column L, X's +1)
+                flat = refractory.flat(L + 2, L)
+                col = refractory.col.clamp(min=0)
+                share = torch.where(refractory.col >= 0, bpow[refractory.neuron, col], 0.0)
+                q.view(-1).index_add_(0, refractory.row, D.view(-1)[flat] * share, alpha=-1)
                 D.view(-1).index_fill_(0, flat, 0.0)
         else:
             D[..., :L] = 0.0
@@ -502,9 +520,9 @@ class BlockwiseALIF(torch.autograd.Function):
         if grads[3] is not None:
             grads[3] = grads[3] + g_lp
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            if refractory.row.numel():  # no current reaches refractory steps (ignored: the unused column L + 2)
+                dAug.view(-1).index_fill_(0, refractory.flat(L + 3, L + 2), 0.0)
             dI = _to_time_major(dAug, L, T)
-            if ref_t.numel():  # no current reaches refractory steps
-                dI.view(-1).index_fill_(0, (ref_b * N + ref_n) * T + ref_t, 0.0)
             if ctx.needs_input_grad[1]:
                 # dW[i, j] = sum_t dI[i, t] S[j, t - L]: the state's tail feeds the first L steps
                 first = min(L, T)
