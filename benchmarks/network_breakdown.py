@@ -17,6 +17,8 @@ Stages (seconds, median of ``--repeats`` after one warm-up, all paths of a stage
 round robin so that they share the machine's load): input projection forward + backward;
 spike search (no gradient); engine forward + backward from a given current; whole
 training step (current, engine, spike-count loss, backward); inference (no gradient).
+Each stage prints the median and the minimum of the timed runs (the minimum is the
+steadier figure on a shared machine).
 The fit step (``--fit``): the ``fit-cell`` case (3 x 1 cell x 10,000 steps, ARP 20 steps,
 van Rossum loss, Adam), old vs new. Every row says the load average before and after.
 Before timing, the spikes of all paths are checked to be identical in float64.
@@ -67,14 +69,15 @@ def _interleaved(fns: dict, repeats: int) -> dict:
             t0 = CLOCK()
             fn()
             times[name].append(CLOCK() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
 
 
 def _report(title: str, res: dict, load0: float) -> None:
     load1 = os.getloadavg()[0]
-    base = res.get("old")
+    base = res["old"][0] if "old" in res else None
     cells = "  ".join(
-        f"{k} {v:.3f} s" + (f" ({base / v:.2f}x)" if base and k != "old" else "") for k, v in res.items()
+        f"{k} {med:.3f} s (min {low:.3f})" + (f" {base / med:.2f}x" if base and k != "old" else "")
+        for k, (med, low) in res.items()
     )
     print(f"  {title:34s} {cells}   [load {load0:.1f}->{load1:.1f}]", flush=True)
 
@@ -183,8 +186,8 @@ def main(argv=None) -> int:
     CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"threads {torch.get_num_threads()}, {args.clock} clock, median of {args.repeats}, float32; "
-          "(Nx): old time / this path's time")
+    print(f"threads {torch.get_num_threads()}, {args.clock} clock, median (and min) of {args.repeats}, float32, "
+          f"torch {torch.__version__}; Nx: old median / this path's median")
     if not args.fit_only:
         for T in args.T:
             network(T, args.repeats, args.seed)
