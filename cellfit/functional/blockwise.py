@@ -63,6 +63,7 @@ import weakref
 from typing import Callable, NamedTuple, Optional
 
 import torch
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "augmented_kernel",
@@ -437,6 +438,7 @@ class BlockwiseALIF(torch.autograd.Function):
         return res.spikes, res.v_end, res.a_end
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_spikes, g_v, g_a):
         aug, ks, kaug, log_beta, log_p, d, a_init, k0, tail, w_rec, spikes = ctx.saved_tensors
         L, T, derivative, recurrent = ctx.meta
