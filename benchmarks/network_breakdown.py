@@ -19,8 +19,8 @@ spike search (no gradient); engine forward + backward from a given current; whol
 training step (current, engine, spike-count loss, backward); inference (no gradient).
 Each stage prints the median and the minimum of the timed runs (the minimum is the
 steadier figure on a shared machine).
-The fit step (``--fit``): the ``fit-cell`` case (3 x 1 cell x 10,000 steps, ARP 20 steps,
-van Rossum loss, Adam), old vs new. Every row says the load average before and after.
+The fit step (``--fit``): the ``fit-cell`` case (3 stimuli x K cells x 10,000 steps, ARP 20
+steps, van Rossum loss, Adam; ``--fit-cells``), old vs new. Every row says the load average before and after.
 Before timing, the spikes of all paths are checked to be identical in float64.
 """
 
@@ -151,8 +151,8 @@ def _check_identical(layer, x) -> None:
             raise SystemExit(f"float64 spikes of the {kind} path differ from the step-by-step engine's")
 
 
-def fit_step(repeats: int, seed: int) -> None:
-    case = BenchmarkCase(T=10_000, arp_steps=20, batch=3, hidden=1, layers=1, recurrent=False, n_in=1, task="fit_cell")
+def fit_step(repeats: int, seed: int, cells: int = 1) -> None:
+    case = BenchmarkCase(T=10_000, arp_steps=20, batch=3, hidden=cells, layers=1, recurrent=False, n_in=1, task="fit_cell")
     net, x, target = build_case(case, seed, torch.device("cpu"), torch.float32)
     models = {k: copy.deepcopy(net) for k in ("old", "new")}
     optims = {k: torch.optim.Adam(m.parameters(), lr=1e-3, eps=1e-5) for k, m in models.items()}
@@ -168,7 +168,7 @@ def fit_step(repeats: int, seed: int) -> None:
         return go
 
     load0 = os.getloadavg()[0]
-    _report("fit step (3 x 10,000 steps, fwd+bwd+Adam)", _interleaved({k: run(k) for k in models}, repeats), load0)
+    _report(f"fit step ({cells} cell{'s' if cells > 1 else ''}, fwd+bwd+Adam)", _interleaved({k: run(k) for k in models}, repeats), load0)
 
 
 def main(argv=None) -> int:
@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the input and the network")
     p.add_argument("--fit", action="store_true", help="also time the single-cell fit step")
     p.add_argument("--fit-only", action="store_true", help="only time the single-cell fit step")
+    p.add_argument("--fit-cells", type=int, nargs="+", default=[1], metavar="K",
+                   help="cells fitted together in the fit step (3 x K x 10,000 steps; default 1)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall time (default), or this process's CPU time: steadier on a busy machine with --threads 1")
     args = p.parse_args(argv)
@@ -192,7 +194,8 @@ def main(argv=None) -> int:
         for T in args.T:
             network(T, args.repeats, args.seed)
     if args.fit or args.fit_only:
-        fit_step(args.repeats, args.seed)
+        for cells in args.fit_cells:
+            fit_step(args.repeats, args.seed, cells)
     return 0
 
 
