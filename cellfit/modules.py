@@ -36,6 +36,7 @@ from cellfit.functional.alif import (
     leaky_integrator,
     simulate,
 )
+from cellfit.functional.linear import channel_linear
 from cellfit.functional.surrogate import SpikeFn, get_surrogate
 
 __all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch"]
@@ -198,7 +199,7 @@ class ALIF(nn.Module):
             raise ValueError(f"expected input of shape (batch, {self.n_in}, time), got {tuple(x.shape)}")
         if self.n_in == 1:
             return x * self.weight[None, :, :] + self.bias[None, :, None]
-        return torch.einsum("oi,bit->bot", self.weight, x) + self.bias[None, :, None]
+        return channel_linear(x, self.weight, self.bias)
 
     def simulate(
         self,
@@ -278,7 +279,7 @@ class Integrator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.n_in:
             raise ValueError(f"expected input of shape (batch, {self.n_in}, time), got {tuple(x.shape)}")
-        current = torch.einsum("oi,bit->bot", self.weight, x) + self.bias[None, :, None]
+        current = channel_linear(x, self.weight, self.bias)
         return leaky_integrator(current, -self.dt_ms / self.tau_mem_ms)
 
     def extra_repr(self) -> str:

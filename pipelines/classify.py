@@ -5,6 +5,7 @@ Examples::
     python -m pipelines.classify --dataset synthetic --epochs 5
     python -m pipelines.classify --dataset shd --data-dir data/shd --engine blocks --arp 20
     python -m pipelines.classify --dataset nmnist --data-dir data/N-MNIST --engine standard --arp 10
+    python -m pipelines.classify --dataset synthetic --compare-engines
 
 Data (not downloaded by this command): SHD needs ``shd_train.h5`` and
 ``shd_test.h5`` (or the ``.gz`` files from https://zenkelab.org/datasets/) in
@@ -12,7 +13,10 @@ Data (not downloaded by this command): SHD needs ``shd_train.h5`` and
 (``Train.zip``/``Test.zip`` from https://www.garrickorchard.com/datasets/n-mnist,
 unzipped). Outputs go to ``--out`` (default
 ``runs/classify/<dataset>-<engine>-arp<ARP>-seed<seed>``): ``config.json``,
-``metrics.csv``, ``best_model.pt`` and ``curves.png``.
+``metrics.csv``, ``best_model.pt`` and ``curves.png``. ``--compare-engines`` also runs
+every batch through the other engine from the same weights and adds both engines'
+forward + backward times, spike counts and their agreement to each epoch's row
+(:mod:`cellfit.classify.compare`).
 
 Arguments and the output folder are checked before torch is imported (:mod:`cellfit.cli`).
 Usage and data errors print one line on stderr and exit with status 2; Ctrl-C exits
@@ -23,6 +27,7 @@ with 130. ``--dt-ms``, ``--arp-ms`` and ``--workers`` are deprecated spellings o
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Optional, Sequence
 
@@ -71,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loader-workers", type=cli.nonneg_int, default=None, metavar="N", help="DataLoader worker processes (default 0)")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--merge-polarity", action="store_true", help="N-MNIST: one channel per pixel for both polarities (1156 inputs instead of 2312)")
+    p.add_argument("--compare-engines", action="store_true", help="also run every batch through the other engine (same weights) and report both engines' times, spike counts and agreement per epoch")
     p.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
     cli.add_common(p, "engine", "dt", "arp", "epochs", "device", "seed", "out", "no_progress",
                    defaults={"dt": None, "arp": None, "epochs": None, "out": None},
@@ -92,10 +98,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # the heavy imports (torch), deferred so that bad arguments answer first (cellfit.cli)
-    import logging
-
     import torch
 
+    from cellfit.classify.compare import engine_summary
     from cellfit.classify.datasets import DataError, load_datasets
     from cellfit.classify.train import ClassifierConfig, train_classifier
     from cellfit.device import resolve_device
@@ -126,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
             seed=args.seed,
             num_workers=args.loader_workers,
             max_samples=args.max_samples,
+            compare_engines=args.compare_engines,
         )
         resolve_device(config.device)
         extra = {"merge_polarity": True} if args.merge_polarity and args.dataset == "nmnist" else {}
@@ -147,6 +153,8 @@ def _run(args: argparse.Namespace) -> int:
         f"best epoch {results.best_epoch}: test accuracy {100 * best['test_acc']:.2f}%, "
         f"train accuracy {100 * best['train_acc']:.2f}%, epoch time {best['epoch_time_s']:.2f} s; results in {results.out_dir}"
     )
+    if config.compare_engines:
+        print(engine_summary(results.history, config.engine))
     return 0
 
 

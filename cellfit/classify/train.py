@@ -13,6 +13,17 @@ synchronised at both ends), the wall time of the test pass, and the mean spike
 count per neuron and sample of each hidden layer. The best epoch (highest test
 accuracy; lowest train loss without a test set) is kept.
 
+With ``compare_engines`` every batch is also run, forward and backward, by the
+other engine (``"standard"`` when training with ``"blocks"`` and vice versa) from
+the same weights, before the optimiser step; its gradients are discarded. Each
+epoch row then adds the summed forward + backward time of both engines
+(``fwd_bwd_s``, ``compare_fwd_bwd_s``), the other engine's test-pass time and
+spike counts, the number of spike entries on which the two engines differ
+(``engine_spike_mismatches``: 0 in float64; in float32 a spike within rounding
+of the threshold can move) and the largest difference between their gradients
+relative to the largest gradient entry (``engine_grad_rel_diff``). The
+comparison is not counted in ``epoch_time_s``.
+
 Files written under ``out_dir`` (each atomically: temporary file + ``os.replace``):
 ``config.json`` (the config, data shapes, device, versions), ``metrics.csv``
 (one row per epoch, rewritten after each), ``best_model.pt`` (``torch.save`` of
@@ -50,8 +61,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from cellfit.device import resolve_device, synchronize
-from cellfit.functional.alif import ENGINES, arp_steps
+from cellfit.functional.alif import ENGINES, arp_steps, resolve_block_kernel
 from cellfit.functional.surrogate import SURROGATES
+from cellfit.classify.compare import EngineComparison
 from cellfit.classify.datasets import DATASETS, dataset_info, n_bins
 from cellfit.classify.model import RECURRENT_INITS, SpikingClassifier
 
@@ -65,6 +77,7 @@ __all__ = [
     "train_classifier",
     "seed_everything",
     "METRIC_COLUMNS",
+    "COMPARE_COLUMNS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -116,6 +129,7 @@ class ClassifierConfig:
     dtype: str = "float32"
     num_workers: int = 0
     max_samples: Optional[int] = None
+    compare_engines: bool = False
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "ClassifierConfig":
@@ -188,7 +202,18 @@ METRIC_COLUMNS = (
     "epoch_time_s",
     "eval_time_s",
 )
-"""Fixed columns of ``metrics.csv``; spike-count columns ``{train,test}_spikes_l{k}`` follow (k = 1..n_layers)."""
+"""Fixed columns of ``metrics.csv``; spike-count columns ``{train,test}_spikes_l{k}`` follow (k = 1..n_layers),
+then, with ``compare_engines``, :data:`COMPARE_COLUMNS` and ``compare_{train,test}_spikes_l{k}``."""
+
+COMPARE_COLUMNS = (
+    "compare_engine",
+    "fwd_bwd_s",
+    "compare_fwd_bwd_s",
+    "compare_eval_time_s",
+    "engine_spike_mismatches",
+    "engine_grad_rel_diff",
+)
+"""Per-epoch columns added by ``compare_engines`` (see the module docstring)."""
 
 
 @dataclass
@@ -429,16 +454,19 @@ def train_classifier(
                 "t_ref_steps": arp_steps(config.arp_ms, config.dt_ms),
             },
             "device": str(device),
+            "block_kernel": resolve_block_kernel(None, device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
             "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
         }
         _write_text(files["config"], json.dumps(meta, indent=1) + "\n")
 
     logger.info(
-        "training %s: %d train / %s test samples, %d inputs, %d classes, T=%d steps of %g ms, engine=%s, ARP=%g ms, device=%s",
+        "training %s: %d train / %s test samples, %d inputs, %d classes, T=%d steps of %g ms, engine=%s%s, ARP=%g ms, device=%s",
         info["name"], info["n_samples"], test_info["n_samples"] if test_info else 0, info["n_in"],
-        info["n_classes"], info["n_steps"], config.dt_ms, config.engine, config.arp_ms, device,
+        info["n_classes"], info["n_steps"], config.dt_ms, config.engine,
+        f" ({resolve_block_kernel(None, device)} kernel)" if config.engine == "blocks" else "", config.arp_ms, device,
     )
+    comparison = EngineComparison(model, config.engine, device) if config.compare_engines else None
     history: list[dict] = []
     best_epoch, best_key, best_state = 0, None, None
     for epoch in range(1, config.epochs + 1):
@@ -448,23 +476,32 @@ def train_classifier(
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=not progress)
         synchronize(device)
         t0 = time.perf_counter()
+        compare_s = 0.0  # time spent on the engine comparison, not counted in the epoch time
         for i, (x, y) in enumerate(bar):
             x = x.to(device=device, dtype=dtype, non_blocking=True)
             y = y.to(device=device, non_blocking=True)
+            if comparison is not None:
+                synchronize(device)
+                t_fb = time.perf_counter()
             result = model(x)
             loss = F.cross_entropy(result.scores, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if comparison is not None:
+                synchronize(device)
+                comparison.add_main_time(time.perf_counter() - t_fb)
+                compare_s += comparison.batch(x, y, result.spikes)
             opt.step()
             tally.add(loss, result.scores, y, result.spikes)
             if progress and i % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         synchronize(device)
-        epoch_time = time.perf_counter() - t0
+        epoch_time = time.perf_counter() - t0 - compare_s
         bar.close()
         sched.step()
         tr = tally.result()
-        te = evaluate(model, test_set, config.batch_size, device, config.num_workers) if test_set is not None else None
+        run_test = lambda: evaluate(model, test_set, config.batch_size, device, config.num_workers)  # noqa: E731
+        te = run_test() if test_set is not None else None
         row = {
             "epoch": epoch,
             "lr": lr,
@@ -479,6 +516,8 @@ def train_classifier(
             row[f"train_spikes_l{k + 1}"] = tr["spikes"][k]
         for k in range(model.n_layers):
             row[f"test_spikes_l{k + 1}"] = te["spikes"][k] if te else float("nan")
+        if comparison is not None:
+            row.update(comparison.epoch_columns(comparison.evaluate(run_test) if test_set is not None else None))
         history.append(row)
 
         key = (te["acc"], -tr["loss"]) if te else (-tr["loss"],)
@@ -497,6 +536,15 @@ def train_classifier(
             f"{100 * te['acc']:.2f}%" if te else "-", epoch_time,
             "/".join(f"{s:.2f}" for s in tr["spikes"]), "  (best)" if improved else "",
         )
+        if comparison is not None:
+            logger.info(
+                "  %s: fwd+bwd %.2f s, %s: fwd+bwd %.2f s (%.2fx), spikes/neuron %s, differing spikes %d, "
+                "gradient difference %.1e of the largest",
+                config.engine, row["fwd_bwd_s"], row["compare_engine"], row["compare_fwd_bwd_s"],
+                row["compare_fwd_bwd_s"] / max(row["fwd_bwd_s"], 1e-12),
+                "/".join(f"{row[f'compare_train_spikes_l{k + 1}']:.2f}" for k in range(model.n_layers)),
+                row["engine_spike_mismatches"], row["engine_grad_rel_diff"],
+            )
         if on_epoch is not None:
             on_epoch(row)
 

@@ -19,7 +19,10 @@ of steps since the neuron's last spike, and the recurrent latency equal to
 callers compute; this module only needs it as a ``(batch, neurons, time)`` tensor.
 
 ``alif_standard`` runs the equations one step at a time (the reference and the
-speed baseline). ``alif_blocks`` runs the Block algorithm: because a neuron spikes at
+speed baseline). ``alif_blocks`` runs the Block algorithm (the CPU path, with its
+block-local backward, lives in :mod:`cellfit.functional.blockwise`; this module holds
+the reference engine, the GPU path's loop and its FFT replay, and the choice between
+them, about 700 lines that share one set of conventions): because a neuron spikes at
 most once in any :math:`T_R` consecutive steps, time is cut into blocks of
 :math:`T_R` steps; inside a block the potential without reset is a convolution of the
 current with the kernel :math:`(1-\beta)\beta^t` (the initial potential carried in),
@@ -44,6 +47,7 @@ from typing import Callable, Iterator, NamedTuple, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from cellfit.functional.blockwise import SUPPORTED_DTYPES, blockwise_alif
 from cellfit.functional.filters import exp_filter
 from cellfit.functional.surrogate import SpikeFn, known_spikes, multi_gaussian
 from cellfit.timegrid import arp_steps  # pure Python, shared with the command lines
@@ -250,17 +254,25 @@ def _decay_kernel(log_decay: torch.Tensor, L: int) -> torch.Tensor:
     return (1.0 - log_decay.exp())[:, None, None] * powers * causal
 
 
-BLOCK_KERNELS = ("auto", "torch", "triton")
+BLOCK_KERNELS = ("auto", "torch", "triton", "blockwise")
 BLOCK_KERNEL_ENV = "CELLFIT_BLOCK_KERNEL"
 _FUSED_FAILURE: Optional[str] = None  # set when the fused kernel failed under "auto": the loop takes over
 
 
 def resolve_block_kernel(kernel: Optional[str], device: torch.device) -> str:
-    """``"torch"`` or ``"triton"``: which implementation of the block loop runs on ``device``.
+    """``"torch"``, ``"triton"`` or ``"blockwise"``: which implementation of the Block engine runs on ``device``.
 
-    ``kernel`` None reads ``$CELLFIT_BLOCK_KERNEL`` (default ``"auto"``). ``"auto"`` picks the
-    fused Triton kernel for CUDA tensors when Triton is installed, else the PyTorch loop;
-    ``"triton"`` insists (and raises ``RuntimeError`` with the reason if it cannot run).
+    - ``"triton"``: the spike search fused into one GPU kernel
+      (:mod:`cellfit.functional.triton_blocks`), gradients from :func:`replay`;
+    - ``"torch"``: the spike search as a PyTorch loop over blocks (:func:`block_spikes`),
+      gradients from :func:`replay` (full-length FFT filters);
+    - ``"blockwise"``: a leaner loop whose per-block products are recorded and reused by a
+      block-local, hand-written backward (:mod:`cellfit.functional.blockwise`), built for CPUs.
+
+    ``kernel`` None reads ``$CELLFIT_BLOCK_KERNEL`` (default ``"auto"``). ``"auto"`` picks
+    ``"triton"`` for CUDA tensors when Triton is installed (else ``"torch"``), ``"blockwise"``
+    on a CPU and ``"torch"`` elsewhere; ``"triton"`` insists (and raises ``RuntimeError`` with
+    the reason if it cannot run). All of them give identical spikes.
     """
     from cellfit.functional import triton_blocks
 
@@ -269,6 +281,8 @@ def resolve_block_kernel(kernel: Optional[str], device: torch.device) -> str:
     if kernel not in BLOCK_KERNELS:
         raise ValueError(f"unknown block kernel {kernel!r} (from ${BLOCK_KERNEL_ENV} or an argument); choose one of {list(BLOCK_KERNELS)}")
     if kernel == "auto":
+        if device.type == "cpu":
+            return "blockwise"
         ok = device.type == "cuda" and triton_blocks.available(device) and _FUSED_FAILURE is None
         return "triton" if ok else "torch"
     if kernel == "triton":
@@ -328,7 +342,9 @@ def block_spikes(
 
     Args and shapes as :func:`alif_standard`, plus ``kernel``: ``"torch"`` (the loop below),
     ``"triton"`` (the same algorithm fused into one GPU kernel,
-    :mod:`cellfit.functional.triton_blocks`) or ``"auto"`` (see :func:`resolve_block_kernel`).
+    :mod:`cellfit.functional.triton_blocks`), ``"blockwise"`` (the CPU loop of
+    :mod:`cellfit.functional.blockwise`: one product per block, recurrent input added per
+    spike) or ``"auto"`` (see :func:`resolve_block_kernel`).
     Returns an :class:`ALIFTrace` with the (B, N, T) spikes (``current``'s dtype, no
     gradient) and the final state; ``v``/``theta`` are None.
     """
@@ -336,7 +352,12 @@ def block_spikes(
     L = params.t_ref
     dtype, device = current.dtype, current.device
     st = _initial_state(current, L, state)
-    if T > 0 and resolve_block_kernel(kernel, device) == "triton":
+    chosen = resolve_block_kernel(kernel, device) if T > 0 else "torch"
+    if chosen == "blockwise" and dtype in SUPPORTED_DTYPES:
+        spikes, v_end, a_end = blockwise_alif(current, params.log_beta, params.log_p, params.adapt_scale, L,
+                                              *_blockwise_entry(params, st), w_rec=w_rec, derivative=None)  # fmt: skip
+        return ALIFTrace(spikes, None, None, ALIFState(v=v_end, a=a_end, spikes=_last_steps(st.spikes, spikes, L)))
+    if chosen == "triton":
         requested = kernel if kernel is not None else os.environ.get(BLOCK_KERNEL_ENV, "auto")
         explicit = str(requested).strip().lower() == "triton"
         if explicit or dtype in (torch.float32, torch.float64):  # under auto, half precision takes the loop
@@ -430,6 +451,25 @@ def _entry_state(params: ALIFStepParameters, st: ALIFState) -> tuple[torch.Tenso
     v0 = torch.where(spiked, torch.zeros_like(st.v), st.v.detach())
     a1 = params.log_p.detach().exp() * st.a.detach() + tail[..., -1]
     return r, v0, a1, tail
+
+
+def _last_steps(tail: torch.Tensor, spikes: torch.Tensor, L: int) -> torch.Tensor:
+    """(B, N, L) the last L spikes of the state's tail followed by ``spikes`` (detached)."""
+    spikes = spikes.detach()
+    T = spikes.shape[-1]
+    if T >= L:
+        return spikes[..., T - L :].clone()
+    return torch.cat([tail.detach().to(spikes.dtype)[..., T:], spikes], dim=-1)
+
+
+def _blockwise_entry(params: ALIFStepParameters, st: ALIFState):
+    """(v_init, a_init, tail, k0) for :mod:`cellfit.functional.blockwise`: the state's potential and
+    adaptation (kept differentiable), its last T_R spikes and the position of the last one (T_R: none)."""
+    L = params.t_ref
+    tail = st.spikes.detach()
+    latest = _latest_spike_index(tail)
+    k0 = torch.where(latest >= 0, latest, torch.full_like(latest, L))
+    return st.v, st.a, tail, k0
 
 
 def _block_spikes_fused(current: torch.Tensor, params: ALIFStepParameters, w_rec, st: ALIFState) -> ALIFTrace:
@@ -546,13 +586,33 @@ def alif_blocks(
 ) -> ALIFTrace:
     """Simulate ALIF neurons with the Block algorithm (same arguments and result as :func:`alif_standard`).
 
-    Two stages: :func:`block_spikes` finds the exact spike trains with the Block
-    algorithm (a loop over ``T / T_R`` blocks, no autograd graph), then :func:`replay`
-    rebuilds potentials and thresholds from those spikes in parallel, which carries the
-    surrogate gradients and the optional ``v`` / ``theta`` recordings. Without gradients
-    and recordings (inference) the second stage is skipped.
+    On a CPU (block kernel ``"blockwise"``, the default there; see
+    :func:`resolve_block_kernel`) the loop over ``T / T_R`` blocks records one small
+    product per block and a hand-written, block-local backward reuses it for the
+    surrogate gradients (:mod:`cellfit.functional.blockwise`). Otherwise (on a GPU, for
+    ``v`` / ``theta`` recordings, for a custom ``spike_fn`` without a ``derivative``, or
+    in half precision) two stages: :func:`block_spikes` finds the exact spike trains
+    with the Block algorithm (no autograd graph), then :func:`replay` rebuilds
+    potentials and thresholds from those spikes in parallel, which carries the
+    surrogate gradients and the recordings. Without gradients and recordings
+    (inference) the second stage is skipped. Every path gives the same spikes, and
+    gradients equal up to float rounding.
     """
-    _check(current, params, w_rec, state, record)
+    B, N, T = _check(current, params, w_rec, state, record)
+    spike_fn = spike_fn or multi_gaussian()
+    derivative = getattr(spike_fn, "derivative", None)
+    if (
+        T > 0
+        and not record
+        and derivative is not None
+        and current.dtype in SUPPORTED_DTYPES
+        and resolve_block_kernel(None, current.device) == "blockwise"
+    ):
+        L = params.t_ref
+        st = _initial_state(current, L, state)
+        spikes, v_end, a_end = blockwise_alif(current, params.log_beta, params.log_p, params.adapt_scale, L,
+                                              *_blockwise_entry(params, st), w_rec=w_rec, derivative=derivative)  # fmt: skip
+        return ALIFTrace(spikes, None, None, ALIFState(v=v_end, a=a_end, spikes=_last_steps(st.spikes, spikes, L)))
     found = block_spikes(current, params, w_rec=w_rec, state=state)
     tensors = [current, *params[:3]] + ([w_rec] if w_rec is not None else [])
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):

@@ -97,6 +97,33 @@ def test_nmnist_files_train_end_to_end_standard_engine(tmp_path):
     assert meta["data"]["train"]["n_samples"] == 6 and meta["data"]["test"]["n_samples"] == 4
 
 
+@pytest.mark.parametrize("engine", ["blocks", "standard"])
+def test_compare_engines_reports_both_engines_per_epoch(tmp_path, capsys, engine):
+    out = tmp_path / "out"
+    argv = ["--dataset", "synthetic", "--hidden", "16", "--epochs", "2", "--max-samples", "48", "--dtype", "float64",
+            "--engine", engine, "--compare-engines", "--out", str(out), "--seed", "3", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    rows = read_metrics(out)
+    other = "standard" if engine == "blocks" else "blocks"
+    from cellfit.classify.train import COMPARE_COLUMNS
+
+    for r in rows:
+        assert set(COMPARE_COLUMNS) <= set(r) and r["compare_engine"] == other
+        assert float(r["fwd_bwd_s"]) > 0 and float(r["compare_fwd_bwd_s"]) > 0 and float(r["compare_eval_time_s"]) > 0
+        # float64: the engines' spikes are identical and their gradients agree to rounding
+        # (sums of the same terms in other orders: ~1e-16 relative each; 1e-9 leaves room for cancellation)
+        assert int(r["engine_spike_mismatches"]) == 0
+        assert float(r["engine_grad_rel_diff"]) < 1e-9
+        for k in (1, 2):
+            for split in ("train", "test"):
+                assert float(r[f"compare_{split}_spikes_l{k}"]) == pytest.approx(float(r[f"{split}_spikes_l{k}"]), rel=1e-12)
+    assert float(rows[0]["train_spikes_l1"]) > 0
+    printed = capsys.readouterr().out
+    assert f"engines per epoch: {engine} fwd+bwd" in printed and "differing spike entries 0" in printed
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["compare_engines"] is True and meta["block_kernel"] == "blockwise"
+
+
 def test_synthetic_cli_learns_and_is_reproducible(tmp_path):
     argv = ["--dataset", "synthetic", "--hidden", "32", "--epochs", "4", "--max-samples", "192",
             "--no-progress", "--quiet", "--device", "cpu", "--seed", "1"]

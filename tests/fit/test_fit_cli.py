@@ -36,7 +36,7 @@ def test_writes_every_output(demo_run, capsys):
     result = json.loads((cell_dir / "result.json").read_text())
     assert not set(REQUIRED) - set(result)
     assert result["status"] == "ok" and result["n_test_repeats"] >= 2
-    assert result["block_kernel"] == "torch"  # provenance: the PyTorch block loop on a CPU
+    assert result["block_kernel"] == "blockwise"  # provenance: the CPU block kernel
 
 
 def test_fits_the_alif_generated_cell(demo_run):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from cellfit.functional import (
@@ -18,6 +18,7 @@ from cellfit.functional import (
     leaky_integrator,
     simulate,
 )
+from cellfit.functional.alif import use_block_kernel
 from cellfit.functional.surrogate import fast_sigmoid, multi_gaussian
 
 F64 = torch.float64
@@ -56,11 +57,35 @@ def scenarios(draw, max_T=lambda t_ref: 6 * t_ref + 300):
     return current, params, w_rec
 
 
+# Float64 decisions closer to the threshold than this are decided by the order of the
+# rounding errors (e.g. a constant current equal to the threshold, where V tends to theta
+# from below and a sum of T_R terms can land one ulp above it): two exact engines may
+# differ there. |V - theta| is at most ~1e-12 off in these runs (sums of <= 50 terms of
+# size <= ~30 with 1e-16 relative error), so 1e-9 leaves a 1000x safety factor; examples
+# with a smaller margin are skipped (reported by hypothesis as an event).
+TIE_MARGIN = 1e-9
+
+
+def skip_near_ties(ref):
+    margin = float((ref.v - ref.theta).abs().min()) if ref.v.numel() else math.inf
+    if margin <= TIE_MARGIN:
+        event("near tie skipped")
+    assume(margin > TIE_MARGIN)
+
+
+@pytest.mark.parametrize("kernel", ["torch", "blockwise"])
 @settings(max_examples=250)
-@given(scenarios())
-def test_blocks_equals_standard(scenario):
+@given(scenario=scenarios())
+def test_blocks_equals_standard(kernel, scenario):
     current, params, w_rec = scenario
-    ref, blk = run_both(current, params, w_rec=w_rec, record=("v", "theta"))
+    ref = alif_standard(current, params, w_rec=w_rec, record=("v", "theta"))
+    skip_near_ties(ref)
+    with use_block_kernel(kernel):
+        blk = alif_blocks(current, params, w_rec=w_rec, record=("v", "theta"))
+        # inference path (no gradient, no recording): spikes and state straight from the block loop
+        fast = alif_blocks(current, params, w_rec=w_rec)
+        # training path (gradients wanted, nothing recorded)
+        train = alif_blocks(current.clone().requires_grad_(), params, w_rec=w_rec)
     n = int(ref.spikes.sum())
     event("no spikes" if n == 0 else "1-9 spikes" if n < 10 else "10+ spikes")
     assert torch.equal(ref.spikes, blk.spikes)
@@ -69,25 +94,27 @@ def test_blocks_equals_standard(scenario):
     assert torch.equal(ref.state.spikes, blk.state.spikes)
     torch.testing.assert_close(blk.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(blk.state.a, ref.state.a, rtol=1e-9, atol=1e-9)
-    # inference path (no gradient, no recording): spikes and state straight from the block loop
-    fast = alif_blocks(current, params, w_rec=w_rec)
-    assert fast.v is None and torch.equal(fast.spikes, ref.spikes)
-    assert torch.equal(fast.state.spikes, ref.state.spikes)
-    torch.testing.assert_close(fast.state.v, ref.state.v, rtol=1e-9, atol=1e-9)
-    torch.testing.assert_close(fast.state.a, ref.state.a, rtol=1e-9, atol=1e-9)
+    for out in (fast, train):
+        assert out.v is None and torch.equal(out.spikes.detach(), ref.spikes)
+        assert torch.equal(out.state.spikes, ref.state.spikes)
+        torch.testing.assert_close(out.state.v.detach(), ref.state.v, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(out.state.a.detach(), ref.state.a, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("kernel", ["torch", "blockwise"])
 @settings(max_examples=40)
-@given(scenarios(), st.floats(0.1, 0.9))
-def test_state_continues_a_simulation_exactly(scenario, split):
+@given(scenario=scenarios(), split=st.floats(0.1, 0.9))
+def test_state_continues_a_simulation_exactly(kernel, scenario, split):
     current, params, w_rec = scenario
+    skip_near_ties(alif_standard(current, params, w_rec=w_rec, record=("v", "theta")))
     T = current.shape[-1]
     cut = int(split * T)
-    for engine in ("standard", "blocks"):
-        whole = simulate(current, params, engine, w_rec=w_rec)
-        first = simulate(current[..., :cut], params, engine, w_rec=w_rec)
-        second = simulate(current[..., cut:], params, engine, w_rec=w_rec, state=first.state)
-        assert torch.equal(torch.cat([first.spikes, second.spikes], -1), whole.spikes), engine
+    with use_block_kernel(kernel):
+        for engine in ("standard", "blocks"):
+            whole = simulate(current, params, engine, w_rec=w_rec)
+            first = simulate(current[..., :cut], params, engine, w_rec=w_rec)
+            second = simulate(current[..., cut:], params, engine, w_rec=w_rec, state=first.state)
+            assert torch.equal(torch.cat([first.spikes, second.spikes], -1), whole.spikes), engine
 
 
 def test_hand_computed_case():
@@ -130,9 +157,10 @@ def test_adaptation_lengthens_intervals():
     assert isi[-1] > isi[0] and np.all(np.diff(isi) >= 0)
 
 
+@pytest.mark.parametrize("kernel", ["torch", "blockwise"])
 @pytest.mark.parametrize("recurrent", [False, True])
 @pytest.mark.parametrize("surrogate", [multi_gaussian(), fast_sigmoid(10.0)])
-def test_gradients_finite_nonzero_and_equal_across_engines(recurrent, surrogate):
+def test_gradients_finite_nonzero_and_equal_across_engines(recurrent, surrogate, kernel):
     from cellfit import ALIF
 
     torch.manual_seed(0)
@@ -145,8 +173,9 @@ def test_gradients_finite_nonzero_and_equal_across_engines(recurrent, surrogate)
         with torch.no_grad():
             layer.weight.mul_(4.0).abs_()
             layer.bias.fill_(0.2)
-        loss = layer(x).sum()  # a spike-count loss
-        loss.backward()
+        with use_block_kernel(kernel):
+            loss = layer(x).sum()  # a spike-count loss
+            loss.backward()
         grads[engine] = {k: p.grad.clone() for k, p in layer.named_parameters()}
         assert loss.item() > 10
     for name, g in grads["blocks"].items():

@@ -120,8 +120,9 @@ def test_fused_kernel_float32_and_gradients_through_replay(monkeypatch):
 def test_kernel_choice(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("CELLFIT_BLOCK_KERNEL", raising=False)
-    assert resolve_block_kernel(None, cpu) == "torch"  # auto: the loop on a CPU, even under the interpreter
+    assert resolve_block_kernel(None, cpu) == "blockwise"  # auto: the CPU path, even under the interpreter
     assert resolve_block_kernel("torch", cpu) == "torch"
+    assert resolve_block_kernel("blockwise", cpu) == "blockwise"
     monkeypatch.setenv("CELLFIT_BLOCK_KERNEL", "TORCH")
     assert resolve_block_kernel(None, cpu) == "torch"
     monkeypatch.setenv("CELLFIT_BLOCK_KERNEL", "fast")

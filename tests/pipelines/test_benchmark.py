@@ -30,7 +30,7 @@ def test_quick_run_writes_csv_plot_and_table(tmp_path, capsys):
     assert df["float64_identical"].all()
     assert (df["device"] == "cpu").all() and (df["torch_version"] == torch.__version__).all()
     kernels = df.set_index("engine")["block_kernel"].fillna("")
-    assert (kernels["blocks"] == "torch").all() and (kernels["standard"] == "").all()  # auto on a CPU
+    assert (kernels["blocks"] == "blockwise").all() and (kernels["standard"] == "").all()  # auto on a CPU
     assert (df[["fwd_median_s", "fwd_bwd_median_s"]] > 0).all().all()
     assert (df[["fwd_iqr_s", "fwd_bwd_iqr_s"]] >= 0).all().all()
     assert (df["n_fwd"] == 2).all() and (df["n_fwd_bwd"] == 2).all()
