@@ -94,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the grid's numbers of layers")
     p.add_argument("--connectivity", nargs="+", choices=("recurrent", "feedforward"), default=None,
                    help="replace the grid's connectivity")
-    p.add_argument("--block-kernel", choices=("auto", "torch", "triton"), default="auto",
-                   help="the Block engine's loop: 'auto' = fused Triton kernel on CUDA, PyTorch loop on a CPU")
+    p.add_argument("--block-kernel", choices=("auto", "torch", "triton", "blockwise"), default="auto",
+                   help="the Block engine's kernel: 'auto' = fused Triton kernel on CUDA, blockwise on a CPU; "
+                        "'torch' = the PyTorch loop with the FFT replay (the reference)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch during the run (default: torch's own choice, usually one per core)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
