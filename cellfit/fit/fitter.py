@@ -25,9 +25,10 @@ spikes of shape ``(n_repeats, n_epochs, T)``; the optional normalised voltage
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -154,6 +155,28 @@ def training_tensors(cells: Sequence[TrainingSet], config: FitConfig, device) ->
     return x, targets
 
 
+#: a fit whose batched arrays hold at most this many entries (neurons x distinct stimuli x steps)
+#: runs on one CPU thread: its tensor operations are too small to gain from more, and on a
+#: shared machine extra threads lose much more in synchronisation than they win (measured on
+#: 2 cores, load 3: 9 neurons x 3 x 10,000 steps, 0.9 s per epoch on one thread vs 3.9-5.2 s on
+#: two; 81 neurons about equal; 243 neurons 20 vs 27 s)
+ONE_THREAD_WORK = 1_000_000
+
+
+@contextlib.contextmanager
+def cpu_threads_for(device: torch.device, work: int) -> Iterator[None]:
+    """Run small CPU work on one thread (restored afterwards); anything else unchanged."""
+    if device.type != "cpu" or work > ONE_THREAD_WORK or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def fit_population(
     cells: Sequence[TrainingSet],
     config: FitConfig = FitConfig(),
@@ -198,6 +221,12 @@ def fit_population(
         if c.current.shape[-1] != T:
             label = names[k] if names else k
             raise ValueError(f"cell {label}: all cells fitted together need the same T, got {c.current.shape[-1]} vs {T}")
+    work = sum(c.current.shape[1] for c in cells) * T  # neurons x distinct stimuli (about E each) x steps
+    with cpu_threads_for(dev, work):
+        return _fit_population(cells, config, dev, seed, progress, inits)
+
+
+def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitState]:
     torch.manual_seed(seed)
 
     given = inits is not None
