@@ -168,7 +168,7 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "epochs": (("--epochs",), dict(
         type=positive_int, default=200, metavar="N", help="maximum training epochs (default {default})")),
     "restarts": (("--restarts",), dict(
-        type=positive_int, default=3, metavar="N",
+        type=positive_int, default=1, metavar="N",
         help="candidate fits per cell from different starting points; the one that predicts held-out Noise 1 "
              "seconds best is kept (default {default})")),
     "bootstrap": (("--bootstrap",), dict(

@@ -41,7 +41,14 @@ from cellfit.fit.fitter import (
 )
 from cellfit.fit.metrics import ETVResult, etv_components, gaussian_smooth
 from cellfit.fit.results import FitResult, LossStage, PhysicalParameters
-from cellfit.fit.select import ValidationSet, choose, fit_candidates, interval_table, validation_scores
+from cellfit.fit.select import (
+    ValidationSet,
+    bootstrap_refits,
+    choose,
+    fit_candidates,
+    interval_table,
+    validation_scores,
+)
 from cellfit.functional.alif import resolve_block_kernel
 from cellfit.modules import ALIF
 
@@ -237,13 +244,14 @@ def fit_recordings(
     ]
     names = [str(r.meta.specimen_id) for r in recordings]
     t0 = time.perf_counter()
-    candidates, refits = _fit_in_chunks(sets, config, dev, seed, progress, names)
+    candidates = _fit_in_chunks(sets, config, dev, seed, progress, names)
     picks = []
     for cands, val in zip(candidates, validation):
         scores = validation_scores(cands, val, config.dt_ms) if val is not None else None
         index, basis = choose(cands, scores)
         picks.append((index, basis, scores))
     chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
+    refits = bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress)
     wall = time.perf_counter() - t0
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
@@ -307,7 +315,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _fit_in_chunks(sets, config, dev, seed, progress, names) -> tuple[list, list]:
+def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[list[CellFitState]]:
     """:func:`cellfit.fit.select.fit_candidates`, halving the batch of cells whenever it does not fit in memory.
 
     Cells are independent, so fitting them in smaller batches gives the same per-cell results.
@@ -322,9 +330,8 @@ def _fit_in_chunks(sets, config, dev, seed, progress, names) -> tuple[list, list
     half = len(sets) // 2
     logger.warning("%d cells do not fit in %s memory together; fitting them as %d + %d",
                    len(sets), dev, half, len(sets) - half)
-    first = _fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half])
-    second = _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:])
-    return first[0] + second[0], first[1] + second[1]
+    return (_fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half])
+            + _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:]))
 
 
 def fit_cell(

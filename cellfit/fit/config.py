@@ -63,15 +63,15 @@ class FitConfig:
     grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
     """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
     bias of a cell outside the ALIF family can leave the model silent."""
-    restarts: int = 3
+    restarts: int = 1
     """Candidate fits per cell, from the best starting points of the grid, trained together; the one that
     predicts the validation data best is kept (:mod:`cellfit.fit.select`)."""
     validation_s: float = 1.0
     """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
     (0: choose by training loss). Needs recordings that reach past the training window."""
     bootstrap: int = 6
-    """Refits on resampled training traces (from the candidates' starting points in turn), whose spread
-    gives the parameter intervals (0: none)."""
+    """Refits of the kept fit on resampled training traces, whose spread gives the parameter intervals
+    (0: none)."""
     interval_level: float = 0.8
     """Central fraction of the bootstrap refits that a parameter's interval covers."""
     undetermined_ratio: float = 1.5

@@ -14,12 +14,11 @@ trained on:
    put it in) and is scored by ETV against the Noise 1 repeats there. The best one is kept
    (:func:`choose`). Without validation data (a window that leaves no Noise 1 time, or
    ``validation_s = 0``) the lowest final training loss decides. Noise 2 is never used.
-3. **Intervals** (:func:`interval_table`): ``config.bootstrap`` refits, each on a resample
-   of the training traces (epochs drawn with replacement, then repeats within each drawn
-   epoch), from the candidates' starting points in turn and with the same schedule,
-   trained as further neurons of the same batched model (so they cost little where
-   launches, not arithmetic, bound the time). Their spread holds the noise of the data and
-   the fits' dependence on where they started: the central ``config.interval_level`` range
+3. **Intervals** (:func:`bootstrap_refits`, :func:`interval_table`): ``config.bootstrap``
+   refits of the kept fit, each on a resample of the training traces (epochs drawn with
+   replacement, then repeats within each drawn epoch), from the kept fit's starting point
+   and with the same schedule, trained together as one batched model. Their spread holds
+   the noise of the data and how far the outcome depends on it: the central ``config.interval_level`` range
    of each parameter over the refits is its interval, and a time constant whose interval
    spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
    the data (many values predict the spikes about equally well).
@@ -48,7 +47,8 @@ from cellfit.fit.fitter import (
 from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.metrics import etv_components
 
-__all__ = ["ValidationSet", "fit_candidates", "validation_scores", "choose", "resample_traces", "interval_table"]
+__all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "validation_scores", "choose", "resample_traces",
+           "interval_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,17 +65,10 @@ class ValidationSet:
 
 
 def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
-                   progress: bool = True, names: Optional[Sequence[str]] = None
-                   ) -> tuple[list[list[CellFitState]], list[list[CellFitState]]]:
-    """Every fit of a cell in one batched model: its candidates and its bootstrap refits.
+                   progress: bool = True, names: Optional[Sequence[str]] = None) -> list[list[CellFitState]]:
+    """``config.restarts`` fits per cell, from its best grid points, trained together as one batched model.
 
-    Candidates: ``config.restarts`` fits on the cell's training data from its best grid points.
-    Refits: ``config.bootstrap`` fits, each on a resample of the training traces
-    (:func:`resample_traces`) from one of those starting points in turn, with the same schedule,
-    so that their spread holds both the noise of the data and the starting point's influence.
-
-    Returns:
-        ``(candidates, refits)``: per cell, lists of :class:`CellFitState`.
+    Returns, per cell, its candidates' :class:`CellFitState` (best grid point first).
     """
     dev = resolve_device(device)
     inits = [initial_values(config, s) for s in sets]
@@ -83,20 +76,35 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     if config.grid_init:
         x, targets = training_tensors(sets, config, dev)
         options = grid_init(inits, x, targets, config, top=config.restarts)
+    jobs = [(k, init) for k, opts in enumerate(options) for init in opts]
+    states = fit_population([sets[k] for k, _ in jobs], config, device=dev, seed=seed, progress=progress,
+                            names=[(names[k] if names else str(k)) for k, _ in jobs],
+                            inits=[init for _, init in jobs])
+    out: list[list[CellFitState]] = [[] for _ in sets]
+    for (k, _), st in zip(jobs, states):
+        out[k].append(st)
+    return out
+
+
+def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState], config: FitConfig, *, device,
+                     seed: int = 0, progress: bool = True) -> list[list[CellFitState]]:
+    """``config.bootstrap`` refits per cell on resamples of its training traces, as one batched model.
+
+    Each refit repeats the kept fit's whole schedule from the kept fit's starting point on a
+    resample (:func:`resample_traces`), so the spread of the refits holds both the noise of the
+    data and how far the fit's outcome depends on it. Cells whose fit failed get no refits.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
-    jobs = []  # (cell, kind, data, start)
-    for k, opts in enumerate(options):
-        jobs += [(k, "candidate", sets[k], init) for init in opts]
-        jobs += [(k, "refit", resample_traces(sets[k], rng), dict(opts[b % len(opts)], resampled=True))
-                 for b in range(config.bootstrap)]
-    states = fit_population([data for _, _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
-                            names=[(names[k] if names else str(k)) for k, _, _, _ in jobs],
-                            inits=[init for _, _, _, init in jobs])
-    candidates: list[list[CellFitState]] = [[] for _ in sets]
-    refits: list[list[CellFitState]] = [[] for _ in sets]
-    for (k, kind, _, _), st in zip(jobs, states):
-        (candidates if kind == "candidate" else refits)[k].append(st)
-    return candidates, refits
+    jobs = [(k, resample_traces(sets[k], rng), dict(st.init, resampled=True))
+            for k, st in enumerate(chosen) if not st.failed for _ in range(config.bootstrap)]
+    out: list[list[CellFitState]] = [[] for _ in sets]
+    if not jobs:
+        return out
+    states = fit_population([data for _, data, _ in jobs], dataclasses.replace(config, grid_init=False),
+                            device=device, seed=seed, progress=progress, inits=[init for _, _, init in jobs])
+    for (k, _, _), st in zip(jobs, states):
+        out[k].append(st)
+    return out
 
 
 def validation_scores(candidates: Sequence[CellFitState], validation: ValidationSet, dt_ms: float) -> list[float]:
