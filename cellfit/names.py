@@ -5,7 +5,7 @@ The command lines offer these as choices while parsing, before any heavy import
 (``tests/test_cli.py`` checks that the two agree).
 """
 
-__all__ = ["ENGINE_NAMES", "DEFAULT_ENGINE", "PEER_NAMES", "DEFAULT_GRID", "FULL_GRID"]
+__all__ = ["ENGINE_NAMES", "DEFAULT_ENGINE", "PEER_NAMES", "DEFAULT_GRID", "FULL_GRID", "MODEL_NAMES"]
 
 #: the simulation engines, the keys of :data:`cellfit.functional.ENGINES`:
 #: ``blocks`` (the Block algorithm) and ``standard`` (step by step, the reference)
@@ -19,3 +19,7 @@ PEER_NAMES = ("norse", "snntorch", "spikingjelly")
 #: (``--full``): names in :data:`cellfit.bench.GRIDS`
 DEFAULT_GRID = "small"
 FULL_GRID = "sweep"
+
+#: the model variants of a fit (the keys of :data:`cellfit.fit.config.MODELS`); ``auto`` chooses
+#: per cell among the configuration's candidate models on held-out Noise 1 data
+MODEL_NAMES = ("alif", "alif_asc", "alif_reset", "alif_reset_asc")

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ARP grid in ms, multiples of --arp-sweep-dt (default 1 2 4 8 16)")
     p.add_argument("--arp-sweep-dt", type=cli.positive_float, default=0.1, metavar="MS",
                    help="DT of the ARP sweep in ms (default 0.1)")
-    cli.add_common(p, "epochs", "restarts", "bootstrap", "window", "device", "seed", "cache_dir", "out", "scheduler", "workers",
+    cli.add_common(p, "epochs", "model", "restarts", "bootstrap", "window", "device", "seed", "cache_dir", "out", "scheduler", "workers",
                    "cells_per_task", "force", "no_figures", "no_progress", defaults={"out": "runs/ephys_sweep"},
                    help={"force": "refit settings whose saved configuration differs"})
     cli.add_cluster_options(p)
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             cache, demo_id = ensure_demo_cell(args.cache_dir)
             specimens = [demo_id]
-    base = dataclasses.replace(FitConfig(), epochs=args.epochs, restarts=args.restarts, bootstrap=args.bootstrap)
+    base = dataclasses.replace(FitConfig(), epochs=args.epochs, model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
     run_sweep(
         specimens, out, base,
         dts=args.dts or DEFAULT_DTS, arps=args.arps or DEFAULT_ARPS, arp_sweep_dt=args.arp_sweep_dt,

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from cellfit import cli
 from cellfit.data.protocol import DT_MAX_MS, DT_MIN_MS
-from cellfit.names import ENGINE_NAMES
+from cellfit.names import ENGINE_NAMES, MODEL_NAMES
 from cellfit.timegrid import SUGGEST_GRID_MS, arp_steps, suggest_dt_arp, whole_steps
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -162,6 +162,12 @@ def test_engine_choices_are_the_engine_registry():
     from cellfit.functional import ENGINES
 
     assert set(ENGINE_NAMES) == set(ENGINES)
+
+
+def test_model_choices_are_the_fit_variants():
+    from cellfit.fit.config import MODELS
+
+    assert set(MODEL_NAMES) == set(MODELS)
 
 
 def test_benchmark_names_are_the_benchmark_registry():

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (Dask set-up and warnings, chunks, failures)")
     cli.add_cell_source(p)
-    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "restarts", "bootstrap", "device", "seed", "cache_dir",
+    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "model", "restarts", "bootstrap", "device", "seed", "cache_dir",
                    "out", "scheduler", "workers", "cells_per_task", "force", "no_figures", "no_progress",
                    required=["out"],
                    help={"out": "run directory: config.json, summary.csv and one folder per cell (required)"})
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
             cache, demo_id = ensure_demo_cell(args.cache_dir)
             specimens = [demo_id]
     cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs,
-                    restarts=args.restarts, bootstrap=args.bootstrap)
+                    model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
     df = run_batch(
         specimens, cfg, args.out,
         cells_per_task=args.cells_per_task, scheduler=args.scheduler, workers=args.workers, device=args.device,

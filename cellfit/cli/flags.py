@@ -9,7 +9,7 @@ import sys
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from cellfit.data.protocol import DT_MAX_MS, DT_MIN_MS
-from cellfit.names import DEFAULT_ENGINE, ENGINE_NAMES
+from cellfit.names import DEFAULT_ENGINE, ENGINE_NAMES, MODEL_NAMES
 from cellfit.timegrid import fmt_ms
 from cellfit.cli.checks import UsageError
 
@@ -167,6 +167,10 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
              "default {default})")),
     "epochs": (("--epochs",), dict(
         type=positive_int, default=200, metavar="N", help="maximum training epochs (default {default})")),
+    "model": (("--model",), dict(
+        choices=("auto", *MODEL_NAMES), default="alif", metavar="NAME",
+        help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; auto fits the candidate variants and keeps, "
+             "per cell, the one that predicts held-out Noise 1 seconds best (default {default})")),
     "restarts": (("--restarts",), dict(
         type=positive_int, default=1, metavar="N",
         help="candidate fits per cell from different starting points; the one that predicts held-out Noise 1 "

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=cli.positive_float, default=None, help="Adam learning rate (default: FitConfig's)")
     p.add_argument("--init", choices=["voltage", "default"], default="voltage",
                    help="initialise tau_m, gain and bias from the subthreshold voltage, or from fixed defaults")
-    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "restarts", "bootstrap", "device", "seed", "cache_dir", "out",
+    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "model", "restarts", "bootstrap", "device", "seed", "cache_dir", "out",
                    "no_progress", defaults={"out": "runs/fit"})
     return p
 
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         cli.check_dt_arp(args.dt, args.arp, interval_ms=1e3 / DEMO_SAMPLING_RATE_HZ, data="the demo cell")
     resolve_device(args.device)  # a missing GPU answers now, not after loading the data
     cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs, init=args.init,
-                    restarts=args.restarts, bootstrap=args.bootstrap)
+                    model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
     if args.lr is not None:
         cfg = dataclasses.replace(cfg, lr=args.lr)
     fit = fit_cell(args.specimen, config=cfg, window_s=args.window, device=args.device, seed=args.seed,

@@ -31,6 +31,7 @@ from cellfit.data.protocol import EPOCH_LENGTH_S
 from cellfit.device import resolve_device
 from cellfit.fit.coincidence import GammaResult, gamma_components, repeat_ceiling
 from cellfit.fit.fitter import (
+    PARAMETER_NAMES,
     CellFitState,
     FitConfig,
     TrainingSet,
@@ -272,9 +273,13 @@ def fit_recordings(
             continue
         params = physical_parameters(st.model)
         intervals, undetermined = interval_table(boot, params, config)
+        n_asc = sum(name.startswith("asc_amp_") for name in params)
+        fitted = dict(**{name: params[name] for name in PARAMETER_NAMES}, v_reset=params.get("v_reset"),
+                      asc_amp=tuple(params[f"asc_amp_{j + 1}"] for j in range(n_asc)),
+                      tau_asc_ms=tuple(params[f"tau_asc_{j + 1}_ms"] for j in range(n_asc)))
         selection = dict(
             basis=basis, chosen=index, validation_s=0.0 if scores is None else config.validation_s,
-            candidates=[dict(restart=i, start=c.init.get("method", ""), train_loss=c.best_loss,
+            candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""), train_loss=c.best_loss,
                              epochs=c.epochs, validation_etv=None if scores is None else scores[i],
                              failed=c.failed) for i, c in enumerate(cands)],
         )
@@ -282,8 +287,8 @@ def fit_recordings(
             **common,
             **_data_fields(rec),
             **scores_test,
-            **params,
-            model="alif",
+            **fitted,
+            model=st.init.get("model", "alif"),
             selection=selection,
             intervals=intervals,
             interval_level=config.interval_level if intervals else None,
@@ -360,8 +365,9 @@ def fit_cell(
 
 def model_from_result(result: FitResult | dict, state_dict: dict) -> ALIF:
     """Rebuild a fitted model from its result (or result.json dict) and model.pt state dict."""
-    config = result.config if isinstance(result, FitResult) else result["config"]
-    model = FitConfig.from_dict(config).build_model()
+    config = FitConfig.from_dict(result.config if isinstance(result, FitResult) else result["config"])
+    variant = (result.model if isinstance(result, FitResult) else result.get("model")) or "alif"
+    model = config.build_model(dict(config.initial_values(), **config.variant_start(variant)))
     model.load_state_dict(state_dict)
     return model
 

@@ -17,7 +17,19 @@ from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
-__all__ = ["FitConfig", "inside_bounds"]
+__all__ = ["FitConfig", "inside_bounds", "MODELS"]
+
+#: the model variants a fit can use, each a set of the ALIF layer's opt-in extensions
+#: (:class:`cellfit.ALIF` ``reset`` / ``n_asc``): ``alif`` resets to rest and adapts its
+#: threshold; ``_reset`` adds a learnable reset potential (doublets, bursts); ``_asc`` adds two
+#: spike-triggered currents with their own time constants (adaptation currents,
+#: after-depolarisations), as in the GLIF models of Teeter et al. 2018.
+MODELS = {
+    "alif": dict(reset=False, n_asc=0),
+    "alif_asc": dict(reset=False, n_asc=2),
+    "alif_reset": dict(reset=True, n_asc=0),
+    "alif_reset_asc": dict(reset=True, n_asc=2),
+}
 
 
 #: how far inside its learnable bounds a starting time constant is placed (relative)
@@ -83,6 +95,17 @@ class FitConfig:
     bias_init: float = 0.5
     tau_mem_bounds_ms: tuple = (1.0, 200.0)
     tau_adapt_bounds_ms: tuple = (5.0, 5000.0)
+    model: str = "alif"
+    """The model variant (:data:`MODELS`), or ``"auto"``: fit every one of ``candidate_models`` and keep,
+    per cell, the one that predicts the validation data best."""
+    candidate_models: tuple = ("alif", "alif_asc", "alif_reset_asc")
+    """The variants ``model="auto"`` chooses among."""
+    asc_tau_init_ms: tuple = (10.0, 200.0)
+    """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
+    v_reset_bounds: tuple = (-1.0, 0.95)
+    """Learnable range of the reset potential (threshold units; the base threshold is 1)."""
+    tau_asc_bounds_ms: tuple = (1.0, 2000.0)
+    """Learnable range of the spike-triggered currents' time constants."""
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -102,6 +125,9 @@ class FitConfig:
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
             raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
                              f"{self.interval_level}, {self.undetermined_ratio}")
+        for name in (self.model, *self.candidate_models):
+            if name not in MODELS and not (name == "auto" and name == self.model):
+                raise ValueError(f"unknown model {name!r}; choose one of {['auto', *MODELS]}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
         get_surrogate(self.surrogate)
@@ -110,6 +136,21 @@ class FitConfig:
     def loss_taus_ms(self) -> list[float]:
         """Van Rossum time constants of the loss stages, in order (coarse first, the final loss last)."""
         return [t for t in self.coarse_to_fine_ms if t > self.van_rossum_tau_ms] + [self.van_rossum_tau_ms]
+
+    @property
+    def models(self) -> tuple:
+        """The variants fitted to every cell: ``candidate_models`` under ``model="auto"``, else ``(model,)``."""
+        return tuple(self.candidate_models) if self.model == "auto" else (self.model,)
+
+    def variant_start(self, model: str) -> dict:
+        """The starting values of ``model``'s extra parameters (the ALIF model: no reset, no currents)."""
+        n_asc = MODELS[model]["n_asc"]
+        start = dict(model=model)
+        if MODELS[model]["reset"]:
+            start["v_reset"] = 0.0
+        if n_asc:
+            start.update(asc_amp=[0.0] * n_asc, tau_asc_ms=list(self.asc_tau_init_ms[:n_asc]))
+        return start
 
     def initial_values(self) -> dict:
         """The fixed initial parameters (physical units), before any data-based initialisation."""
@@ -123,24 +164,37 @@ class FitConfig:
 
         Args:
             init: one dict of initial values (``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
-                ``gain``, ``bias``; physical units) or a list of K of them; default
-                :meth:`initial_values` for one cell. Time constants are moved strictly
-                inside the learnable bounds (a data-based estimate can land on a bound).
+                ``gain``, ``bias``; physical units; ``model``, the variant, default ``alif``,
+                with its extra parameters ``v_reset``, ``asc_amp``, ``tau_asc_ms``) or a list of
+                K of them, all of one variant; default :meth:`initial_values` for one cell.
+                Time constants are moved strictly inside the learnable bounds (a data-based
+                estimate can land on a bound).
             device: where the parameters live (default CPU).
 
         Returns:
-            A ``cellfit.ALIF(1, K)`` in ``self.dtype``.
+            A ``cellfit.ALIF(1, K)`` in ``self.dtype``, with the variant's extensions.
         """
         inits = [self.initial_values()] if init is None else ([init] if isinstance(init, dict) else list(init))
+        names = {i.get("model", "alif") for i in inits}
+        if len(names) != 1:
+            raise ValueError(f"one model holds one variant, got {sorted(names)}")
+        variant = MODELS[names.pop()]
         dtype = resolve_dtype(self.dtype)
-        col = lambda key: torch.tensor([float(i[key]) for i in inits], dtype=dtype, device=device)  # noqa: E731
+        col = lambda key: torch.tensor([i[key] for i in inits], dtype=dtype, device=device)  # noqa: E731
+        extension = {}
+        if variant["reset"]:
+            extension.update(reset=True, v_reset=col("v_reset"), v_reset_bounds=tuple(self.v_reset_bounds))
+        if variant["n_asc"]:
+            extension.update(n_asc=variant["n_asc"], asc_amp=col("asc_amp"),
+                             tau_asc_ms=inside_bounds(col("tau_asc_ms"), self.tau_asc_bounds_ms),
+                             tau_asc_bounds_ms=tuple(self.tau_asc_bounds_ms))
         model = ALIF(
             1, len(inits), dt_ms=self.dt_ms, arp_ms=self.arp_ms, engine=self.engine, surrogate=self.surrogate,
             tau_mem_ms=inside_bounds(col("tau_m_ms"), self.tau_mem_bounds_ms),
             tau_adapt_ms=inside_bounds(col("tau_adapt_ms"), self.tau_adapt_bounds_ms),
             adapt_scale=col("adapt_scale"),
             tau_mem_bounds_ms=self.tau_mem_bounds_ms, tau_adapt_bounds_ms=self.tau_adapt_bounds_ms,
-            device=device, dtype=dtype,
+            device=device, dtype=dtype, **extension,
         )
         with torch.no_grad():
             model.weight.copy_(col("gain")[:, None])
@@ -148,14 +202,7 @@ class FitConfig:
         return model
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["tau_mem_bounds_ms"] = list(self.tau_mem_bounds_ms)
-        d["tau_adapt_bounds_ms"] = list(self.tau_adapt_bounds_ms)
-        d["grid_tau_adapt_ms"] = list(self.grid_tau_adapt_ms)
-        d["grid_adapt_scale"] = list(self.grid_adapt_scale)
-        d["grid_bias_shift"] = list(self.grid_bias_shift)
-        d["coarse_to_fine_ms"] = list(self.coarse_to_fine_ms)
-        return d
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FitConfig":

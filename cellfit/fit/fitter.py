@@ -45,7 +45,7 @@ from cellfit.modules import ALIF
 
 __all__ = ["FitConfig", "TrainingSet", "CellFitState", "fit_population", "predict_spikes", "unique_stimuli",
            "training_tensors",
-           "PARAMETER_NAMES", "physical_parameters"]
+           "PARAMETER_NAMES", "parameter_names", "physical_parameters"]
 
 
 @dataclasses.dataclass
@@ -88,7 +88,7 @@ class CellFitState:
     loss_taus_ms: list = dataclasses.field(default_factory=list)
     """Van Rossum time constant of each loss stage (coarse to fine)."""
     param_history: dict = dataclasses.field(default_factory=dict)
-    """Parameters (:data:`PARAMETER_NAMES`) at every epoch of ``history``."""
+    """Parameters (:func:`parameter_names`) at every epoch of ``history``."""
 
     @property
     def failed(self) -> bool:
@@ -255,7 +255,8 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
     history = [[] for _ in range(K)]
     stage_hist = [[] for _ in range(K)]
     lr_hist = [[] for _ in range(K)]
-    param_hist = {name: [[] for _ in range(K)] for name in PARAMETER_NAMES}
+    names = parameter_names(pop)
+    param_hist = {name: [[] for _ in range(K)] for name in names}
     best_state = {n: p.detach().clone() for n, p in named.items()}  # row k: cell k's best parameters
     stop = ["max epochs"] * K
     epochs_run = np.zeros(K, dtype=int)
@@ -284,7 +285,7 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
             history[k].append(loss)
             stage_hist[k].append(int(stage[k]))
             lr_hist[k].append(lr[k])
-            for i, name in enumerate(PARAMETER_NAMES):
+            for i, name in enumerate(names):
                 param_hist[name][k].append(float(values[i, k]))
             epochs_run[k] = epoch + 1
             if loss < best[k] * (1 - config.min_improvement):
@@ -333,26 +334,41 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
                 model=m, init=inits[k], history=history[k], lr_history=lr_hist[k],
                 epochs=int(epochs_run[k]), best_loss=float(best[k]), stop_reason=stop[k],
                 best_epoch=int(best_epoch[k]), stage_history=stage_hist[k], loss_taus_ms=list(taus),
-                param_history={name: param_hist[name][k] for name in PARAMETER_NAMES},
+                param_history={name: param_hist[name][k] for name in names},
             )
         )
     return results
 
 
-#: the fitted parameters of a cell, as reported (physical units; gain and bias in threshold units)
+#: the fitted parameters every model has, as reported (physical units; gain and bias in threshold units)
 PARAMETER_NAMES = ("tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias")
+
+
+def parameter_names(model: ALIF) -> tuple:
+    """:data:`PARAMETER_NAMES` plus the model's extensions: ``v_reset`` (threshold units) and, per
+    spike-triggered current j = 1, 2, ..., ``asc_amp_j`` (threshold units) and ``tau_asc_j_ms``."""
+    names = list(PARAMETER_NAMES)
+    if getattr(model, "reset", False):
+        names.append("v_reset")
+    for j in range(getattr(model, "n_asc", 0)):
+        names += [f"asc_amp_{j + 1}", f"tau_asc_{j + 1}_ms"]
+    return tuple(names)
 
 
 @torch.no_grad()
 def _physical_rows(model: ALIF) -> np.ndarray:
-    """(5, K) float64 host array of :data:`PARAMETER_NAMES` for every neuron (one device-to-host copy)."""
-    rows = torch.stack([model.tau_mem_ms, model.tau_adapt_ms, model.adapt_scale, model.weight[:, 0], model.bias])
-    return rows.double().cpu().numpy()
+    """(P, K) float64 host array of :func:`parameter_names` for every neuron (one device-to-host copy)."""
+    rows = [model.tau_mem_ms, model.tau_adapt_ms, model.adapt_scale, model.weight[:, 0], model.bias]
+    if getattr(model, "reset", False):
+        rows.append(model.v_reset)
+    for j in range(getattr(model, "n_asc", 0)):
+        rows += [model.asc_amp[:, j], model.tau_asc_ms[:, j]]
+    return torch.stack(rows).double().cpu().numpy()
 
 
 def physical_parameters(model: ALIF) -> dict:
-    """The fitted parameters of a one-cell model as floats, keyed by :data:`PARAMETER_NAMES`."""
-    return {name: float(v[0]) for name, v in zip(PARAMETER_NAMES, _physical_rows(model))}
+    """The fitted parameters of a one-cell model as floats, keyed by :func:`parameter_names`."""
+    return {name: float(v[0]) for name, v in zip(parameter_names(model), _physical_rows(model))}
 
 
 @torch.no_grad()

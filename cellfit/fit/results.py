@@ -92,23 +92,29 @@ class PhysicalParameters:
     v_thresh_mV: float
     """Base threshold (no adaptation): the cell's ``v_thresh``."""
     v_reset_mV: float
-    """Potential after a spike: the cell's ``v_rest`` (the ALIF model resets to 0)."""
+    """Potential after a spike: ``v_rest + v_reset * span`` (the ALIF model resets to 0: the cell's rest)."""
     adapt_mV_per_spike: float
     """Threshold rise per spike, ``adapt_scale * span``, decaying with ``tau_adapt_ms``."""
     bias_pA: float
     """The bias as an equivalent injected current, ``bias * current_scale_pA / gain``."""
+    asc_pA: tuple = ()
+    """Spike-triggered currents: the current each adds right after a spike, ``asc_amp_j * current_scale_pA /
+    gain`` (negative: hyperpolarising, an adaptation current; positive: depolarising)."""
 
     @classmethod
     def from_fit(cls, params: Mapping[str, float], v_rest_mV: float, v_thresh_mV: float,
                  current_scale_pA: float) -> "PhysicalParameters":
         span = v_thresh_mV - v_rest_mV
         gain, bias = params["gain"], params["bias"]
+        per_pA = current_scale_pA / gain if gain else float("nan")
+        amps = [params[k] for k in sorted(params) if k.startswith("asc_amp_")]
         return cls(
             tau_m_ms=params["tau_m_ms"], tau_adapt_ms=params["tau_adapt_ms"],
             input_resistance_MOhm=1000.0 * gain * span / current_scale_pA,
-            v_rest_mV=v_rest_mV + bias * span, v_thresh_mV=v_thresh_mV, v_reset_mV=v_rest_mV,
+            v_rest_mV=v_rest_mV + bias * span, v_thresh_mV=v_thresh_mV,
+            v_reset_mV=v_rest_mV + params.get("v_reset", 0.0) * span,
             adapt_mV_per_spike=params["adapt_scale"] * span,
-            bias_pA=bias * current_scale_pA / gain if gain else float("nan"),
+            bias_pA=bias * per_pA, asc_pA=tuple(a * per_pA for a in amps),
         )
 
 
@@ -192,6 +198,12 @@ class FitResult:
     adapt_scale: Optional[float] = None
     gain: Optional[float] = None
     bias: Optional[float] = None
+    v_reset: Optional[float] = None
+    """Reset potential (threshold units; variants with a reset, else None: the rest, 0)."""
+    asc_amp: tuple = ()
+    """Amplitudes of the spike-triggered currents (threshold units of input; variants with them)."""
+    tau_asc_ms: tuple = ()
+    """Time constants of the spike-triggered currents, ms."""
     physical: Optional[PhysicalParameters] = None
     # data
     n_train_repeats: Optional[int] = None
@@ -265,7 +277,8 @@ class FitResult:
                 extra[key] = value
                 continue
             if key == "physical" and value is not None:
-                value = PhysicalParameters(**{k: (float("nan") if v is None else v) for k, v in value.items()})
+                value = PhysicalParameters(**{k: (float("nan") if v is None else (tuple(v) if isinstance(v, list) else v))
+                                              for k, v in value.items()})
             elif key == "loss_stages":
                 value = tuple(LossStage(**s) for s in value or ())
             elif isinstance(value, list):

@@ -35,7 +35,6 @@ import numpy as np
 from cellfit.device import resolve_device
 from cellfit.fit.config import FitConfig
 from cellfit.fit.fitter import (
-    PARAMETER_NAMES,
     CellFitState,
     TrainingSet,
     fit_population,
@@ -66,9 +65,11 @@ class ValidationSet:
 
 def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
                    progress: bool = True, names: Optional[Sequence[str]] = None) -> list[list[CellFitState]]:
-    """``config.restarts`` fits per cell, from its best grid points, trained together as one batched model.
+    """The candidate fits of every cell: each model variant of ``config.models`` from each of the
+    cell's ``config.restarts`` best grid points. The cells' candidates of one variant train together
+    as one batched model.
 
-    Returns, per cell, its candidates' :class:`CellFitState` (best grid point first).
+    Returns, per cell, its candidates' :class:`CellFitState` (variants in order; best grid point first).
     """
     dev = resolve_device(device)
     inits = [initial_values(config, s) for s in sets]
@@ -76,13 +77,15 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     if config.grid_init:
         x, targets = training_tensors(sets, config, dev)
         options = grid_init(inits, x, targets, config, top=config.restarts)
-    jobs = [(k, init) for k, opts in enumerate(options) for init in opts]
-    states = fit_population([sets[k] for k, _ in jobs], config, device=dev, seed=seed, progress=progress,
-                            names=[(names[k] if names else str(k)) for k, _ in jobs],
-                            inits=[init for _, init in jobs])
     out: list[list[CellFitState]] = [[] for _ in sets]
-    for (k, _), st in zip(jobs, states):
-        out[k].append(st)
+    for variant in config.models:
+        start = config.variant_start(variant)
+        jobs = [(k, dict(init, **start)) for k, opts in enumerate(options) for init in opts]
+        states = fit_population([sets[k] for k, _ in jobs], config, device=dev, seed=seed, progress=progress,
+                                names=[(names[k] if names else str(k)) for k, _ in jobs],
+                                inits=[init for _, init in jobs])
+        for (k, _), st in zip(jobs, states):
+            out[k].append(st)
     return out
 
 
@@ -153,18 +156,21 @@ def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
 def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitConfig) -> tuple[dict, list[str]]:
     """``({name: [lo, hi]}, undetermined names)`` from the bootstrap refits of one cell.
 
-    The interval is the central ``config.interval_level`` range of the refits' parameters
-    (linear interpolation between order statistics), widened where needed to contain the
-    reported ``estimate``. A time constant whose interval spans more than a factor
-    ``config.undetermined_ratio`` (hi / lo) is reported as not determined by the data.
+    The interval of every parameter of ``estimate`` is the central ``config.interval_level``
+    range of the refits' values (linear interpolation between order statistics), widened
+    where needed to contain the reported ``estimate``. A time constant whose interval spans
+    more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not determined
+    by the data.
     """
     values = [physical_parameters(st.model) for st in refits if not st.failed]
     if len(values) < 2:
         return {}, []
     q = (1.0 - config.interval_level) / 2.0
     table, loose = {}, []
-    for name in PARAMETER_NAMES:
-        column = np.array([v[name] for v in values], dtype=np.float64)
+    for name in estimate:
+        column = np.array([v[name] for v in values if name in v], dtype=np.float64)
+        if len(column) < 2:
+            continue
         lo, hi = np.quantile(column, [q, 1.0 - q])
         lo, hi = min(float(lo), estimate[name]), max(float(hi), estimate[name])
         table[name] = [lo, hi]
