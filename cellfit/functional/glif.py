@@ -35,8 +35,9 @@ spike, at position k, and every later step of the block is refractory, so:
 
 The replay (the differentiable reconstruction from known spikes) adds
 :math:`V_r\beta^{t-g-1}` after the last spike :math:`g` and the after-spike input
-:math:`\sum_j A_j c_j[t]`, with :math:`c_j` one exponential filter of the spike train per
-current, to the current that the membrane filter integrates.
+:math:`\sum_j A_j c_j[t]` (one filter of the spike train with the kernel
+:math:`\sum_j A_j r_j^m`, :func:`~cellfit.functional.filters.exp_sum_filter`) to the
+current that the membrane filter integrates.
 
 Kernels: :func:`block_loop` (PyTorch, any device) and :func:`block_fused` (the Triton
 kernel of :mod:`cellfit.functional.triton_blocks` with its ``EXT`` branch);
@@ -59,7 +60,7 @@ from cellfit.functional.alif import (
     _latest_spike_index,
     _window_count,
 )
-from cellfit.functional.filters import exp_filter
+from cellfit.functional.filters import exp_filter, exp_sum_filter
 from cellfit.functional.surrogate import SpikeFn, known_spikes, multi_gaussian
 
 __all__ = ["block_loop", "block_fused", "replay", "extension_tensors"]
@@ -159,13 +160,13 @@ def block_loop(current: torch.Tensor, params: ALIFStepParameters, w_rec: Optiona
     for n, u in enumerate(U.unbind(0)):
         if w is not None:
             u = u + torch.einsum("bnj,ntj->bnt", torch.einsum("bjt,ij->bit", prev, w), K)
-        if J:
-            u = u + torch.einsum("bnj,njt->bnt", c1, amp_h)
+        for i in range(J):  # after-spike response sum_j A_j c_j1 H_j[t] (J is small: J products beat an einsum)
+            u = torch.addcmul(u, c1[..., i : i + 1], amp_h[:, i])
         free = ipos >= r
         c = torch.where(r > 0, vr_entry - torch.gather(u, -1, (r - 1).clamp(min=0)), v0)
         decay = torch.gather(beta_table, -1, (idx_base - r).clamp(min=0))
         v = torch.where(free, torch.addcmul(u, decay, c), zero)
-        above = (v > torch.addcmul(theta_base, d_p_pow, a1)) & free
+        above = v > torch.addcmul(theta_base, d_p_pow, a1)  # (V is 0 < 1 <= theta while refractory)
         k = above.to(torch.uint8).argmax(-1, keepdim=True)
         spiked = above.any(-1, keepdim=True)
         s = (ipos == k) & spiked
@@ -184,8 +185,8 @@ def block_loop(current: torch.Tensor, params: ALIFStepParameters, w_rec: Optiona
         a1 = torch.addcmul(p_block * a1, torch.gather(p_after, -1, k), spiked)
         if J:  # c_j at the next block's first step: r_j^L c_j1 + r_j^(L-1-k) after a spike at k
             c1 = torch.addcmul(r_block * c1, torch.exp((L - 1 - k) * lr), spiked)
-        # a block that is refractory as a whole (T_R = 1 after a spike) ends at V_r, like a spike
-        v0 = torch.where(spiked | (r >= L), vr_entry, v[..., -1:])
+        # with T_R = 1 a block that is refractory as a whole ends at V_r too
+        v0 = torch.where(spiked | (r >= L) if L == 1 else spiked, vr_entry, v[..., -1:])
         r = torch.where(spiked, k + extra, zero_i)
     out = torch.stack(out, dim=0).to(dtype)
     spikes = out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
@@ -258,17 +259,20 @@ def replay(
     total = current
     if w_rec is not None:
         total = total + torch.einsum("bjt,ij->bit", S_ext[..., :T], w_rec)  # S[t - T_R]
-    c = None
+    asc_end = None
     if params.asc_amp is not None:
-        lr = params.asc_log_decay  # (N, J)
+        # sum_j A_j c_j[t] = sum_j A_j (r_j^t c_j[0] + sum_{i < t} r_j^(t-1-i) S[i]): one filter of S[t-1]
+        # with the kernel sum_j A_j r_j^m, plus the decay of c_j[0]
+        amp, lr = params.asc_amp, params.asc_log_decay  # (N, J)
         J = lr.shape[1]
-        S_prev = torch.cat([S.new_zeros((B, N, 1)), S], dim=-1)[:, :, None, :T].expand(B, N, J, T)  # S[t-1], in the call
-        c = exp_filter(S_prev, lr) if J else S_prev.clone()  # (B, N, J, T): sum_{i < t} r^(t-1-i) S[i]
+        S_prev = torch.cat([S.new_zeros((B, N, 1)), S], dim=-1)[..., :T]  # S[t-1] within the call
         asc0 = st.asc if st.asc is not None else current.new_zeros((B, N, J))
-        c0 = lr.exp() * asc0 + tail[..., -1:]  # c_j at step 0
+        c0 = lr.exp() * asc0 + tail[..., -1:]  # (B, N, J) c_j at step 0
         t_j = torch.arange(T, device=current.device, dtype=dtype)
-        c = c + torch.exp(t_j * lr[..., None]) * c0[..., None]
-        total = total + torch.einsum("nj,bnjt->bnt", params.asc_amp, c)
+        r_pow = torch.exp(t_j * lr[..., None])  # (N, J, T) r_j^t
+        total = total + exp_sum_filter(S_prev, amp, lr) + torch.einsum("bnj,nj,njt->bnt", c0, amp, r_pow)
+        if T:  # c_j at step T - 1, for the final state
+            asc_end = r_pow[..., -1] * c0 + torch.einsum("bnt,njt->bnj", S_prev, r_pow.flip(-1))
     lb = params.log_beta
     filt = (1.0 - lb.exp())[:, None] * exp_filter(total * gate, lb)
 
@@ -299,8 +303,7 @@ def replay(
     if T == 0:
         final = st
     else:
-        asc = c[..., -1] if c is not None else None
-        final = ALIFState(v=v[..., -1], a=a[..., -1], spikes=S_ext[..., -L:], asc=asc)
+        final = ALIFState(v=v[..., -1], a=a[..., -1], spikes=S_ext[..., -L:], asc=asc_end)
     return ALIFTrace(
         spikes=out,
         v=v if "v" in record else None,
