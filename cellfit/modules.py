@@ -10,6 +10,14 @@ adaptation scale is :math:`d = \\mathrm{softplus}(u_d) \\ge 0`, which keeps the
 threshold at or above its base value of 1 (a condition the Block algorithm relies
 on: a refractory neuron, held at V = 0, can never cross threshold).
 
+Opt-in extensions of :class:`ALIF` (``reset=True``, ``n_asc=J``; equations in
+:mod:`cellfit.functional.alif`): a learnable reset potential
+:math:`V_r = \\ell + (h - \\ell)\\,\\sigma(u_r)` inside ``v_reset_bounds`` (below the base
+threshold, so a refractory neuron still cannot cross it), and J after-spike currents
+with unconstrained amplitudes :math:`A_j` (``asc_amp``, (n_out, J)) and time constants
+``tau_asc`` ((n_out, J), bounded log space as above). Without them the layer has
+exactly the parameters, state-dict keys and results it always had.
+
 Example::
 
     layer = cellfit.ALIF(1, 4, dt_ms=0.1, arp_ms=2.0)
@@ -45,15 +53,17 @@ __all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch"]
 class BoundedTimeConstant(nn.Module):
     """A learnable vector of time constants in ``[low_ms, high_ms]``, parameterised in bounded log space."""
 
-    def __init__(self, init_ms, n: int, low_ms: float, high_ms: float, device=None, dtype=None):
+    def __init__(self, init_ms, n: int | tuple[int, ...], low_ms: float, high_ms: float, device=None, dtype=None):
         super().__init__()
         if not (0 < low_ms < high_ms):
             raise ValueError(f"time-constant bounds must satisfy 0 < low < high, got ({low_ms}, {high_ms})")
         self.low_ms, self.high_ms = float(low_ms), float(high_ms)
+        shape = (n,) if isinstance(n, int) else tuple(n)  # (n,), or e.g. (n_out, J) for after-spike currents
         init = torch.as_tensor(init_ms, dtype=dtype or torch.get_default_dtype(), device=device)
-        init = init.expand(n).clone() if init.dim() == 0 else init
-        if init.shape != (n,):
-            raise ValueError(f"initial time constants must be a number or have shape ({n},), got {tuple(init.shape)}")
+        init = init.expand(shape).clone() if init.dim() == 0 else init
+        if init.shape != shape:
+            shown = f"({shape[0]},)" if len(shape) == 1 else str(shape)
+            raise ValueError(f"initial time constants must be a number or have shape {shown}, got {tuple(init.shape)}")
         if not bool(((init > low_ms) & (init < high_ms)).all()):
             raise ValueError(
                 f"initial time constants {init.tolist()} ms must lie strictly inside ({low_ms}, {high_ms}) ms"
@@ -85,7 +95,7 @@ def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 class ALIF(nn.Module):
-    """A layer of adaptive LIF neurons (MISSION.md section 1), simulated by a chosen engine.
+    """A layer of adaptive LIF neurons, simulated by a chosen engine (equations in :mod:`cellfit.functional.alif`).
 
     Args:
         n_in: number of inputs (e.g. 1 for an injected current, or presynaptic neurons).
@@ -101,6 +111,19 @@ class ALIF(nn.Module):
         tau_mem_ms, tau_adapt_ms: initial time constants (number or (n_out,) tensor).
         adapt_scale: initial adaptation scale :math:`d > 0`.
         tau_mem_bounds_ms, tau_adapt_bounds_ms: learnable ranges of the time constants.
+        reset: learn a reset potential :math:`V_r` (parameter ``v_reset_raw``, property
+            ``v_reset``, (n_out,), threshold units); without it :math:`V_r = 0`.
+        n_asc: number J of after-spike currents (parameters ``asc_amp`` (n_out, J) and
+            ``tau_asc`` (n_out, J) ms); 0: none.
+        v_reset: initial :math:`V_r` (number or (n_out,)), strictly inside ``v_reset_bounds``;
+            only with ``reset=True``.
+        asc_amp: initial amplitudes :math:`A_j` (number, (J,) or (n_out, J); normalised
+            current per unit of the spike count :math:`c_j`; negative = adaptation current,
+            positive = depolarising after-potential); only with ``n_asc > 0``.
+        tau_asc_ms: initial after-spike time constants (number, (J,) or (n_out, J) ms;
+            default 10 and 200 ms for J = 1, 2, geometric from 10 to 200 ms for J > 2).
+        v_reset_bounds: ``(low, high)`` of :math:`V_r`, high below the base threshold 1.
+        tau_asc_bounds_ms: learnable range of the after-spike time constants.
 
     Input ``x``: (batch, n_in, time). Output: (batch, n_out, time) spikes of 0/1.
     The input current is :math:`I = W x + b` (``weight`` (n_out, n_in), ``bias`` (n_out,)).
@@ -121,6 +144,13 @@ class ALIF(nn.Module):
         adapt_scale=1.0,
         tau_mem_bounds_ms: tuple[float, float] = (0.5, 1000.0),
         tau_adapt_bounds_ms: tuple[float, float] = (1.0, 10000.0),
+        reset: bool = False,
+        n_asc: int = 0,
+        v_reset=0.0,
+        asc_amp=0.0,
+        tau_asc_ms=None,
+        v_reset_bounds: tuple[float, float] = (-1.0, 0.95),
+        tau_asc_bounds_ms: tuple[float, float] = (1.0, 2000.0),
         device=None,
         dtype=None,
     ):
@@ -149,6 +179,40 @@ class ALIF(nn.Module):
             self.weight_rec = nn.Parameter(torch.empty(n_out, n_out, **fkw).uniform_(-rb, rb))
         else:
             self.register_parameter("weight_rec", None)
+        self._init_extension(reset, n_asc, v_reset, asc_amp, tau_asc_ms, v_reset_bounds, tau_asc_bounds_ms, fkw)
+
+    def _init_extension(self, reset, n_asc, v_reset, asc_amp, tau_asc_ms, v_reset_bounds, tau_asc_bounds_ms, fkw) -> None:
+        """The optional reset potential and after-spike currents (registered after today's
+        parameters, and only when asked for, so that default layers keep their state dicts)."""
+        self.reset, self.n_asc = bool(reset), int(n_asc)
+        if self.n_asc < 0:
+            raise ValueError(f"n_asc must be >= 0, got {n_asc}")
+        dtype = fkw["dtype"] or torch.get_default_dtype()
+        as_tensor = lambda v: torch.as_tensor(v, dtype=dtype, device=fkw["device"])  # noqa: E731
+        if self.reset:
+            lo, hi = (float(b) for b in v_reset_bounds)
+            if not lo < hi < 1.0:
+                raise ValueError(f"v_reset_bounds must satisfy low < high < 1 (the base threshold), got {v_reset_bounds}")
+            self.v_reset_bounds = (lo, hi)
+            v0 = as_tensor(v_reset).expand(self.n_out).clone()
+            if not bool(((v0 > lo) & (v0 < hi)).all()):
+                raise ValueError(f"initial v_reset {v0.tolist()} must lie strictly inside v_reset_bounds ({lo:g}, {hi:g})")
+            self.v_reset_raw = nn.Parameter(torch.logit((v0 - lo) / (hi - lo)))
+        elif bool((as_tensor(v_reset) != 0).any()):
+            raise ValueError(f"v_reset={v_reset} needs reset=True (a learnable reset potential)")
+        if self.n_asc:
+            amp = as_tensor(asc_amp)
+            self.asc_amp = nn.Parameter(amp.expand(self.n_out, self.n_asc).clone())
+            if tau_asc_ms is None:
+                J = self.n_asc
+                tau_asc_ms = [10.0] if J == 1 else [10.0 * 20.0 ** (i / (J - 1)) for i in range(J)]
+            tau0 = as_tensor(tau_asc_ms)
+            tau0 = tau0.expand(self.n_out, self.n_asc) if tau0.dim() <= 1 else tau0
+            self.tau_asc = BoundedTimeConstant(tau0, (self.n_out, self.n_asc), *tau_asc_bounds_ms, **fkw)
+        else:
+            if bool((as_tensor(asc_amp) != 0).any()) or tau_asc_ms is not None:
+                raise ValueError("asc_amp / tau_asc_ms need n_asc >= 1 (the number of after-spike currents)")
+            self.register_parameter("asc_amp", None)
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -186,8 +250,24 @@ class ALIF(nn.Module):
         """(n_out,) adaptation scale d (threshold rise per spike, base threshold = 1)."""
         return nn.functional.softplus(self.adapt_raw)
 
+    @property
+    def v_reset(self) -> Optional[torch.Tensor]:
+        """(n_out,) reset potential :math:`V_r` (threshold units, rest 0), or None without ``reset``."""
+        if not self.reset:
+            return None
+        lo, hi = self.v_reset_bounds
+        return lo + (hi - lo) * torch.sigmoid(self.v_reset_raw)
+
+    @property
+    def tau_asc_ms(self) -> Optional[torch.Tensor]:
+        """(n_out, n_asc) after-spike current time constants in ms, or None without after-spike currents."""
+        return self.tau_asc() if self.n_asc else None
+
+    # ``asc_amp`` (n_out, n_asc) is the parameter itself (unconstrained), or None.
+
     def parameters_physical(self) -> ALIFParameters:
-        return ALIFParameters(self.tau_mem_ms, self.tau_adapt_ms, self.adapt_scale, self.arp_ms)
+        return ALIFParameters(self.tau_mem_ms, self.tau_adapt_ms, self.adapt_scale, self.arp_ms,
+                              v_reset=self.v_reset, asc_amp=self.asc_amp, tau_asc_ms=self.tau_asc_ms)  # fmt: skip
 
     def step_parameters(self) -> ALIFStepParameters:
         return self.parameters_physical().discretise(self.dt_ms)
@@ -227,6 +307,8 @@ class ALIF(nn.Module):
             f"n_in={self.n_in}, n_out={self.n_out}, dt_ms={self.dt_ms:g}, arp_ms={self.arp_ms:g} "
             f"(T_R={self.t_ref}), engine={self.engine!r}, recurrent={self.recurrent}, "
             f"surrogate={self._surrogate_name!r}"
+            + (", reset=True" if self.reset else "")
+            + (f", n_asc={self.n_asc}" if self.n_asc else "")
         )
 
 

@@ -1,22 +1,34 @@
 r"""Adaptive leaky integrate-and-fire (ALIF) dynamics: a step-by-step reference and the Block algorithm.
 
-Both simulators implement the same discrete-time equations (MISSION.md section 1;
-Taylor, Luo, Dhawale & Ghosh, NeurIPS 2023, equations 1-5). For neuron i at step t,
-in normalised units (rest 0, base threshold 1):
+Both simulators implement the same discrete-time equations (Taylor, Luo, Dhawale &
+Ghosh, NeurIPS 2023, equations 1-5), here with two optional extensions of the GLIF
+hierarchy (Teeter et al. 2018): a reset potential and spike-triggered (after-spike)
+currents. For neuron i at step t, in normalised units (rest 0, base threshold 1):
 
 .. math::
 
     S[t] &= \mathbb{1}_{V[t] > \theta[t]} \\
-    V[t] &= \big(\beta V[t-1] + (1-\beta) I[t]\big)\,(1 - S[t-1]) \\
-    I[t] &= \begin{cases} I_\text{in}[t] + \sum_j W^\text{rec}_{ij} S_j[t-T_R] & C[t] \ge T_R \\
+    V[t] &= \big(\beta V[t-1] + (1-\beta) I[t]\big)\,(1 - S[t-1]) + V_r\,S[t-1] \\
+    I[t] &= \begin{cases} I_\text{in}[t] + \sum_j A_j c_j[t] + \sum_k W^\text{rec}_{ik} S_k[t-T_R] & C[t] \ge T_R \\
                           0 & \text{otherwise} \end{cases} \\
+    c_j[t] &= r_j\,c_j[t-1] + S[t-1] \qquad (j = 1..J) \\
     \theta[t] &= 1 + d\,a[t], \qquad a[t] = p\,a[t-1] + S[t-1]
 
 with :math:`\beta = e^{-\Delta t/\tau_m}`, :math:`p = e^{-\Delta t/\tau_\text{adapt}}`,
-:math:`T_R` the absolute refractory period (ARP) in steps, :math:`C[t]` the number
-of steps since the neuron's last spike, and the recurrent latency equal to
-:math:`T_R`. ``I_in`` is the feedforward current (bias plus weighted inputs), which
-callers compute; this module only needs it as a ``(batch, neurons, time)`` tensor.
+:math:`r_j = e^{-\Delta t/\tau_{\text{asc},j}}`, :math:`T_R` the absolute refractory
+period (ARP) in steps, :math:`C[t]` the number of steps since the neuron's last spike,
+and the recurrent latency equal to :math:`T_R`. ``I_in`` is the feedforward current
+(bias plus weighted inputs), which callers compute; this module only needs it as a
+``(batch, neurons, time)`` tensor.
+
+The extensions (fields ``v_reset``, ``asc_amp``/``asc_log_decay`` of
+:class:`ALIFStepParameters`, ``asc`` of :class:`ALIFState`) are optional; absent (None),
+:math:`V_r = 0` and :math:`J = 0`, which is the plain ALIF model, run by exactly the
+code it always ran. :math:`V_r` is the potential at the step after a spike; while
+refractory the input is zero, so :math:`V = V_r\beta^{m-1}` at m steps after the spike
+until integration resumes. :math:`A_j` (any sign: negative is an adaptation current,
+positive a depolarising after-potential) and :math:`c_j`, a spike count that decays by
+:math:`r_j` per step like the adaptation variable ``a``, give each after-spike current.
 
 ``alif_standard`` runs the equations one step at a time (the reference and the
 speed baseline). ``alif_blocks`` runs the Block algorithm (the CPU path, with its
@@ -29,12 +41,21 @@ current with the kernel :math:`(1-\beta)\beta^t` (the initial potential carried 
 the first threshold crossing is the only true spike, and three small pieces of state
 cross block boundaries: the potential (zero after a spike), the adaptation variable
 and the refractory mask for the next block. Both produce identical spike trains for
-identical inputs (``tests/functional/test_alif.py`` property-tests this).
+identical inputs (``tests/functional/test_alif.py`` property-tests this). With the
+extensions the Block algorithm stays exact (a block still holds at most one spike, and
+the after-spike input of a block depends only on spikes before it); their block loop
+and replay live in :mod:`cellfit.functional.glif`, and the kernels that support them
+are listed in :data:`EXTENSION_KERNELS` (see :func:`block_spikes`).
 
 Gradient conventions (shared by both engines, so that they agree on gradients):
-spikes that feed back into the neuron (reset, adaptation increment, recurrent input)
-are detached, as in the Block paper; the surrogate gradient of the output spike is
-passed at every step where the neuron could fire and is zero while it is refractory.
+spikes that feed back into the neuron (reset, adaptation and after-spike increments,
+recurrent input) are detached, as in the Block paper; the surrogate gradient of the
+output spike is passed at every step where the neuron could fire and is zero while it
+is refractory. It reaches :math:`V_r`, :math:`A_j` and :math:`r_j` through the potential.
+
+This module is longer than ~500 lines because the reference engine, the Block loop, its
+kernel dispatch and the replay share one set of state conventions that are easiest to
+check side by side.
 """
 
 from __future__ import annotations
@@ -64,6 +85,8 @@ __all__ = [
     "resolve_block_kernel",
     "use_block_kernel",
     "BLOCK_KERNELS",
+    "EXTENSION_KERNELS",
+    "has_extension",
     "replay",
     "leaky_integrator",
     "simulate",
@@ -89,6 +112,14 @@ class ALIFStepParameters(NamedTuple):
     """(N,) adaptation scale :math:`d \\ge 0` (threshold units per unit of ``a``)."""
     t_ref: int
     """Absolute refractory period and recurrent latency :math:`T_R` in steps (>= 1)."""
+    v_reset: Optional[torch.Tensor] = None
+    """(N,) reset potential :math:`V_r` (threshold units, rest 0), the potential at the step
+    after a spike; None: 0 (plain ALIF)."""
+    asc_amp: Optional[torch.Tensor] = None
+    """(N, J) after-spike current amplitudes :math:`A_j` (current units per unit of :math:`c_j`,
+    any sign); None: no after-spike currents. Given together with ``asc_log_decay``."""
+    asc_log_decay: Optional[torch.Tensor] = None
+    """(N, J) :math:`\\ln r_j = -\\Delta t/\\tau_{\\text{asc},j}` (negative); None with ``asc_amp``."""
 
 
 class ALIFParameters(NamedTuple):
@@ -102,6 +133,13 @@ class ALIFParameters(NamedTuple):
     """(N,) adaptation scale :math:`d \\ge 0`: threshold rise per spike, in units of the base threshold."""
     arp_ms: float = 2.0
     """Absolute refractory period in ms (also the recurrent latency)."""
+    v_reset: Optional[torch.Tensor] = None
+    """(N,) reset potential :math:`V_r` in threshold units (rest 0, base threshold 1); None: 0."""
+    asc_amp: Optional[torch.Tensor] = None
+    """(N, J) after-spike current amplitudes :math:`A_j` (normalised current per unit of
+    :math:`c_j`); None: no after-spike currents."""
+    tau_asc_ms: Optional[torch.Tensor] = None
+    """(N, J) after-spike current time constants :math:`\\tau_{\\text{asc},j}` in ms; None with ``asc_amp``."""
 
     def discretise(self, dt_ms: float) -> ALIFStepParameters:
         """Step parameters for a time step of ``dt_ms`` milliseconds."""
@@ -110,6 +148,9 @@ class ALIFParameters(NamedTuple):
             log_p=-dt_ms / self.tau_adapt_ms,
             adapt_scale=self.adapt_scale,
             t_ref=arp_steps(self.arp_ms, dt_ms),
+            v_reset=self.v_reset,
+            asc_amp=self.asc_amp,
+            asc_log_decay=None if self.tau_asc_ms is None else -dt_ms / self.tau_asc_ms,
         )
 
 
@@ -125,6 +166,9 @@ class ALIFState(NamedTuple):
     """(B, N) adaptation variable :math:`a` at the last step (before that step's spike counts)."""
     spikes: torch.Tensor
     """(B, N, T_R) the last :math:`T_R` output spikes, oldest first (refractoriness and recurrent input)."""
+    asc: Optional[torch.Tensor] = None
+    """(B, N, J) after-spike variables :math:`c_j` at the last step (before that step's spike
+    counts), with after-spike currents; None: zero (at rest), and None without them."""
 
 
 class ALIFTrace(NamedTuple):
@@ -156,10 +200,35 @@ def _check(current: torch.Tensor, params: ALIFStepParameters, w_rec, state, reco
         raise ValueError(
             f"state.spikes must be ({B}, {N}, {params.t_ref}) for this input, got {tuple(state.spikes.shape)}"
         )
+    _check_extension(params, state, B, N)
     unknown = set(record) - set(RECORDABLE)
     if unknown:
         raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
     return B, N, T
+
+
+def has_extension(params: ALIFStepParameters) -> bool:
+    """True if ``params`` have a reset potential or after-spike currents (the GLIF extension);
+    False for plain ALIF parameters, which take the original code paths."""
+    return params.v_reset is not None or params.asc_amp is not None
+
+
+def _check_extension(params: ALIFStepParameters, state: Optional[ALIFState], B: int, N: int) -> None:
+    if params.v_reset is not None and params.v_reset.shape != (N,):
+        raise ValueError(f"params.v_reset must have shape ({N},) to match {N} neurons, got {tuple(params.v_reset.shape)}")
+    if (params.asc_amp is None) != (params.asc_log_decay is None):
+        raise ValueError("params.asc_amp and params.asc_log_decay go together: give both as (N, J) tensors, or neither")
+    J = 0
+    if params.asc_amp is not None:
+        if params.asc_amp.dim() != 2 or params.asc_amp.shape[0] != N:
+            raise ValueError(f"params.asc_amp must have shape ({N}, J) for {N} neurons, got {tuple(params.asc_amp.shape)}")
+        J = params.asc_amp.shape[1]
+        if params.asc_log_decay.shape != (N, J):
+            raise ValueError(f"params.asc_log_decay must have shape ({N}, {J}) like asc_amp, got {tuple(params.asc_log_decay.shape)}")
+    asc = None if state is None else state.asc
+    if asc is not None and asc.shape != (B, N, J):
+        raise ValueError(f"state.asc must be ({B}, {N}, {J}) for these parameters (J after-spike currents), "
+                         f"got {tuple(asc.shape)}")
 
 
 def _initial_state(current: torch.Tensor, t_ref: int, state: Optional[ALIFState]) -> ALIFState:
@@ -199,6 +268,10 @@ def alif_standard(
     beta = params.log_beta.exp()
     p = params.log_p.exp()
     d = params.adapt_scale
+    v_reset, amp = params.v_reset, params.asc_amp  # the extension; None for plain ALIF
+    if amp is not None:
+        r_asc = params.asc_log_decay.exp()  # (N, J)
+        c = st.asc if st.asc is not None else current.new_zeros((B, N, amp.shape[1]))
 
     hist = [st.spikes[..., j].detach() for j in range(L)]  # S[t-L] ... S[t-1]
     v, a = st.v, st.a
@@ -213,9 +286,14 @@ def alif_standard(
         i_t = steps[t]
         if w_rec is not None:
             i_t = i_t + hist[t] @ w_rec.t()  # S[t - L]
+        if amp is not None:  # after-spike currents: c_j[t] = r_j c_j[t-1] + S[t-1]
+            c = r_asc * c + s_prev[..., None]
+            i_t = i_t + (amp * c).sum(-1)
         steps_since = torch.where(s_prev > 0, torch.ones_like(steps_since), steps_since + 1)
         free = (steps_since >= L).to(current.dtype)
         v = (beta * v + (1.0 - beta) * (i_t * free)) * (1.0 - s_prev)
+        if v_reset is not None:
+            v = v + v_reset * s_prev
         a = p * a + s_prev
         theta = 1.0 + d * a
         gate = free * (1.0 - s_prev)
@@ -234,7 +312,7 @@ def alif_standard(
         spikes=spikes,
         v=torch.stack(vs, dim=-1) if "v" in record and T else (current.new_zeros((B, N, 0)) if "v" in record else None),
         theta=torch.stack(thetas, dim=-1) if "theta" in record and T else (current.new_zeros((B, N, 0)) if "theta" in record else None),
-        state=ALIFState(v=v, a=a, spikes=tail),
+        state=ALIFState(v=v, a=a, spikes=tail, asc=c if amp is not None else None),
     )
 
 
@@ -347,11 +425,17 @@ def block_spikes(
     spike) or ``"auto"`` (see :func:`resolve_block_kernel`).
     Returns an :class:`ALIFTrace` with the (B, N, T) spikes (``current``'s dtype, no
     gradient) and the final state; ``v``/``theta`` are None.
+
+    Parameters with the extension (reset potential, after-spike currents; see
+    :func:`has_extension`) run the extended loop of :mod:`cellfit.functional.glif` on a
+    kernel that supports it, :data:`EXTENSION_KERNELS` (see :func:`_extension_kernel`).
     """
     B, N, T = current.shape
     L = params.t_ref
     dtype, device = current.dtype, current.device
     st = _initial_state(current, L, state)
+    if has_extension(params):
+        return _block_spikes_extended(current, params, w_rec, st, kernel)
     chosen = resolve_block_kernel(kernel, device) if T > 0 else "torch"
     if chosen == "blockwise" and dtype in SUPPORTED_DTYPES:
         spikes, v_end, a_end = blockwise_alif(current, params.log_beta, params.log_p, params.adapt_scale, L,
@@ -428,7 +512,7 @@ def block_spikes(
     return ALIFTrace(spikes, None, None, ALIFState(v=v_end[..., 0], a=a_end[..., 0], spikes=tail_out))
 
 
-def _fall_back(exc: BaseException) -> None:
+def _fall_back(exc: BaseException, stacklevel: int = 4) -> None:
     """Under ``auto``, a failing fused kernel is reported once and the PyTorch loop takes over."""
     global _FUSED_FAILURE
     _FUSED_FAILURE = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -437,8 +521,46 @@ def _fall_back(exc: BaseException) -> None:
         f"of this process (same results, slower on a GPU). Set {BLOCK_KERNEL_ENV}=torch to skip the attempt, "
         f"or {BLOCK_KERNEL_ENV}=triton to see the full error.",
         RuntimeWarning,
-        stacklevel=4,  # the caller of block_spikes (past its no_grad wrapper)
+        stacklevel=stacklevel,  # the caller of block_spikes (past its no_grad wrapper)
     )
+
+
+EXTENSION_KERNELS = ("torch", "triton")
+"""The block kernels that support the extension (reset potential, after-spike currents):
+the PyTorch loop (:func:`cellfit.functional.glif.block_loop`) and the fused Triton kernel
+(:func:`cellfit.functional.triton_blocks.block_spikes_triton_ext`)."""
+
+
+def _extension_kernel(kernel: Optional[str], device: torch.device) -> str:
+    """The block kernel that runs parameters with the extension on ``device``: the choice of
+    :func:`resolve_block_kernel` if it is in :data:`EXTENSION_KERNELS`; under ``auto``
+    otherwise the PyTorch loop; a kernel asked for by name that lacks the extension raises."""
+    name = resolve_block_kernel(kernel, device)
+    if name in EXTENSION_KERNELS:
+        return name
+    requested = kernel if kernel is not None else os.environ.get(BLOCK_KERNEL_ENV, "auto")
+    if str(requested).strip().lower() == name:
+        raise ValueError(f"block kernel {name!r} does not support a reset potential or after-spike currents; "
+                         f"use one of {list(EXTENSION_KERNELS)} or 'auto'")
+    return "torch"
+
+
+def _block_spikes_extended(current: torch.Tensor, params: ALIFStepParameters, w_rec, st: ALIFState,
+                           kernel: Optional[str]) -> ALIFTrace:
+    """:func:`block_spikes` for parameters with the extension: kernel choice and fall-back as for ALIF."""
+    from cellfit.functional import glif
+
+    if current.shape[-1] > 0 and _extension_kernel(kernel, current.device) == "triton":
+        requested = kernel if kernel is not None else os.environ.get(BLOCK_KERNEL_ENV, "auto")
+        explicit = str(requested).strip().lower() == "triton"
+        if explicit or current.dtype in (torch.float32, torch.float64):  # under auto, half precision takes the loop
+            try:
+                return glif.block_fused(current, params, w_rec, st)
+            except Exception as exc:  # noqa: BLE001 - a compiler or driver error of the fast path
+                if explicit or isinstance(exc, torch.cuda.OutOfMemoryError):
+                    raise  # asked for by name; or out of memory, which callers handle by splitting the batch
+                _fall_back(exc, stacklevel=5)
+    return glif.block_loop(current, params, w_rec, st)
 
 
 def _entry_state(params: ALIFStepParameters, st: ALIFState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -519,8 +641,14 @@ def replay(
     returned spikes equal ``spikes`` exactly; their gradient is the surrogate of
     :math:`V[t] - \\theta[t]`, zero while refractory: the same gradient as
     back-propagation through :func:`alif_standard`, at a cost of a few large kernels
-    instead of one small kernel per step.
+    instead of one small kernel per step. Parameters with the extension are replayed by
+    :func:`cellfit.functional.glif.replay` (the same, plus the reset potential and the
+    filtered after-spike currents).
     """
+    if has_extension(params):
+        from cellfit.functional import glif
+
+        return glif.replay(current, params, spikes, w_rec=w_rec, state=state, spike_fn=spike_fn, record=record)
     B, N, T = current.shape
     L = params.t_ref
     dtype = current.dtype
@@ -604,6 +732,7 @@ def alif_blocks(
     if (
         T > 0
         and not record
+        and not has_extension(params)  # the blockwise kernel runs the plain ALIF model
         and derivative is not None
         and current.dtype in SUPPORTED_DTYPES
         and resolve_block_kernel(None, current.device) == "blockwise"
@@ -614,7 +743,7 @@ def alif_blocks(
                                               *_blockwise_entry(params, st), w_rec=w_rec, derivative=derivative)  # fmt: skip
         return ALIFTrace(spikes, None, None, ALIFState(v=v_end, a=a_end, spikes=_last_steps(st.spikes, spikes, L)))
     found = block_spikes(current, params, w_rec=w_rec, state=state)
-    tensors = [current, *params[:3]] + ([w_rec] if w_rec is not None else [])
+    tensors = [current, *(t for t in params if torch.is_tensor(t))] + ([w_rec] if w_rec is not None else [])
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         return found  # inference: the spikes and the final state are all there is to return
     return replay(current, params, found.spikes, w_rec=w_rec, state=state, spike_fn=spike_fn, record=record)

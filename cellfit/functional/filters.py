@@ -7,7 +7,8 @@ membrane potential without reset (times :math:`1-\beta`), the adaptation variabl
 
 A T-tap ``conv1d`` would cost O(T^2) and a Python loop O(T) kernel launches; the
 FFT with zero padding to at least T + kernel length - 1 (no wrap-around) is exact up to rounding and
-differentiable in both ``x`` and ``log_decay``.
+differentiable in both ``x`` and ``log_decay``. :func:`exp_sum_filter` filters with a
+weighted sum of such kernels in one pass (the after-spike currents of the GLIF extension).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["exp_filter", "fft_length"]
+__all__ = ["exp_filter", "exp_sum_filter", "fft_length"]
 
 
 def fft_length(n: int) -> int:
@@ -110,3 +111,28 @@ def exp_filter(x: torch.Tensor, log_decay: torch.Tensor | float, max_lag: int | 
     n = fft_length(T + n_kernel - 1)
     lam = torch.as_tensor(log_decay, dtype=x.dtype, device=x.device)
     return _ExpFilter.apply(x, lam, n_kernel, n)
+
+
+def exp_sum_filter(x: torch.Tensor, amp: torch.Tensor, log_decay: torch.Tensor) -> torch.Tensor:
+    r"""Causal filter with a sum of exponentials, :math:`y[t] = \sum_{i \le t} k[t-i]\,x[i]`,
+    :math:`k[m] = \sum_j A_j e^{m\lambda_j}`, along the last axis.
+
+    Equal to ``sum_j A_j exp_filter(x, lambda_j)``, but with one forward and one inverse FFT
+    of ``x`` whatever the number of terms J (the sum is taken on the kernel's spectrum).
+
+    Args:
+        x: (B, N, T) signal.
+        amp: (N, J) weights :math:`A_j` (one set per channel).
+        log_decay: (N, J) decays :math:`\lambda_j \le 0`.
+
+    Returns:
+        (B, N, T), differentiable in ``x``, ``amp`` and ``log_decay`` (by autograd through
+        the FFTs).
+    """
+    T = x.shape[-1]
+    if T == 0 or amp.shape[-1] == 0:
+        return torch.zeros_like(x)
+    n = fft_length(2 * T - 1)
+    t = torch.arange(T, dtype=x.dtype, device=x.device)
+    kernel = torch.einsum("nj,njt->nt", amp.to(x.dtype), torch.exp(log_decay.to(x.dtype)[..., None] * t))  # (N, T)
+    return torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(kernel, n=n), n=n)[..., :T]

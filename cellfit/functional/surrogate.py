@@ -2,7 +2,7 @@ r"""Surrogate-gradient spike functions.
 
 The forward pass of every spike function here is the Heaviside step of the
 distance to threshold, :math:`S = \mathbb{1}_{x > 0}` with :math:`x = V - \theta`
-(strict, as in MISSION.md equation S[t] = 1 if V[t] > theta[t]). The backward
+(strict: S[t] = 1 if V[t] > theta[t]). The backward
 pass replaces the undefined derivative with a smooth pseudo-derivative.
 
 Each public name is a *factory*: it takes the surrogate's shape parameters and

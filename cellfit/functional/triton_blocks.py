@@ -22,6 +22,11 @@ Without recurrent weights the whole sequence is one launch. With recurrent weigh
 wrapper launches the kernel once per block, after one matrix product, two launches per
 block instead of about thirty.
 
+:func:`block_spikes_triton_ext` runs the same kernel with the reset potential and the
+after-spike currents of :mod:`cellfit.functional.glif` (its compile-time ``EXT`` branch:
+the block's input gains :math:`\sum_j A_j c_{j,1} r_j^t`, the potential after a spike
+starts from :math:`V_r\beta^{t-r+M-1}`, and :math:`c_j` is carried like ``a``).
+
 Only the spike search lives here (no gradients, like ``block_spikes``); the gradients
 come from the parallel :func:`~cellfit.functional.alif.replay`, as before. Decay powers
 are precomputed in PyTorch, so the kernel needs no ``exp`` and runs in float32 and
@@ -42,7 +47,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ["available", "block_spikes_triton", "why_unavailable"]
+__all__ = ["available", "block_spikes_triton", "block_spikes_triton_ext", "why_unavailable"]
 
 
 def _interpreting() -> bool:
@@ -102,6 +107,43 @@ def block_spikes_triton(
     Returns:
         (spikes (B, N, T) in ``current``'s dtype, v (B, N) and a (B, N) at step T - 1).
     """
+    spikes, v_end, a_end, _ = _launch(current, log_beta, log_p, adapt_scale, t_ref, v0, a1, r, first_rec_input, w_rec)
+    return spikes, v_end, a_end
+
+
+def block_spikes_triton_ext(
+    current: torch.Tensor,
+    log_beta: torch.Tensor,
+    log_p: torch.Tensor,
+    adapt_scale: torch.Tensor,
+    t_ref: int,
+    v0: torch.Tensor,
+    a1: torch.Tensor,
+    r: torch.Tensor,
+    *,
+    v_reset: torch.Tensor,
+    asc_amp: torch.Tensor,
+    asc_log_decay: torch.Tensor,
+    c1: torch.Tensor,
+    first_rec_input: Optional[torch.Tensor] = None,
+    w_rec: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`block_spikes_triton` with a reset potential and after-spike currents (no autograd).
+
+    Args as :func:`block_spikes_triton`, except ``v0``: (B, N) potential at the step before
+    the first (read only when ``r`` is 0), plus:
+        v_reset: (N,) reset potential :math:`V_r`.
+        asc_amp, asc_log_decay: (N, J) amplitudes :math:`A_j` and :math:`\\ln r_j` (J may be 0).
+        c1: (B, N, J) after-spike variables at the first step.
+
+    Returns:
+        (spikes (B, N, T), v (B, N), a (B, N) and c (B, N, J) at step T - 1).
+    """
+    return _launch(current, log_beta, log_p, adapt_scale, t_ref, v0, a1, r, first_rec_input, w_rec,
+                   ext=(v_reset, asc_amp, asc_log_decay, c1))
+
+
+def _launch(current, log_beta, log_p, adapt_scale, t_ref, v0, a1, r, first_rec_input, w_rec, ext=None):
     reason = why_unavailable(current.device)
     if reason is not None:
         raise RuntimeError(reason)
@@ -133,6 +175,22 @@ def block_spikes_triton(
         r = r.detach().to(torch.int32).contiguous().clone()
         v_end = torch.zeros((B, N), device=device, dtype=dtype)
         a_end = torch.zeros((B, N), device=device, dtype=dtype)
+        J = 0
+        if ext is None:  # plain ALIF: the extension's pointers are not read (EXT=False)
+            ext_args = (cur, cur, cur, cur, cur)
+        else:
+            vr, amp, lr, c_in = ext
+            J = amp.shape[1]
+            JP = 1 << (max(J, 1) - 1).bit_length()  # lanes for the currents: a power of two >= max(J, 1)
+            pad = lambda x: torch.nn.functional.pad(x.detach().to(dtype), (0, JP - J))  # noqa: E731
+            amp_p, lr_p = pad(amp).contiguous(), pad(lr)  # padding: A = 0, r = 1 (never read back)
+            vrpow = (vr.detach().to(dtype)[:, None] * torch.exp(torch.arange(2 * BLOCK, device=device, dtype=dtype)
+                                                                 * lb[:, None])).contiguous()  # V_r beta^e
+            rpow = torch.exp(steps[None, None, :] * lr_p[..., None]).contiguous()  # (N, JP, BLOCK + 1) r_j^m
+            c_state = pad(c_in).reshape(B * N, JP).contiguous().clone()
+            c_end = torch.zeros_like(c_state)
+            ext_args = (vrpow, amp_p, rpow, c_state, c_end)
+        flags = dict(EXT=ext is not None, JP=1 if ext is None else JP)
         kernel = _kernel()
         grid = (B * N,)
         num_warps = 1 if BLOCK <= 64 else 4
@@ -140,8 +198,8 @@ def block_spikes_triton(
         tail = (last, j, 1 if L == 1 else 0, n_blocks * L)
         args = (beta, bpow, dppow, ppow, v0, a1, r, v_end, a_end)
         if w_rec is None:
-            kernel[grid](cur, cur, out, *args, *common, 0, n_blocks, *tail,
-                         HAS_REC=False, BLOCK=BLOCK, num_warps=num_warps)  # fmt: skip
+            kernel[grid](cur, cur, out, *args, *common, 0, n_blocks, *tail, *ext_args,
+                         HAS_REC=False, BLOCK=BLOCK, num_warps=num_warps, **flags)  # fmt: skip
         else:
             if first_rec_input is None:
                 raise ValueError("first_rec_input is required with w_rec")
@@ -149,7 +207,8 @@ def block_spikes_triton(
             prev = first_rec_input.detach().to(dtype)
             for blk in range(n_blocks):
                 rec = torch.matmul(w, prev).contiguous()  # (B, N, L): sum_j W[i, j] S_j
-                kernel[grid](cur, rec, out, *args, *common, blk, blk + 1, *tail,
-                             HAS_REC=True, BLOCK=BLOCK, num_warps=num_warps)  # fmt: skip
+                kernel[grid](cur, rec, out, *args, *common, blk, blk + 1, *tail, *ext_args,
+                             HAS_REC=True, BLOCK=BLOCK, num_warps=num_warps, **flags)  # fmt: skip
                 prev = out[..., blk * L : (blk + 1) * L]
-    return out[..., :T], v_end, a_end
+    c_out = None if ext is None else c_end.reshape(B, N, JP)[..., :J]
+    return out[..., :T], v_end, a_end, c_out

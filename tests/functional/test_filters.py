@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cellfit.functional.filters import exp_filter, fft_length
+from cellfit.functional.filters import exp_filter, exp_sum_filter, fft_length
 
 F64 = torch.float64
 
@@ -42,3 +42,15 @@ def test_exp_filter_no_decay_gradient_for_a_float_and_empty_input():
     torch.testing.assert_close(x.grad[..., -1], torch.ones(2, dtype=F64))  # last input feeds only y[T-1]
     assert exp_filter(torch.zeros(3, 0), -0.1).shape == (3, 0)
     assert fft_length(25) == 25 and fft_length(17) == 18
+
+
+def test_exp_sum_filter_is_the_weighted_sum_of_exp_filters():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 19, dtype=F64, generator=g, requires_grad=True)
+    amp = torch.randn(3, 2, dtype=F64, generator=g, requires_grad=True)
+    lam = (-0.02 - torch.rand(3, 2, dtype=F64, generator=g)).requires_grad_()
+    want = sum(amp[:, j, None] * exp_filter(x, lam[:, j]) for j in range(2))
+    got = exp_sum_filter(x, amp, lam)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)  # float64 rounding of different FFT sums
+    assert torch.autograd.gradcheck(exp_sum_filter, (x, amp, lam))
+    assert exp_sum_filter(x, amp[:, :0], lam[:, :0]).abs().sum() == 0  # no terms: zero
