@@ -35,11 +35,14 @@ call resumes (:mod:`cellfit.batch.jobwatch`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
 import os
 import pathlib
+import signal
+import threading
 import time
 from typing import Optional, Sequence
 
@@ -265,6 +268,53 @@ def _chunks(ids: Sequence[int], k: int) -> list[list[int]]:
     return [list(ids[i:i + k]) for i in range(0, len(ids), k)]
 
 
+class _DeferredInterrupt:
+    """Ctrl-C while the client waits for tasks, taken at a safe point of the wait loop.
+
+    A ``KeyboardInterrupt`` that lands inside one of Dask's own blocking calls (``distributed``'s
+    ``sync``) leaves its event loop half-cancelled and prints a tornado traceback (seen with
+    distributed 2023.x when a SLURM job had just been cancelled). So the first Ctrl-C only
+    records itself, mutes Dask's teardown chatter, and :meth:`check` raises the
+    ``KeyboardInterrupt`` (through the handler that was installed before, e.g. the command
+    line's muting one) between two Dask calls. A second Ctrl-C interrupts at once.
+    """
+
+    _NOISY = ("distributed", "tornado")
+
+    def __init__(self):
+        self.frame = None
+        self.previous = None
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        self.previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _on_sigint(self, signum, frame):
+        if self.frame is not None:  # the second Ctrl-C: now
+            self._raise()
+        self.frame = frame
+        for name in self._NOISY:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+    def _raise(self):
+        handler = self.previous
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(signal.SIGINT, self.frame)  # e.g. mutes the log, then raises
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.frame is not None:
+            self._raise()
+
+
 def _completed(pending, check=None, every_s: float = 0.1):
     """The futures of ``pending`` (a ``distributed.as_completed``) as they finish, calling
     ``check()`` (cheap; it may raise) before each batch and every ``every_s`` seconds meanwhile."""
@@ -299,44 +349,53 @@ def _run_tasks(conn, todo: list[int], k: int, run_config: store.RunConfig, run_d
     last_summary = time.monotonic()
     pending = as_completed(futures)
 
+    interrupt = _DeferredInterrupt()
+
     def check() -> None:  # the progress bar ends its line before a ClusterError is printed
         try:
-            conn.check()
+            interrupt.check()
+            if conn.check is not None:
+                conn.check()
         except BaseException:
             bar.close()
             raise
 
-    for fut in _completed(pending, check if conn.check is not None else None):
-        chunk, attempt = chunk_of.pop(fut.key)
-        if fut.status == "finished":
-            for cell in fut.result():
-                counts["failed" if cell["status"] == "failed" else "ok"] += 1
-                if cell["status"] == "failed":
-                    logger.warning("specimen %s failed: %s", cell["specimen_id"], cell["error"])
-            bar.update(len(chunk))
-        else:
-            exc = fut.exception() if fut.status == "error" else None
-            why = _error_line(exc) if exc is not None else f"task {fut.status}"
-            left = [sid for sid in chunk if store.cell_state(run_dir, sid, run_config) != "ok"]
-            if attempt == 0 and len(chunk) > 1 and left:
-                logger.warning("task of %d cells failed (%s); resubmitting its %d unfinished cells one per task",
-                               len(chunk), why, len(left))
-                bar.update(len(chunk) - len(left))
-                counts["ok"] += len(chunk) - len(left)
-                for sid in left:
-                    pending.add(submit([sid], 1))
-            else:
-                for sid in chunk:
-                    state = store.cell_state(run_dir, sid, run_config)
-                    if state in ("missing", "stale"):
-                        _write_failed(run_dir, sid, f"task failed: {why}", run_config)
-                        state = "failed"
-                    counts["failed" if state == "failed" else "ok"] += 1
-                logger.warning("task for specimens %s failed: %s", chunk, why)
+    with interrupt.installed():
+        for fut in _completed(pending, check):
+            chunk, attempt = chunk_of.pop(fut.key)
+            if fut.status == "finished":
+                for cell in fut.result():
+                    counts["failed" if cell["status"] == "failed" else "ok"] += 1
+                    if cell["status"] == "failed":
+                        logger.warning("specimen %s failed: %s", cell["specimen_id"], cell["error"])
                 bar.update(len(chunk))
-        fut.release()
-        bar.set_postfix(ok=counts["ok"], failed=counts["failed"], remaining=bar.total - bar.n, refresh=False)
-        if time.monotonic() - last_summary > SUMMARY_EVERY_S:
-            store.write_summary(run_dir)
-            last_summary = time.monotonic()
+            else:
+                exc = fut.exception() if fut.status == "error" else None
+                why = _error_line(exc) if exc is not None else f"task {fut.status}"
+                left = [sid for sid in chunk if store.cell_state(run_dir, sid, run_config) != "ok"]
+                if not left:  # e.g. "lost": the worker died after writing the cells; the files are the results
+                    logger.info("task for specimens %s ended %s after writing its cells", chunk, why)
+                    counts["ok"] += len(chunk)
+                    bar.update(len(chunk))
+                elif (attempt == 0 and len(chunk) > 1) or (fut.status == "lost" and attempt < 2):
+                    logger.warning("task of %d cells failed (%s); resubmitting its %d unfinished cells one per task",
+                                   len(chunk), why, len(left))
+                    bar.update(len(chunk) - len(left))
+                    counts["ok"] += len(chunk) - len(left)
+                    for sid in left:
+                        pending.add(submit([sid], attempt + 1))
+                else:
+                    for sid in chunk:
+                        state = store.cell_state(run_dir, sid, run_config)
+                        if state in ("missing", "stale"):
+                            _write_failed(run_dir, sid, f"task failed: {why}", run_config)
+                            state = "failed"
+                        counts["failed" if state == "failed" else "ok"] += 1
+                    logger.warning("task for specimens %s failed: %s", chunk, why)
+                    bar.update(len(chunk))
+            fut.release()
+            bar.set_postfix(ok=counts["ok"], failed=counts["failed"], remaining=bar.total - bar.n, refresh=False)
+            if time.monotonic() - last_summary > SUMMARY_EVERY_S:
+                store.write_summary(run_dir)
+                last_summary = time.monotonic()
     bar.close()

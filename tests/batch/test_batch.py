@@ -7,6 +7,7 @@ Every run fits the 6 synthetic cells of ``conftest.synth_cache`` with tiny setti
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -323,3 +324,34 @@ def test_task_that_keeps_failing_is_split_and_its_cells_recorded(synth_cache, tm
     good = [s for s in cells if s != bad]
     assert (df.loc[good, "status"] == "ok").all() and (df.loc[good, "batch_cells"] == 1).all()
     assert json.loads((tmp_path / "run" / str(bad) / "result.json").read_text())["status"] == "failed"
+
+
+def test_ctrl_c_during_the_wait_is_taken_between_dask_calls():
+    """The first Ctrl-C only marks the run; the wait loop raises it at its next check, through
+    the handler installed before (the command line's muting one). A second Ctrl-C raises at once;
+    the previous handler is back afterwards."""
+    from cellfit.batch.run import _DeferredInterrupt
+
+    calls = []
+
+    def previous(signum, frame):
+        calls.append(signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, previous)
+    try:
+        interrupt = _DeferredInterrupt()
+        with interrupt.installed():
+            interrupt.check()  # nothing yet
+            os.kill(os.getpid(), signal.SIGINT)  # handled synchronously by the main thread
+            assert calls == []  # not raised inside whatever Dask call was running
+            with pytest.raises(KeyboardInterrupt):
+                interrupt.check()
+            assert calls == [signal.SIGINT]
+            with pytest.raises(KeyboardInterrupt):  # the second one does not wait
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is previous
+    finally:
+        signal.signal(signal.SIGINT, old)
+        for name in _DeferredInterrupt._NOISY:
+            logging.getLogger(name).setLevel(logging.NOTSET)
