@@ -34,6 +34,14 @@ VARIANTS: dict[str, dict] = {
     "default": {},
     # cellfit 0.1's fit: one start, no validation, no bootstrap (the baseline of this session's changes)
     "single": dict(restarts=1, validation_s=0.0, bootstrap=0),
+    # the model class chosen per cell on the validation seconds (ALIF or one of its extensions)
+    "auto": dict(model="auto"),
+    # one extension forced on every cell
+    "alif_asc": dict(model="alif_asc"),
+    "alif_reset_asc": dict(model="alif_reset_asc"),
+    # two seconds of each Noise 1 epoch for training (the third validates)
+    "window2": dict(window=2.0),
+    "auto_window2": dict(window=2.0, model="auto"),
 }
 
 

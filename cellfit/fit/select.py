@@ -95,18 +95,19 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
 
     Each refit repeats the kept fit's whole schedule from the kept fit's starting point on a
     resample (:func:`resample_traces`), so the spread of the refits holds both the noise of the
-    data and how far the fit's outcome depends on it. Cells whose fit failed get no refits.
+    data and how far the fit's outcome depends on it. Cells whose fit failed get no refits;
+    the refits of cells kept with different model variants train as one batched model per variant.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
     jobs = [(k, resample_traces(sets[k], rng), dict(st.init, resampled=True))
             for k, st in enumerate(chosen) if not st.failed for _ in range(config.bootstrap)]
     out: list[list[CellFitState]] = [[] for _ in sets]
-    if not jobs:
-        return out
-    states = fit_population([data for _, data, _ in jobs], dataclasses.replace(config, grid_init=False),
-                            device=device, seed=seed, progress=progress, inits=[init for _, _, init in jobs])
-    for (k, _, _), st in zip(jobs, states):
-        out[k].append(st)
+    for variant in dict.fromkeys(init.get("model", "alif") for _, _, init in jobs):  # one model per variant
+        group = [job for job in jobs if job[2].get("model", "alif") == variant]
+        states = fit_population([data for _, data, _ in group], dataclasses.replace(config, grid_init=False),
+                                device=device, seed=seed, progress=progress, inits=[init for _, _, init in group])
+        for (k, _, _), st in zip(group, states):
+            out[k].append(st)
     return out
 
 

@@ -68,3 +68,24 @@ def test_fit_chooses_on_validation_and_reports_intervals():
     single = dataclasses.replace(cfg, restarts=1, bootstrap=0)
     (one,) = fit_recordings([rec], single, window_s=1.0, device="cpu", progress=False)
     assert len(one.result.selection["candidates"]) == 1 and one.result.intervals == {}
+
+
+def test_bootstrap_refits_train_each_kept_variant_as_its_own_model():
+    """Under model="auto" cells keep different variants; their refits still come back per cell,
+    each of the cell's own variant (one batched model per variant)."""
+    from cellfit.fit.config import MODELS
+    from cellfit.fit.select import bootstrap_refits
+
+    recs = synthetic_recordings(alif_panel(2, seed=5), dt_ms=0.5, window_s=1.0)
+    sets = [TrainingSet(r.normalised_current("train"), r.train.spikes, None) for r in recs]
+    cfg = FitConfig(dt_ms=0.5, epochs=2, bootstrap=2, model="auto")
+    chosen = []
+    for variant in ("alif", "alif_asc"):
+        init = dict(cfg.initial_values(), **cfg.variant_start(variant))
+        chosen.append(CellFitState(model=cfg.build_model(init), init=init, history=[1.0], lr_history=[], epochs=1,
+                                   best_loss=1.0, stop_reason="converged"))
+    refits = bootstrap_refits(sets, chosen, cfg, device="cpu", progress=False)
+    assert [len(r) for r in refits] == [2, 2]
+    assert {st.init["model"] for st in refits[0]} == {"alif"} and {st.init["model"] for st in refits[1]} == {"alif_asc"}
+    assert not hasattr(refits[0][0].model, "asc_amp") or refits[0][0].model.asc_amp is None
+    assert refits[1][0].model.asc_amp.shape[-1] == MODELS["alif_asc"]["n_asc"]
