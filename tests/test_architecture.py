@@ -22,7 +22,7 @@ LAYERS = [
     ("fitting", ["cellfit.fit.metrics", "cellfit.fit.coincidence", "cellfit.fit.config", "cellfit.fit.loss",
                  "cellfit.fit.optim", "cellfit.fit.init", "cellfit.fit.fitter", "cellfit.fit.results",
                  "cellfit.fit.select", "cellfit.fit.api"]),
-    ("cell figures", ["cellfit.figures.common", "cellfit.figures.fit"]),
+    ("cell figures", ["cellfit.figures.common", "cellfit.figures.fit", "cellfit.figures.classify"]),
     ("cell files", ["cellfit.fit.outputs"]),
     ("runs of many fits", ["cellfit.batch"]),
     ("applications", ["cellfit.bench", "cellfit.classify"]),

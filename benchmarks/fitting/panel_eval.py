@@ -39,6 +39,8 @@ VARIANTS: dict[str, dict] = {
     # one extension forced on every cell
     "alif_asc": dict(model="alif_asc"),
     "alif_reset_asc": dict(model="alif_reset_asc"),
+    # bootstrap refits from the kept start itself (the interval method before bootstrap_spread)
+    "same_start": dict(bootstrap_spread=1.0),
     # two seconds of each Noise 1 epoch for training (the third validates)
     "window2": dict(window=2.0),
     "auto_window2": dict(window=2.0, model="auto"),

@@ -42,15 +42,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import logging
 import math
-import os
 import pathlib
 import platform
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -61,6 +58,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from cellfit.device import resolve_device, synchronize
+from cellfit.figures.classify import training_curves
+from cellfit.figures.common import save_png
+from cellfit.io import atomic_path, write_json_atomic, write_text_atomic
 from cellfit.functional.alif import ENGINES, arp_steps, resolve_block_kernel
 from cellfit.functional.surrogate import SURROGATES
 from cellfit.classify.compare import EngineComparison
@@ -254,26 +254,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _atomic_write(path: pathlib.Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` for a temporary file next to ``path``, then ``os.replace`` it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_text(path: pathlib.Path, text: str) -> None:
-    def w(tmp):
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    _atomic_write(path, w)
-
-
 def _metrics_csv(history: Sequence[dict]) -> str:
     buf = io.StringIO()
     if history:
@@ -282,29 +262,6 @@ def _metrics_csv(history: Sequence[dict]) -> str:
         for row in history:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     return buf.getvalue()
-
-
-def _plot_curves(path: pathlib.Path, history: Sequence[dict], title: str) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    epochs = [r["epoch"] for r in history]
-    fig = Figure(figsize=(9, 3.5))
-    FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(epochs, [100 * r["train_acc"] for r in history], "o-", label="train")
-    if any(not math.isnan(r["test_acc"]) for r in history):
-        ax1.plot(epochs, [100 * r["test_acc"] for r in history], "s-", label="test")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("accuracy (%)")
-    ax1.legend()
-    ax2.plot(epochs, [r["epoch_time_s"] for r in history], "o-")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("training epoch time (s)")
-    ax2.set_ylim(bottom=0)
-    fig.suptitle(title)
-    fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def build_model(config: ClassifierConfig, n_in: int, n_classes: int, device=None) -> SpikingClassifier:
@@ -458,7 +415,7 @@ def train_classifier(
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
             "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
         }
-        _write_text(files["config"], json.dumps(meta, indent=1) + "\n")
+        write_json_atomic(files["config"], meta)
 
     logger.info(
         "training %s: %d train / %s test samples, %d inputs, %d classes, T=%d steps of %g ms, engine=%s%s, ARP=%g ms, device=%s",
@@ -527,9 +484,11 @@ def train_classifier(
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if out is not None:
             if improved:
-                _atomic_write(files["model"], lambda tmp: torch.save(best_state, tmp))
-            _write_text(files["metrics"], _metrics_csv(history))
-            _plot_curves(files["plot"], history, f"{info['name']} {config.engine} ARP {config.arp_ms:g} ms, DT {config.dt_ms:g} ms")
+                with atomic_path(files["model"]) as tmp:
+                    torch.save(best_state, tmp)
+            write_text_atomic(files["metrics"], _metrics_csv(history))
+            title = f"{info['name']} {config.engine} ARP {config.arp_ms:g} ms, DT {config.dt_ms:g} ms"
+            save_png(training_curves(history, title), files["plot"], dpi=100)
         logger.info(
             "epoch %d/%d  loss %.4f  train %.2f%%  test %s  epoch %.2f s  spikes/neuron %s%s",
             epoch, config.epochs, tr["loss"], 100 * tr["acc"],

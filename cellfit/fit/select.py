@@ -17,7 +17,8 @@ trained on:
 3. **Intervals** (:func:`bootstrap_refits`, :func:`interval_table`): ``config.bootstrap``
    refits of the kept fit, each on a resample of the training traces (epochs drawn with
    replacement, then repeats within each drawn epoch), from the kept fit's starting point
-   and with the same schedule, trained together as one batched model. Their spread holds
+   with its time constants moved by a random factor of up to ``config.bootstrap_spread``
+   (a time constant the data do not pin down then stays where its refit started), with the same schedule, trained together as one batched model. Their spread holds
    the noise of the data and how far the outcome depends on it: the central ``config.interval_level`` range
    of each parameter over the refits is its interval, and a time constant whose interval
    spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
@@ -93,13 +94,14 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
                      seed: int = 0, progress: bool = True) -> list[list[CellFitState]]:
     """``config.bootstrap`` refits per cell on resamples of its training traces, as one batched model.
 
-    Each refit repeats the kept fit's whole schedule from the kept fit's starting point on a
-    resample (:func:`resample_traces`), so the spread of the refits holds both the noise of the
-    data and how far the fit's outcome depends on it. Cells whose fit failed get no refits;
+    Each refit repeats the kept fit's whole schedule on a resample (:func:`resample_traces`), from
+    the kept fit's starting point with its time constants moved by up to a factor
+    ``config.bootstrap_spread`` (:func:`spread_start`), so the spread of the refits holds both the
+    noise of the data and how far the data pin each parameter down. Cells whose fit failed get no refits;
     the refits of cells kept with different model variants train as one batched model per variant.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
-    jobs = [(k, resample_traces(sets[k], rng), dict(st.init, resampled=True))
+    jobs = [(k, resample_traces(sets[k], rng), spread_start(st.init, config.bootstrap_spread, rng))
             for k, st in enumerate(chosen) if not st.failed for _ in range(config.bootstrap)]
     out: list[list[CellFitState]] = [[] for _ in sets]
     for variant in dict.fromkeys(init.get("model", "alif") for _, _, init in jobs):  # one model per variant
@@ -108,6 +110,14 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
                                 device=device, seed=seed, progress=progress, inits=[init for _, _, init in group])
         for (k, _, _), st in zip(group, states):
             out[k].append(st)
+    return out
+
+
+def spread_start(init: dict, spread: float, rng: np.random.Generator) -> dict:
+    """``init`` with ``tau_m_ms`` and ``tau_adapt_ms`` each multiplied by ``spread ** u``, u uniform in [-1, 1]."""
+    out = dict(init, resampled=True)
+    for name in ("tau_m_ms", "tau_adapt_ms"):
+        out[name] = float(init[name]) * float(spread) ** float(rng.uniform(-1.0, 1.0))
     return out
 
 
