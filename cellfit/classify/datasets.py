@@ -36,6 +36,10 @@ Real formats (the data cannot be downloaded by this package; see ``data_help``):
 
 Missing or unreadable files raise :class:`DataError` with a one-line message
 that names the expected files and where to download them.
+
+The module is a little over 500 lines: three readers of one concern (events binned by
+the one convention above into one :class:`SpikeDataset` type), kept together so that the
+convention has a single home.
 """
 
 from __future__ import annotations

@@ -245,14 +245,16 @@ def fit_recordings(
     ]
     names = [str(r.meta.specimen_id) for r in recordings]
     t0 = time.perf_counter()
-    candidates = _fit_in_chunks(sets, config, dev, seed, progress, names)
+    keys = [int(r.meta.specimen_id) for r in recordings]  # seeds of each cell's bootstrap draws
+    candidates, early_refits = _fit_in_chunks(sets, config, dev, seed, progress, names, keys)
     picks = []
     for cands, val in zip(candidates, validation):
         scores = validation_scores(cands, val, config.dt_ms) if val is not None else None
         index, basis = choose(cands, scores)
         picks.append((index, basis, scores))
     chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
-    refits = bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress)
+    refits = early_refits if early_refits is not None else \
+        bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress, keys=keys)
     wall = time.perf_counter() - t0
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
@@ -320,13 +322,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[list[CellFitState]]:
+def _fit_in_chunks(sets, config, dev, seed, progress, names, keys=None):
     """:func:`cellfit.fit.select.fit_candidates`, halving the batch of cells whenever it does not fit in memory.
 
     Cells are independent, so fitting them in smaller batches gives the same per-cell results.
     """
     try:
-        return fit_candidates(sets, config, device=dev, seed=seed, progress=progress, names=names)
+        return fit_candidates(sets, config, device=dev, seed=seed, progress=progress, names=names, keys=keys)
     except (torch.cuda.OutOfMemoryError, RuntimeError, MemoryError) as exc:
         if not (_is_out_of_memory(exc) or isinstance(exc, MemoryError)) or len(sets) == 1:
             raise
@@ -335,8 +337,11 @@ def _fit_in_chunks(sets, config, dev, seed, progress, names) -> list[list[CellFi
     half = len(sets) // 2
     logger.warning("%d cells do not fit in %s memory together; fitting them as %d + %d",
                    len(sets), dev, half, len(sets) - half)
-    return (_fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half])
-            + _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:]))
+    keys = list(keys) if keys is not None else list(range(len(sets)))
+    first = _fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half], keys[:half])
+    second = _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:], keys[half:])
+    refits = None if first[1] is None or second[1] is None else first[1] + second[1]
+    return first[0] + second[0], refits
 
 
 def fit_cell(

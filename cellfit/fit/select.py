@@ -47,7 +47,7 @@ from cellfit.fit.fitter import (
 from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.metrics import etv_components
 
-__all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "validation_scores", "choose", "resample_traces",
+__all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores", "choose", "resample_traces",
            "interval_table"]
 
 
@@ -65,12 +65,20 @@ class ValidationSet:
 
 
 def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
-                   progress: bool = True, names: Optional[Sequence[str]] = None) -> list[list[CellFitState]]:
+                   progress: bool = True, names: Optional[Sequence[str]] = None,
+                   keys: Optional[Sequence[int]] = None) -> tuple[list[list[CellFitState]], Optional[list[list[CellFitState]]]]:
     """The candidate fits of every cell: each model variant of ``config.models`` from each of the
     cell's ``config.restarts`` best grid points. The cells' candidates of one variant train together
     as one batched model.
 
-    Returns, per cell, its candidates' :class:`CellFitState` (variants in order; best grid point first).
+    Where there is nothing to choose (one start, one variant), the kept fit's start is known before
+    training, so the bootstrap refits (:func:`bootstrap_refits`) train as extra neurons of the same
+    batched model: one schedule's overhead instead of two, the same results. ``keys`` (e.g. specimen
+    ids) seed each cell's refits (:func:`refit_jobs`).
+
+    Returns:
+        ``(candidates, refits)``: per cell, its candidates' :class:`CellFitState` (variants in
+        order; best grid point first), and its refits when they were trained here (else None).
     """
     dev = resolve_device(device)
     inits = [initial_values(config, s) for s in sets]
@@ -78,20 +86,51 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     if config.grid_init:
         x, targets = training_tensors(sets, config, dev)
         options = grid_init(inits, x, targets, config, top=config.restarts)
+    together = config.bootstrap > 0 and len(config.models) == 1 and all(len(o) == 1 for o in options)
     out: list[list[CellFitState]] = [[] for _ in sets]
+    refits: Optional[list[list[CellFitState]]] = None
     for variant in config.models:
         start = config.variant_start(variant)
-        jobs = [(k, dict(init, **start)) for k, opts in enumerate(options) for init in opts]
-        states = fit_population([sets[k] for k, _ in jobs], config, device=dev, seed=seed, progress=progress,
-                                names=[(names[k] if names else str(k)) for k, _ in jobs],
-                                inits=[init for _, init in jobs])
-        for (k, _), st in zip(jobs, states):
+        jobs = [(k, sets[k], dict(init, **start)) for k, opts in enumerate(options) for init in opts]
+        n_fits = len(jobs)
+        if together:
+            jobs += refit_jobs(sets, [init for _, _, init in jobs], config, seed, keys)
+        states = fit_population([data for _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
+                                names=[(names[k] if names else str(k)) for k, _, _ in jobs],
+                                inits=[init for _, _, init in jobs])
+        for (k, _, _), st in zip(jobs[:n_fits], states[:n_fits]):
             out[k].append(st)
-    return out
+        if together:
+            refits = [[] for _ in sets]
+            for (k, _, _), st in zip(jobs[n_fits:], states[n_fits:]):
+                if not out[k][0].failed:  # a failed fit gets no refits (as in bootstrap_refits)
+                    refits[k].append(st)
+    return out, refits
+
+
+def refit_jobs(sets: Sequence[TrainingSet], starts: Sequence[Optional[dict]], config: FitConfig,
+               seed: int, keys: Optional[Sequence[int]] = None) -> list[tuple[int, TrainingSet, dict]]:
+    """``(cell, resampled traces, start)`` of the ``config.bootstrap`` refits of every cell whose kept
+    start ``starts[k]`` is given (None: no refits).
+
+    Cell k's draws come from its own generator, seeded by ``(seed, keys[k])`` (``keys``: e.g. the
+    specimen ids; default the positions), so a cell's refits do not depend on the other cells of
+    the batch.
+    """
+    jobs = []
+    for k, start in enumerate(starts):
+        if start is None:
+            continue
+        key = int(keys[k]) if keys is not None else k
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7, key]))
+        jobs += [(k, resample_traces(sets[k], rng), spread_start(start, config.bootstrap_spread, rng))
+                 for _ in range(config.bootstrap)]
+    return jobs
 
 
 def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState], config: FitConfig, *, device,
-                     seed: int = 0, progress: bool = True) -> list[list[CellFitState]]:
+                     seed: int = 0, progress: bool = True,
+                     keys: Optional[Sequence[int]] = None) -> list[list[CellFitState]]:
     """``config.bootstrap`` refits per cell on resamples of its training traces, as one batched model.
 
     Each refit repeats the kept fit's whole schedule on a resample (:func:`resample_traces`), from
@@ -100,14 +139,12 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
     noise of the data and how far the data pin each parameter down. Cells whose fit failed get no refits;
     the refits of cells kept with different model variants train as one batched model per variant.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
-    jobs = [(k, resample_traces(sets[k], rng), spread_start(st.init, config.bootstrap_spread, rng))
-            for k, st in enumerate(chosen) if not st.failed for _ in range(config.bootstrap)]
+    jobs = refit_jobs(sets, [None if st.failed else st.init for st in chosen], config, seed, keys)
     out: list[list[CellFitState]] = [[] for _ in sets]
     for variant in dict.fromkeys(init.get("model", "alif") for _, _, init in jobs):  # one model per variant
         group = [job for job in jobs if job[2].get("model", "alif") == variant]
-        states = fit_population([data for _, data, _ in group], dataclasses.replace(config, grid_init=False),
-                                device=device, seed=seed, progress=progress, inits=[init for _, _, init in group])
+        states = fit_population([data for _, data, _ in group], config, device=device, seed=seed,
+                                progress=progress, inits=[init for _, _, init in group])
         for (k, _, _), st in zip(group, states):
             out[k].append(st)
     return out

@@ -34,7 +34,7 @@ positive a depolarising after-potential) and :math:`c_j`, a spike count that dec
 speed baseline). ``alif_blocks`` runs the Block algorithm (the CPU path, with its
 block-local backward, lives in :mod:`cellfit.functional.blockwise`; this module holds
 the reference engine, the GPU path's loop and its FFT replay, and the choice between
-them, about 700 lines that share one set of conventions): because a neuron spikes at
+them, about 800 lines that share one set of conventions): because a neuron spikes at
 most once in any :math:`T_R` consecutive steps, time is cut into blocks of
 :math:`T_R` steps; inside a block the potential without reset is a convolution of the
 current with the kernel :math:`(1-\beta)\beta^t` (the initial potential carried in),
@@ -54,8 +54,8 @@ output spike is passed at every step where the neuron could fire and is zero whi
 is refractory. It reaches :math:`V_r`, :math:`A_j` and :math:`r_j` through the potential.
 
 This module is longer than ~500 lines because the reference engine, the Block loop, its
-kernel dispatch and the replay share one set of state conventions that are easiest to
-check side by side.
+kernel dispatch, the replay and the loop of the GLIF extensions share one set of state
+conventions that are easiest to check side by side.
 """
 
 from __future__ import annotations

@@ -54,6 +54,10 @@ first touch, about one more pass over the data).
 
 Layout: internally ``(N, blocks, B, T_R)`` (neurons first, so each batched product is a
 single ``bmm`` with one matrix per neuron).
+
+This module is longer than ~500 lines because its forward, its hand-written backward and
+the workspace they share are one algorithm: the backward reads the forward's record
+directly, and splitting them would spread one set of index conventions over two files.
 """
 
 from __future__ import annotations

