@@ -13,7 +13,7 @@
 # $CELLFIT_WHEELS (default .whl), which `bash benchmarks/gpu_wheels.sh` fills where pip reaches
 # an index (carry .whl with the device run). Without that folder pip uses its index. Writes
 # OUT_DIR/<benchmark>/results.csv
-# (the layout cellfit.plots.load_benchmarks and the notebooks read: copy OUT_DIR's folders into
+# (the layout cellfit.figures.speed.load_benchmarks and the notebooks read: copy OUT_DIR's folders into
 # benchmarks/gpu/), panel.csv, single-cell.csv and log.txt (at most 8 files, which is what the
 # device tool returns) and prints a short table last.
 # Exit status: 0 if every step ran, 1 if any failed (the others still run).
