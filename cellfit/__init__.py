@@ -16,26 +16,10 @@ from cellfit._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "ALIF": "cellfit.modules",
-    "Integrator": "cellfit.modules",
-    "ALIFParameters": "cellfit.functional",
-    "ALIFState": "cellfit.functional",
-    "ALIFStepParameters": "cellfit.functional",
-    "ALIFTrace": "cellfit.functional",
-    "resolve_device": "cellfit.device",
-    "surrogate": "cellfit.functional",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, _NAMES = lazy_exports(__name__, {
+    "cellfit.modules": "ALIF Integrator",
+    "cellfit.functional": "ALIFParameters ALIFState ALIFStepParameters ALIFTrace surrogate",
+    "cellfit.device": "resolve_device",
+})
 
-__all__ = [
-    "__version__",
-    "ALIF",
-    "Integrator",
-    "ALIFParameters",
-    "ALIFState",
-    "ALIFStepParameters",
-    "ALIFTrace",
-    "resolve_device",
-    "surrogate",
-]
+__all__ = ["__version__", *_NAMES]

@@ -4,7 +4,7 @@ The command lines run as ``python -m cellfit.fit`` (``cellfit.batch``, ``cellfit
 import the packages ``cellfit`` and ``cellfit.fit`` before they can parse a single
 argument. Eager package imports would load torch, pandas and Dask there (seconds on
 a busy machine) before a misspelt flag is reported. So the package ``__init__`` files
-list their exports as ``name -> module`` and import that module when the name is first
+list their exports as ``module -> names`` and import that module when the name is first
 used: ``from cellfit import ALIF`` and ``cellfit.ALIF`` give the same objects as an
 eager import would, only later. Sub-modules are still reachable as attributes
 (``import cellfit; cellfit.functional``), as they were when the package imported them.
@@ -23,13 +23,14 @@ from typing import Callable, Mapping
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list]]:
-    """``(__getattr__, __dir__)`` for the package ``package``.
+def lazy_exports(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list], list]:
+    """``(__getattr__, __dir__, __all__)`` for the package ``package``.
 
-    ``exports`` maps each public name to the module that defines it (absolute
-    names). An attribute that is neither an export nor a sub-module raises
-    ``AttributeError`` as usual.
+    ``table`` maps each module (absolute name) to the public names it defines, separated by
+    spaces; ``__all__`` lists them in that order. An attribute that is neither an export nor a
+    sub-module raises ``AttributeError`` as usual.
     """
+    exports = {name: module for module, names in table.items() for name in names.split()}
 
     def __getattr__(name: str):
         module = exports.get(name)
@@ -45,4 +46,4 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     def __dir__() -> list:
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, list(exports)

@@ -12,10 +12,18 @@ if "triton" not in __import__("sys").modules and not os.environ.get("TRITON_INTE
 
 import importlib.metadata
 import importlib.util
+import signal
 
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+
+# A shell that starts pytest as a background job (`cmd &` without job control) ignores SIGINT, and
+# an ignored signal stays ignored in every process started from it: the Ctrl-C tests, which send
+# SIGINT to a command line they start, would see it ignored (exit 0). Catching it here makes the
+# children start with the default disposition again (a caught signal is reset by exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Triton's interpreter up to 3.6 turns 1-element arrays into Python scalars, which numpy 2.4 made
 # an error ("only 0-dimensional arrays can be converted to Python scalars"; a deprecation warning

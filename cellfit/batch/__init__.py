@@ -16,33 +16,11 @@ from cellfit._lazy import lazy_exports
 
 # imported on first use (see cellfit._lazy): `python -m cellfit.batch` parses its
 # arguments before torch, pandas and Dask are loaded
-_EXPORTS = {
-    "ClusterError": "cellfit.batch.jobwatch",
-    "ClusterOptions": "cellfit.batch.cluster",
-    "default_cells_per_task": "cellfit.batch.run",
-    "fit_chunk": "cellfit.batch.run",
-    "run_batch": "cellfit.batch.run",
-    "RunConfig": "cellfit.batch.store",
-    "RunConfigError": "cellfit.batch.store",
-    "SUMMARY_COLUMNS": "cellfit.batch.store",
-    "load_run_fit": "cellfit.batch.store",
-    "starting_values": "cellfit.batch.store",
-    "summarise": "cellfit.batch.store",
-    "write_summary": "cellfit.batch.store",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, _NAMES = lazy_exports(__name__, {
+    "cellfit.batch.jobwatch": "ClusterError",
+    "cellfit.batch.cluster": "ClusterOptions",
+    "cellfit.batch.run": "default_cells_per_task fit_chunk run_batch",
+    "cellfit.batch.store": "RunConfig RunConfigError SUMMARY_COLUMNS load_run_fit starting_values summarise write_summary",
+})
 
-__all__ = [
-    "ClusterError",
-    "ClusterOptions",
-    "RunConfig",
-    "RunConfigError",
-    "SUMMARY_COLUMNS",
-    "default_cells_per_task",
-    "fit_chunk",
-    "load_run_fit",
-    "run_batch",
-    "starting_values",
-    "summarise",
-    "write_summary",
-]
+__all__ = _NAMES

@@ -187,6 +187,16 @@ GRID_DESCRIPTIONS = {
 # DEFAULT_GRID: the grid ``python -m pipelines.benchmark`` runs without ``--grid``; FULL_GRID: the
 # grid of ``--full``, the paper's Figure 3 (about 4.5 h on 2 CPU cores). Named in cellfit.names so
 # that the command line knows them before importing torch.
+def layer_outputs(layers: Iterable, x) -> list:
+    """Every layer's output, each feeding the next: the forward pass of the benchmark networks
+    (cellfit's and the peers'), which return all layers' spikes."""
+    out = []
+    for layer in layers:
+        x = layer(x)
+        out.append(x)
+    return out
+
+
 from cellfit.names import DEFAULT_GRID, FULL_GRID  # noqa: E402
 
 

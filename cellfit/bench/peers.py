@@ -51,7 +51,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from cellfit.bench.cases import BenchmarkCase
+from cellfit.bench.cases import BenchmarkCase, layer_outputs
 
 __all__ = ["PEERS", "PeerSpec", "PeerNetwork", "resolve_peers", "build_peer", "peer_version"]
 
@@ -128,11 +128,7 @@ class PeerNetwork(nn.Module):
         return x.permute(2, 0, 1).contiguous()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for layer in self.layers:
-            x = layer(x)
-            out.append(x)
-        return out
+        return layer_outputs(self.layers, x)
 
 
 # ---------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from cellfit.bench.cases import BenchmarkCase, case_seed
+from cellfit.bench.cases import BenchmarkCase, case_seed, layer_outputs
 from cellfit.fit.metrics import van_rossum_distance
 from cellfit.functional.filters import exp_filter
 from cellfit.modules import ALIF, EngineSwitch
@@ -142,11 +142,7 @@ class SyntheticNetwork(EngineSwitch, nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for layer in self.layers:
-            x = layer(x)
-            out.append(x)
-        return out
+        return layer_outputs(self.layers, x)
 
 
 @torch.no_grad()

@@ -96,6 +96,11 @@ DATASET_DEFAULTS: dict[str, dict] = {
 """Per-data-set defaults that :meth:`ClassifierConfig.for_dataset` fills in."""
 
 
+#: the :class:`ClassifierConfig` fields that are arguments of :class:`SpikingClassifier` (same names)
+MODEL_FIELDS = ("hidden", "n_layers", "dt_ms", "arp_ms", "engine", "surrogate", "tau_mem_ms", "tau_adapt_ms",
+                "adapt_scale", "readout_tau_ms", "recurrent_init", "input_gain")
+
+
 @dataclass(frozen=True)
 class ClassifierConfig:
     """Everything that defines a classification run (JSON round-trip via ``to_dict``/``from_dict``).
@@ -266,25 +271,8 @@ def _metrics_csv(history: Sequence[dict]) -> str:
 
 def build_model(config: ClassifierConfig, n_in: int, n_classes: int, device=None) -> SpikingClassifier:
     """The :class:`SpikingClassifier` that ``config`` describes, on ``device`` in ``config.dtype``."""
-    return SpikingClassifier(
-        n_in,
-        n_classes,
-        hidden=config.hidden,
-        n_layers=config.n_layers,
-        dt_ms=config.dt_ms,
-        arp_ms=config.arp_ms,
-        engine=config.engine,
-        surrogate=config.surrogate,
-        recurrent=True,
-        tau_mem_ms=config.tau_mem_ms,
-        tau_adapt_ms=config.tau_adapt_ms,
-        adapt_scale=config.adapt_scale,
-        readout_tau_ms=config.readout_tau_ms,
-        recurrent_init=config.recurrent_init,
-        input_gain=config.input_gain,
-        device=device,
-        dtype=DTYPES[config.dtype],
-    )
+    fields = {name: getattr(config, name) for name in MODEL_FIELDS}
+    return SpikingClassifier(n_in, n_classes, recurrent=True, **fields, device=device, dtype=DTYPES[config.dtype])
 
 
 def _loader(dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int, device: torch.device) -> DataLoader:
@@ -508,12 +496,5 @@ def train_classifier(
             on_epoch(row)
 
     model.load_state_dict(best_state)
-    return ClassifierResults(
-        config=config,
-        history=history,
-        best_epoch=best_epoch,
-        model=model,
-        device=device,
-        out_dir=out,
-        files=files,
-    )
+    return ClassifierResults(config=config, history=history, best_epoch=best_epoch, model=model, device=device,
+                             out_dir=out, files=files)

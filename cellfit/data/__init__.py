@@ -24,31 +24,13 @@ from cellfit._lazy import lazy_exports
 
 # imported on first use (see cellfit._lazy): `python -m cellfit.data` parses its
 # arguments before torch is loaded
-_EXPORTS = {
-    "default_cache_dir": "cellfit.data.allen",
-    "open_allen_cache": "cellfit.data.allen",
-    "DEMO_SPECIMEN_ID": "cellfit.data.demo",
-    "ensure_demo_cell": "cellfit.data.demo",
-    "resolve_specimen": "cellfit.data.demo",
-    "CellDataError": "cellfit.data.errors",
-    "load_cell": "cellfit.data.load",
-    "select_panel": "cellfit.data.panels",
-    "CellMeta": "cellfit.data.types",
-    "CellRecording": "cellfit.data.types",
-    "TraceSet": "cellfit.data.types",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, _NAMES = lazy_exports(__name__, {
+    "cellfit.data.allen": "default_cache_dir open_allen_cache",
+    "cellfit.data.demo": "DEMO_SPECIMEN_ID ensure_demo_cell resolve_specimen",
+    "cellfit.data.errors": "CellDataError",
+    "cellfit.data.load": "load_cell",
+    "cellfit.data.panels": "select_panel",
+    "cellfit.data.types": "CellMeta CellRecording TraceSet",
+})
 
-__all__ = [
-    "CellDataError",
-    "default_cache_dir",
-    "open_allen_cache",
-    "CellMeta",
-    "TraceSet",
-    "CellRecording",
-    "load_cell",
-    "select_panel",
-    "ensure_demo_cell",
-    "resolve_specimen",
-    "DEMO_SPECIMEN_ID",
-]
+__all__ = _NAMES

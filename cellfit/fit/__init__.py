@@ -16,41 +16,12 @@ from cellfit._lazy import lazy_exports
 
 # imported on first use (see cellfit._lazy): `python -m cellfit.fit` parses its
 # arguments before torch is loaded
-_EXPORTS = {
-    "ALIFFitter": "cellfit.fit.api",
-    "CellFit": "cellfit.fit.api",
-    "fit_cell": "cellfit.fit.api",
-    "fit_recordings": "cellfit.fit.api",
-    "model_from_result": "cellfit.fit.api",
-    "score_model": "cellfit.fit.api",
-    "FitConfig": "cellfit.fit.config",
-    "TrainingSet": "cellfit.fit.fitter",
-    "fit_population": "cellfit.fit.fitter",
-    "predict_spikes": "cellfit.fit.fitter",
-    "load_cell_fit": "cellfit.fit.outputs",
-    "load_fit": "cellfit.fit.outputs",
-    "write_cell_outputs": "cellfit.fit.outputs",
-    "write_failed_result": "cellfit.fit.outputs",
-    "FitResult": "cellfit.fit.results",
-    "read_result": "cellfit.fit.results",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, _NAMES = lazy_exports(__name__, {
+    "cellfit.fit.api": "ALIFFitter CellFit fit_cell fit_recordings model_from_result score_model",
+    "cellfit.fit.config": "FitConfig",
+    "cellfit.fit.fitter": "TrainingSet fit_population predict_spikes",
+    "cellfit.fit.outputs": "load_cell_fit load_fit write_cell_outputs write_failed_result",
+    "cellfit.fit.results": "FitResult read_result",
+})
 
-__all__ = [
-    "ALIFFitter",
-    "CellFit",
-    "FitConfig",
-    "FitResult",
-    "TrainingSet",
-    "fit_cell",
-    "fit_population",
-    "fit_recordings",
-    "load_cell_fit",
-    "load_fit",
-    "model_from_result",
-    "predict_spikes",
-    "read_result",
-    "score_model",
-    "write_cell_outputs",
-    "write_failed_result",
-]
+__all__ = _NAMES

@@ -451,48 +451,24 @@ def block_spikes(
                 if explicit or isinstance(exc, torch.cuda.OutOfMemoryError):
                     raise  # asked for by name; or out of memory, which callers handle by splitting the batch
                 _fall_back(exc)
-    log_beta = params.log_beta.detach()
-    lb = log_beta[:, None]
-    lp = params.log_p.detach()[:, None]
-    d = params.adapt_scale.detach()[:, None]
-    w = None if w_rec is None else w_rec.detach()
-
-    n_blocks = max(1, -(-T // L))
-    K = _decay_kernel(log_beta, L)  # (N, L, L)
-    cur = F.pad(current.detach(), (0, n_blocks * L - T)).reshape(B, N, n_blocks, L)
-    U = torch.einsum("bnmj,ntj->mbnt", cur, K).contiguous()  # (n_blocks, B, N, L)
-
-    ipos = torch.arange(L, device=device)
-    pos = ipos.to(dtype)
-    # beta^j for j = 0..L, indexed by t - r + 1; entry 0 is only read at masked positions.
-    beta_table = torch.exp(torch.arange(L + 1, device=device, dtype=dtype) * lb).expand(B, N, L + 1)
-    d_p_pow = d * torch.exp(pos * lp)  # d p^t, (N, L)
-    p_block = torch.exp(L * lp)  # p^L, (N, 1)
-    p_after = torch.exp((L - 1.0 - pos) * lp).expand(B, N, L)  # p^(L-1-k): a spike at k, seen at the next block start
-    extra = 1 if L == 1 else 0  # with T_R = 1 the reset alone silences the step after a spike
-    idx_base = ipos + 1
-    zero = torch.zeros((), dtype=dtype, device=device)
-    zero_i = torch.zeros((), dtype=torch.long, device=device)
+    g = _loop_setup(current, params, w_rec)
+    lp, w, K, ipos, beta_table, d_p_pow, zero = g.lp, g.w, g.K, g.ipos, g.beta_table, g.d_p_pow, g.zero
 
     r, v0, a1, tail = _entry_state(params, st)
     r, v0, a1 = r[..., None], v0[..., None], a1[..., None]  # (B, N, 1)
     theta_base = torch.ones_like(d_p_pow)
     prev = tail
     out = []
-    last = n_blocks - 1
+    last = g.n_blocks - 1
     j = (T - 1) - last * L  # position of the last real step in the last block
     v_end = a_end = None
-    for n, u in enumerate(U.unbind(0)):
+    for n, u in enumerate(g.U.unbind(0)):
         if w is not None:
             u = u + torch.einsum("bnj,ntj->bnt", torch.einsum("bjt,ij->bit", prev, w), K)
         free = ipos >= r
         c = torch.where(r > 0, -torch.gather(u, -1, (r - 1).clamp(min=0)), v0)
-        decay = torch.gather(beta_table, -1, (idx_base - r).clamp(min=0))
-        v = torch.where(free, torch.addcmul(u, decay, c), zero)
-        above = v > torch.addcmul(theta_base, d_p_pow, a1)
-        k = above.to(torch.uint8).argmax(-1, keepdim=True)
-        spiked = above.any(-1, keepdim=True)
-        s = (ipos == k) & spiked
+        v = torch.where(free, torch.addcmul(u, _entry_decay(beta_table, g.idx_base, r), c), zero)
+        k, spiked, s = _first_crossing(v > torch.addcmul(theta_base, d_p_pow, a1), ipos)
         out.append(s)
         if w is not None:
             prev = s.to(dtype)
@@ -501,15 +477,78 @@ def block_spikes(
             earlier = spiked & (k < j)  # spiked before T - 1 in this block: reset, refractory
             v_end = torch.where(earlier, zero, v[..., j : j + 1])
             a_end = a1 * torch.exp(j * lp) + torch.where(earlier, torch.exp((j - 1 - k).clamp(min=0) * lp), zero)
-        a1 = torch.addcmul(p_block * a1, torch.gather(p_after, -1, k), spiked)
+        a1 = torch.addcmul(g.p_block * a1, torch.gather(g.p_after, -1, k), spiked)
         v0 = torch.where(spiked, zero, v[..., -1:])
-        r = torch.where(spiked, k + extra, zero_i)
-    out = torch.stack(out, dim=0).to(dtype)
-    spikes = out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
+        r = torch.where(spiked, k + g.extra, g.zero_i)
+    spikes, tail_out = _assemble(out, tail, T, dtype)
     if T == 0:
         return ALIFTrace(spikes, None, None, st)
-    tail_out = torch.cat([tail, spikes], dim=-1)[..., -L:]
     return ALIFTrace(spikes, None, None, ALIFState(v=v_end[..., 0], a=a_end[..., 0], spikes=tail_out))
+
+
+class _LoopSetup(NamedTuple):
+    """What the PyTorch block loops (:func:`block_spikes`, :func:`cellfit.functional.glif.block_loop`)
+    compute once before their loop over blocks."""
+
+    lb: torch.Tensor  # (N, 1) ln beta
+    lp: torch.Tensor  # (N, 1) ln p
+    w: Optional[torch.Tensor]  # recurrent weights, detached
+    n_blocks: int
+    K: torch.Tensor  # (N, L, L) block decay kernel
+    U: torch.Tensor  # (n_blocks, B, N, L) the input filtered within each block
+    ipos: torch.Tensor  # (L,) positions in a block
+    pos: torch.Tensor  # (L,) the same as floats
+    beta_table: torch.Tensor  # (B, N, L + 1) beta^j, indexed by t - r + 1 (entry 0 only read where masked)
+    d_p_pow: torch.Tensor  # (N, L) d p^t
+    p_block: torch.Tensor  # (N, 1) p^L
+    p_after: torch.Tensor  # (B, N, L) p^(L-1-k): a spike at k, seen at the next block start
+    extra: int  # with T_R = 1 the reset alone silences the step after a spike
+    idx_base: torch.Tensor  # (L,) positions + 1
+    zero: torch.Tensor
+    zero_i: torch.Tensor
+
+
+def _loop_setup(current: torch.Tensor, params: ALIFStepParameters, w_rec: Optional[torch.Tensor]) -> _LoopSetup:
+    B, N, T = current.shape
+    L = params.t_ref
+    dtype, device = current.dtype, current.device
+    log_beta = params.log_beta.detach()
+    lb = log_beta[:, None]
+    lp = params.log_p.detach()[:, None]
+    n_blocks = max(1, -(-T // L))
+    K = _decay_kernel(log_beta, L)
+    cur = F.pad(current.detach(), (0, n_blocks * L - T)).reshape(B, N, n_blocks, L)
+    ipos = torch.arange(L, device=device)
+    pos = ipos.to(dtype)
+    return _LoopSetup(
+        lb=lb, lp=lp, w=None if w_rec is None else w_rec.detach(), n_blocks=n_blocks, K=K,
+        U=torch.einsum("bnmj,ntj->mbnt", cur, K).contiguous(), ipos=ipos, pos=pos,
+        beta_table=torch.exp(torch.arange(L + 1, device=device, dtype=dtype) * lb).expand(B, N, L + 1),
+        d_p_pow=params.adapt_scale.detach()[:, None] * torch.exp(pos * lp), p_block=torch.exp(L * lp),
+        p_after=torch.exp((L - 1.0 - pos) * lp).expand(B, N, L), extra=1 if L == 1 else 0, idx_base=ipos + 1,
+        zero=torch.zeros((), dtype=dtype, device=device), zero_i=torch.zeros((), dtype=torch.long, device=device),
+    )  # fmt: skip
+
+
+def _entry_decay(beta_table: torch.Tensor, idx_base: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """beta^(t - r + 1) at every position t of a block whose refractory prefix is r (B, N, 1)."""
+    return torch.gather(beta_table, -1, (idx_base - r).clamp(min=0))
+
+
+def _first_crossing(above: torch.Tensor, ipos: torch.Tensor):
+    """``(k, spiked, s)`` of a block: the first position above threshold (B, N, 1), whether there is
+    one, and the block's spikes (B, N, L) bool (at most one per row)."""
+    k = above.to(torch.uint8).argmax(-1, keepdim=True)
+    spiked = above.any(-1, keepdim=True)
+    return k, spiked, (ipos == k) & spiked
+
+
+def _assemble(blocks: list, tail: torch.Tensor, T: int, dtype: torch.dtype):
+    """The (B, N, T) spikes from the blocks' (B, N, L) spikes, and the last L steps (state's ``spikes``)."""
+    out = torch.stack(blocks, dim=0).to(dtype)  # (n_blocks, B, N, L)
+    n_blocks, B, N, L = out.shape
+    spikes = out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
+    return spikes, torch.cat([tail, spikes], dim=-1)[..., -L:]
 
 
 def _fall_back(exc: BaseException, stacklevel: int = 4) -> None:
@@ -616,6 +655,52 @@ def _window_count(spikes_ext: torch.Tensor, lo: int, hi: int, T: int) -> torch.T
     return c[..., P - lo + 1 : P - lo + 1 + T] - c[..., P - hi : P - hi + T]
 
 
+def _replay_inputs(current: torch.Tensor, params: ALIFStepParameters, spikes: torch.Tensor,
+                   w_rec: Optional[torch.Tensor], state: Optional[ALIFState]):
+    """What the replays (this module's and :func:`cellfit.functional.glif.replay`) start from:
+    ``(state, S, S_ext, gate, total)``: the initial state, the known spikes S (B, N, T), the same
+    with the state's last T_R steps in front (B, N, T_R + T), the 0/1 gate of the free
+    (non-refractory: no spike in the previous max(T_R, 2) - 1 steps) steps, and the input
+    current plus the recurrent input S[t - T_R] W_rec."""
+    T = current.shape[-1]
+    L = params.t_ref
+    st = _initial_state(current, L, state)
+    S = spikes.detach().to(current.dtype)
+    S_ext = torch.cat([st.spikes.detach().to(current.dtype), S], dim=-1)
+    gate = (~(_window_count(S_ext, 1, max(L, 2) - 1, T) > 0)).to(current.dtype)
+    total = current
+    if w_rec is not None:
+        total = total + torch.einsum("bjt,ij->bit", S_ext[..., :T], w_rec)  # S[t - T_R]
+    return st, S, S_ext, gate, total
+
+
+def _since_last_spike(S_ext: torch.Tensor, filt: torch.Tensor, L: int):
+    """``(t_idx, last, in_call, f_at_last, lag)``: for every step t the last spike strictly before
+    it (index into this call's steps; negative: in the state's tail; none: -L-1), whether it is in
+    this call, the filtered input there, and the lag t - last (0 where none)."""
+    T = filt.shape[-1]
+    t_idx = torch.arange(T, device=filt.device)
+    spike_pos = torch.where(S_ext > 0, torch.arange(-L, T, device=filt.device),
+                            torch.full_like(S_ext, -L - 1, dtype=torch.long))
+    last = spike_pos.cummax(-1).values[..., L - 1 : L - 1 + T]  # up to step t - 1
+    in_call = last >= 0
+    f_at_last = torch.gather(filt, -1, last.clamp(min=0))
+    return t_idx, last, in_call, f_at_last, (t_idx - last).clamp(min=0).to(filt.dtype)
+
+
+def _replay_threshold(params: ALIFStepParameters, S: torch.Tensor, tail: torch.Tensor,
+                      st: Optional[ALIFState], t_idx: torch.Tensor):
+    """``(a, theta)``: the adaptation variable a[t] = p a[t-1] + S[t-1] (from the state ``st``,
+    None: from rest) and the threshold 1 + d a."""
+    lp = params.log_p
+    A = exp_filter(S, lp)  # sum_{j <= t} p^(t-j) S[j]
+    a = F.pad(A[..., :-1], (1, 0))
+    if st is not None:
+        a0 = lp.exp()[:, None] * st.a[..., None] + tail[..., -1:]  # a at step 0
+        a = a + torch.exp(t_idx.to(S.dtype) * lp[:, None]) * a0
+    return a, 1.0 + params.adapt_scale[:, None] * a
+
+
 def replay(
     current: torch.Tensor,
     params: ALIFStepParameters,
@@ -648,46 +733,21 @@ def replay(
     if has_extension(params):
         from cellfit.functional import glif
 
-        return glif.replay(current, params, spikes, w_rec=w_rec, state=state, spike_fn=spike_fn, record=record)
-    B, N, T = current.shape
+        return glif.replay(current, params, spikes, w_rec, state, spike_fn, record)
+    T = current.shape[-1]
     L = params.t_ref
     dtype = current.dtype
     spike_fn = spike_fn or multi_gaussian()
-    st = _initial_state(current, L, state)
-    S = spikes.detach().to(dtype)
-    tail = st.spikes.detach().to(dtype)
-    S_ext = torch.cat([tail, S], dim=-1)  # (B, N, L + T)
-
-    # Refractory: a spike in the previous max(T_R, 2) - 1 steps (T_R = 1: the reset step).
-    R = max(L, 2)
-    refractory = _window_count(S_ext, 1, R - 1, T) > 0
-    gate = (~refractory).to(dtype)
-
-    total = current
-    if w_rec is not None:
-        total = total + torch.einsum("bjt,ij->bit", S_ext[..., :T], w_rec)  # S[t - T_R]
+    st, S, S_ext, gate, total = _replay_inputs(current, params, spikes, w_rec, state)
     lb = params.log_beta
     filt = (1.0 - lb.exp())[:, None] * exp_filter(total * gate, lb)
 
-    t_idx = torch.arange(T, device=current.device)
-    # Last spike strictly before t (index into this call's steps; negative: in the state's tail; none: -L-1).
-    spike_pos = torch.where(S_ext > 0, torch.arange(-L, T, device=current.device), torch.full_like(S_ext, -L - 1, dtype=torch.long))
-    last = spike_pos.cummax(-1).values[..., L - 1 : L - 1 + T]  # up to step t - 1
-    in_call = last >= 0
-    f_at_last = torch.gather(filt, -1, last.clamp(min=0))
-    lag = (t_idx - last).clamp(min=0).to(dtype)
+    t_idx, last, in_call, f_at_last, lag = _since_last_spike(S_ext, filt, L)
     v = filt - torch.where(in_call, torch.exp(lag * lb[:, None]) * f_at_last, 0.0)
     if state is not None:  # the initial potential decays until the first spike
         never = last < -L  # no spike in this call or in the state's tail
         v = v + torch.where(never, torch.exp((t_idx + 1.0).to(dtype) * lb[:, None]) * st.v[..., None], 0.0)
-
-    lp = params.log_p
-    A = exp_filter(S, lp)  # sum_{j <= t} p^(t-j) S[j]
-    a = F.pad(A[..., :-1], (1, 0))
-    if state is not None:
-        a0 = lp.exp()[:, None] * st.a[..., None] + tail[..., -1:]  # a at step 0
-        a = a + torch.exp(t_idx.to(dtype) * lp[:, None]) * a0
-    theta = 1.0 + params.adapt_scale[:, None] * a
+    a, theta = _replay_threshold(params, S, S_ext[..., :L], st if state is not None else None, t_idx)
 
     out = known_spikes(v - theta, S, gate, spike_fn)  # value S; surrogate gradient of V - theta
 

@@ -49,16 +49,19 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from cellfit.functional.alif import (
     ALIFState,
     ALIFStepParameters,
     ALIFTrace,
-    _decay_kernel,
-    _initial_state,
+    _assemble,
+    _entry_decay,
+    _first_crossing,
     _latest_spike_index,
-    _window_count,
+    _loop_setup,
+    _replay_inputs,
+    _replay_threshold,
+    _since_last_spike,
 )
 from cellfit.functional.filters import exp_filter, exp_sum_filter
 from cellfit.functional.surrogate import SpikeFn, known_spikes, multi_gaussian
@@ -120,23 +123,8 @@ def block_loop(current: torch.Tensor, params: ALIFStepParameters, w_rec: Optiona
     dtype, device = current.dtype, current.device
     vr, amp, lr = extension_tensors(params, dtype)
     J = amp.shape[1]
-    log_beta = params.log_beta.detach()
-    lb = log_beta[:, None]
-    lp = params.log_p.detach()[:, None]
-    d = params.adapt_scale.detach()[:, None]
-    w = None if w_rec is None else w_rec.detach()
-
-    n_blocks = max(1, -(-T // L))
-    K = _decay_kernel(log_beta, L)  # (N, L, L)
-    cur = F.pad(current.detach(), (0, n_blocks * L - T)).reshape(B, N, n_blocks, L)
-    U = torch.einsum("bnmj,ntj->mbnt", cur, K).contiguous()  # (n_blocks, B, N, L)
-
-    ipos = torch.arange(L, device=device)
-    pos = ipos.to(dtype)
-    beta_table = torch.exp(torch.arange(L + 1, device=device, dtype=dtype) * lb).expand(B, N, L + 1)
-    d_p_pow = d * torch.exp(pos * lp)  # d p^t, (N, L)
-    p_block = torch.exp(L * lp)  # p^L, (N, 1)
-    p_after = torch.exp((L - 1.0 - pos) * lp).expand(B, N, L)
+    g = _loop_setup(current, params, w_rec)
+    lb, lp, w, K, ipos, pos, zero = g.lb, g.lp, g.w, g.K, g.ipos, g.pos, g.zero
     # after-spike currents: H_j[t] = sum_{i <= t} (1-beta) beta^(t-i) r_j^i, times A_j
     r_pow = torch.exp(pos * lr[..., None])  # (N, J, L) r_j^t
     amp_h = amp[..., None] * torch.einsum("nti,nji->njt", K, r_pow)  # (N, J, L)
@@ -144,32 +132,25 @@ def block_loop(current: torch.Tensor, params: ALIFStepParameters, w_rec: Optiona
     # reset potential: V_r beta^e for e < 2 T_R (potential e + 1 steps after a spike)
     vr_pow = (vr[:, None] * torch.exp(torch.arange(2 * L, device=device, dtype=dtype) * lb)).expand(B, N, 2 * L)
     vr_entry = vr_pow[..., M - 2 : M - 1]  # (B, N, 1) V_r beta^(M-2): the potential before the first free step
-    extra = 1 if L == 1 else 0
-    idx_base = ipos + 1
-    zero = torch.zeros((), dtype=dtype, device=device)
-    zero_i = torch.zeros((), dtype=torch.long, device=device)
 
     r, v0, a1, tail, c1 = _entry_state(params, st, lr)
     r, v0, a1 = r[..., None], v0[..., None], a1[..., None]  # (B, N, 1); c1 (B, N, J)
-    theta_base = torch.ones_like(d_p_pow)
+    theta_base = torch.ones_like(g.d_p_pow)
     prev = tail
     out = []
-    last = n_blocks - 1
+    last = g.n_blocks - 1
     j = (T - 1) - last * L
     v_end = a_end = c_end = None
-    for n, u in enumerate(U.unbind(0)):
+    for n, u in enumerate(g.U.unbind(0)):
         if w is not None:
             u = u + torch.einsum("bnj,ntj->bnt", torch.einsum("bjt,ij->bit", prev, w), K)
         for i in range(J):  # after-spike response sum_j A_j c_j1 H_j[t] (J is small: J products beat an einsum)
             u = torch.addcmul(u, c1[..., i : i + 1], amp_h[:, i])
         free = ipos >= r
         c = torch.where(r > 0, vr_entry - torch.gather(u, -1, (r - 1).clamp(min=0)), v0)
-        decay = torch.gather(beta_table, -1, (idx_base - r).clamp(min=0))
-        v = torch.where(free, torch.addcmul(u, decay, c), zero)
-        above = v > torch.addcmul(theta_base, d_p_pow, a1)  # (V is 0 < 1 <= theta while refractory)
-        k = above.to(torch.uint8).argmax(-1, keepdim=True)
-        spiked = above.any(-1, keepdim=True)
-        s = (ipos == k) & spiked
+        v = torch.where(free, torch.addcmul(u, _entry_decay(g.beta_table, g.idx_base, r), c), zero)
+        # (V is 0 < 1 <= theta while refractory)
+        k, spiked, s = _first_crossing(v > torch.addcmul(theta_base, g.d_p_pow, a1), ipos)
         out.append(s)
         if w is not None:
             prev = s.to(dtype)
@@ -182,17 +163,15 @@ def block_loop(current: torch.Tensor, params: ALIFStepParameters, w_rec: Optiona
             v_end = torch.where(earlier, v_after, torch.where(j < r, v_refr, v[..., j : j + 1]))
             a_end = a1 * torch.exp(j * lp) + torch.where(earlier, torch.exp((j - 1 - k).clamp(min=0) * lp), zero)
             c_end = c1 * torch.exp(j * lr) + torch.where(earlier, torch.exp((j - 1 - k).clamp(min=0) * lr), zero)  # (B, N, J)
-        a1 = torch.addcmul(p_block * a1, torch.gather(p_after, -1, k), spiked)
+        a1 = torch.addcmul(g.p_block * a1, torch.gather(g.p_after, -1, k), spiked)
         if J:  # c_j at the next block's first step: r_j^L c_j1 + r_j^(L-1-k) after a spike at k
             c1 = torch.addcmul(r_block * c1, torch.exp((L - 1 - k) * lr), spiked)
         # with T_R = 1 a block that is refractory as a whole ends at V_r too
         v0 = torch.where(spiked | (r >= L) if L == 1 else spiked, vr_entry, v[..., -1:])
-        r = torch.where(spiked, k + extra, zero_i)
-    out = torch.stack(out, dim=0).to(dtype)
-    spikes = out.permute(1, 2, 0, 3).reshape(B, N, n_blocks * L)[..., :T]
+        r = torch.where(spiked, k + g.extra, g.zero_i)
+    spikes, tail_out = _assemble(out, tail, T, dtype)
     if T == 0:
         return ALIFTrace(spikes, None, None, st)
-    tail_out = torch.cat([tail, spikes], dim=-1)[..., -L:]
     asc = c_end if params.asc_amp is not None else None
     return ALIFTrace(spikes, None, None, ALIFState(v=v_end[..., 0], a=a_end[..., 0], spikes=tail_out, asc=asc))
 
@@ -215,17 +194,10 @@ def block_fused(current: torch.Tensor, params: ALIFStepParameters, w_rec: Option
     return ALIFTrace(spikes, None, None, ALIFState(v=v_end, a=a_end, spikes=tail_out, asc=asc))
 
 
-def replay(
-    current: torch.Tensor,
-    params: ALIFStepParameters,
-    spikes: torch.Tensor,
-    *,
-    w_rec: Optional[torch.Tensor] = None,
-    state: Optional[ALIFState] = None,
-    spike_fn: Optional[SpikeFn] = None,
-    record: Sequence[str] = (),
-) -> ALIFTrace:
-    """``alif.replay`` with the extension: differentiable V, theta and spikes from known spikes.
+def replay(current: torch.Tensor, params: ALIFStepParameters, spikes: torch.Tensor, w_rec: Optional[torch.Tensor],
+           state: Optional[ALIFState], spike_fn: Optional[SpikeFn], record: Sequence[str]) -> ALIFTrace:
+    """``alif.replay`` with the extension (its arguments, passed on by ``alif.replay``): differentiable V, theta
+    and spikes from known spikes.
 
     With :math:`g_t` the last spike before step t and :math:`\\tilde I` the input (after-spike
     currents included) zeroed while refractory,
@@ -247,18 +219,8 @@ def replay(
     L = params.t_ref
     dtype = current.dtype
     spike_fn = spike_fn or multi_gaussian()
-    st = _initial_state(current, L, state)
-    S = spikes.detach().to(dtype)
-    tail = st.spikes.detach().to(dtype)
-    S_ext = torch.cat([tail, S], dim=-1)  # (B, N, L + T)
-
-    R = max(L, 2)
-    refractory = _window_count(S_ext, 1, R - 1, T) > 0
-    gate = (~refractory).to(dtype)
-
-    total = current
-    if w_rec is not None:
-        total = total + torch.einsum("bjt,ij->bit", S_ext[..., :T], w_rec)  # S[t - T_R]
+    st, S, S_ext, gate, total = _replay_inputs(current, params, spikes, w_rec, state)
+    tail = S_ext[..., :L]
     asc_end = None
     if params.asc_amp is not None:
         # sum_j A_j c_j[t] = sum_j A_j (r_j^t c_j[0] + sum_{i < t} r_j^(t-1-i) S[i]): one filter of S[t-1]
@@ -276,12 +238,7 @@ def replay(
     lb = params.log_beta
     filt = (1.0 - lb.exp())[:, None] * exp_filter(total * gate, lb)
 
-    t_idx = torch.arange(T, device=current.device)
-    spike_pos = torch.where(S_ext > 0, torch.arange(-L, T, device=current.device), torch.full_like(S_ext, -L - 1, dtype=torch.long))
-    last = spike_pos.cummax(-1).values[..., L - 1 : L - 1 + T]  # last spike up to step t - 1
-    in_call = last >= 0
-    f_at_last = torch.gather(filt, -1, last.clamp(min=0))
-    lag = (t_idx - last).clamp(min=0).to(dtype)
+    t_idx, last, in_call, f_at_last, lag = _since_last_spike(S_ext, filt, L)
     v = (filt - torch.where(in_call, torch.exp(lag * lb[:, None]) * f_at_last, 0.0)) * gate
     if params.v_reset is not None:  # V_r beta^(t-g-1) after a spike at g (g = -1: the state's last step)
         reset_here = last >= -1
@@ -291,13 +248,7 @@ def replay(
     if state is not None:  # the state's potential decays until the first spike (or is post-reset already)
         v = v + torch.where(~reset_here, torch.exp((t_idx + 1.0).to(dtype) * lb[:, None]) * st.v[..., None], 0.0)
 
-    lp = params.log_p
-    A = exp_filter(S, lp)
-    a = F.pad(A[..., :-1], (1, 0))
-    if state is not None:
-        a0 = lp.exp()[:, None] * st.a[..., None] + tail[..., -1:]
-        a = a + torch.exp(t_idx.to(dtype) * lp[:, None]) * a0
-    theta = 1.0 + params.adapt_scale[:, None] * a
+    a, theta = _replay_threshold(params, S, tail, st if state is not None else None, t_idx)
 
     out = known_spikes(v - theta, S, gate, spike_fn)
     if T == 0:

@@ -83,6 +83,15 @@ def test_local_run_fits_every_cell(local_run, synth_cache):
     assert summarise(run).to_csv(index=False) == (run / "summary.csv").read_text()
 
 
+def wait_for_a_cell(proc, run, output, seconds=180.0):
+    """Until the batch ``proc`` has written a result.json under ``run``; ``output()`` says why it ended early."""
+    deadline = time.monotonic() + seconds
+    while not list(run.glob("*/result.json")):
+        assert proc.poll() is None, f"batch exited early:\n{output()}"
+        assert time.monotonic() < deadline, f"no cell finished in {seconds:.0f} s"
+        time.sleep(0.05)
+
+
 def test_resume_after_killed_process(synth_cache, dask_cluster, tmp_path):
     """Kill the whole batch (client, scheduler and workers) after the first cell; rerun finishes the rest."""
     cache, ids = synth_cache
@@ -95,11 +104,7 @@ def test_resume_after_killed_process(synth_cache, dask_cluster, tmp_path):
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while not list(run.glob("*/result.json")):
-            assert proc.poll() is None, f"batch exited early:\n{(tmp_path / 'batch.log').read_text()}"
-            assert time.monotonic() < deadline, "no cell finished in 180 s"
-            time.sleep(0.05)
+        wait_for_a_cell(proc, run, lambda: (tmp_path / "batch.log").read_text())
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the process group: CLI, nanny and worker processes
@@ -132,11 +137,7 @@ def test_ctrl_c_prints_one_line_and_a_rerun_resumes(synth_cache, dask_cluster, t
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while not list(run.glob("*/result.json")):
-            assert proc.poll() is None, f"batch exited early:\n{proc.communicate()[1]}"
-            assert time.monotonic() < deadline, "no cell finished in 180 s"
-            time.sleep(0.05)
+        wait_for_a_cell(proc, run, lambda: proc.communicate()[1])
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:

@@ -34,12 +34,9 @@ def job_script(kind: str, options: ClusterOptions) -> str:
 def test_slurm_job_script_has_the_options():
     opts = _cluster_options(build_parser().parse_args([*LOGIN_NODE, "--scheduler", "slurm", "--account", "lab42"]))
     script = job_script("slurm", opts)
-    assert "#SBATCH -p gpu" in script
-    assert "#SBATCH -t 01:30:00" in script
-    assert "#SBATCH --gres=gpu:1" in script
-    assert "#SBATCH -A lab42" in script
+    for line in ("-p gpu", "-t 01:30:00", "--gres=gpu:1", "-A lab42", "--cpus-per-task=4"):
+        assert f"#SBATCH {line}" in script, line
     assert "#SBATCH --mem=15G" in script or "#SBATCH --mem=16G" in script
-    assert "#SBATCH --cpus-per-task=4" in script
     assert f"--resources {FIT_RESOURCE}=1" in script  # one fit at a time per worker
 
 

@@ -18,15 +18,6 @@ from cellfit.classify import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: one thread avoids OpenMP contention on small shared CI machines.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_sets(n_train=64, n_test=32, **kw):
     kw = {"duration_ms": 60.0, **kw}
     return SyntheticSpikes(n_train, "train", **kw), SyntheticSpikes(n_test, "test", **kw)

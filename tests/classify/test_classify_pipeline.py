@@ -15,14 +15,6 @@ from pipelines.classify import main
 from test_classify_datasets import make_nmnist, write_shd
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 FAST = ["--hidden", "8", "--batch-size", "4", "--no-progress", "--quiet", "--device", "cpu"]
 
 

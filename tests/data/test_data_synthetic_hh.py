@@ -14,6 +14,7 @@ import pytest
 
 from cellfit.data import load_cell
 from cellfit.data.synthetic import POSPISCHIL, HHParams, SyntheticCell, load_truth, write_synthetic_cache
+from cellfit.data.synthetic.truth import epoch_isis_s
 from cellfit.data.synthetic.models.hh import resting_state, simulate_hh, spike_onsets
 
 FS = 20_000.0
@@ -139,18 +140,9 @@ def test_each_class_fires_in_its_calibrated_range(hh_cache, hh_recordings):
         assert lo <= detected <= hi, (name, detected)
 
 
-def _isis_ms(truth: dict) -> np.ndarray:
-    out = []
-    for sweep in truth["sweeps"]:
-        t = np.asarray(sweep["spike_times_s"])
-        for a in truth["epoch_starts_s"]:
-            out.append(np.diff(t[(t >= a) & (t < a + 3.0)]) * 1e3)
-    return np.concatenate(out)
-
-
 def test_bursting_cell_has_a_bimodal_isi_distribution(hh_cache, isi_bimodal):
-    ib = _isis_ms(load_truth(hh_cache, HH_CELLS["IB"].specimen_id))
-    rs = _isis_ms(load_truth(hh_cache, HH_CELLS["RS"].specimen_id))
+    ib = epoch_isis_s(load_truth(hh_cache, HH_CELLS["IB"].specimen_id)["sweeps"]) * 1e3  # ms
+    rs = epoch_isis_s(load_truth(hh_cache, HH_CELLS["RS"].specimen_id)["sweeps"]) * 1e3
     assert ib.size > 50 and isi_bimodal(ib)
     assert not isi_bimodal(rs) and np.mean(rs < 10.0) == 0.0
 

@@ -25,6 +25,7 @@ from cellfit.data.synthetic import (
     write_synthetic_cache,
 )
 from cellfit.data.synthetic.panels import DEV_SPECS, RATES, TEST_SPECS
+from cellfit.data.synthetic.truth import epoch_isis_s
 
 FS = 10_000.0
 _FEW = dict(noise1_repeats=2, noise2_repeats=2)
@@ -61,12 +62,7 @@ def if_cache(tmp_path_factory):
 
 
 def _isis_ms(truth: dict) -> np.ndarray:
-    out = []
-    for sweep in truth["sweeps"]:
-        t = np.asarray(sweep["spike_times_s"])
-        for a in truth["epoch_starts_s"]:
-            out.append(np.diff(t[(t >= a) & (t < a + 3.0)]) * 1e3)
-    return np.concatenate(out)
+    return epoch_isis_s(truth["sweeps"]) * 1e3
 
 
 def _first_isis_ms(truth: dict) -> np.ndarray:

@@ -37,7 +37,7 @@ from .models import AdExParams, ALIFParams
 from .models.hh import MAX_SUBSTEP_MS, SPIKE_DETECT_MV, SPIKE_ONSET_DVDT, n_substeps, resting_state
 from .stimulus import NOISE_CV
 
-__all__ = ["build_truth", "load_truth", "time_constants", "achieved_rates", "SHORT_ISI_MS"]
+__all__ = ["build_truth", "load_truth", "time_constants", "achieved_rates", "epoch_isis_s", "SHORT_ISI_MS"]
 
 SHORT_ISI_MS = 10.0  # intervals below this count as short (doublets, bursts)
 
@@ -84,6 +84,13 @@ def time_constants(p, v_thresh_mV: float | None = None) -> dict:
                 adaptation_ms=adapt)
 
 
+def epoch_isis_s(sweeps: list[dict]) -> np.ndarray:
+    """Inter-spike intervals (s) of the sweeps' ``spike_times_s``, within each noise epoch (none across)."""
+    isis = [np.diff(t[(t >= a) & (t < a + EPOCH_LENGTH_S)])
+            for t in (np.asarray(s["spike_times_s"]) for s in sweeps) for a in EPOCH_STARTS_S]
+    return np.concatenate(isis) if isis else np.zeros(0)
+
+
 def achieved_rates(sweeps: list[dict]) -> dict:
     """Firing rates of the written sweeps over the three noise epochs (module docstring)."""
     def epoch_counts(times):
@@ -91,7 +98,6 @@ def achieved_rates(sweeps: list[dict]) -> dict:
         return [int(np.count_nonzero((t >= a) & (t < a + EPOCH_LENGTH_S))) for a in EPOCH_STARTS_S]
 
     out: dict[str, Any] = {}
-    isis = []
     for name, key in ((TRAIN_STIMULUS, "noise1"), (TEST_STIMULUS, "noise2")):
         counts = np.array([epoch_counts(s["spike_times_s"]) for s in sweeps if s["stimulus_name"] == name])
         if counts.size == 0:
@@ -100,11 +106,7 @@ def achieved_rates(sweeps: list[dict]) -> dict:
         if key == "noise1":
             out["noise1_per_epoch"] = [float(x) for x in counts.mean(axis=0) / EPOCH_LENGTH_S]
             out["noise1_per_sweep"] = [float(x) for x in counts.mean(axis=1) / EPOCH_LENGTH_S]
-    for s in sweeps:
-        t = np.asarray(s["spike_times_s"])
-        for a in EPOCH_STARTS_S:
-            isis.append(np.diff(t[(t >= a) & (t < a + EPOCH_LENGTH_S)]))
-    isi = np.concatenate(isis) if isis else np.zeros(0)
+    isi = epoch_isis_s(sweeps)
     out["short_isi_fraction"] = float(np.mean(isi < SHORT_ISI_MS * 1e-3)) if isi.size else 0.0
     out["short_isi_ms"] = SHORT_ISI_MS
     return out
