@@ -138,7 +138,7 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
 
     if ok.empty:
         return pd.DataFrame(columns=["dt_ms", "arp_ms", "n_cells", "median_etv", "se_etv", "mean_fit_seconds"])
-    return ok.groupby(["dt_ms", "arp_ms"]).apply(agg).reset_index()
+    return ok.groupby(["dt_ms", "arp_ms"])[["etv", "fit_seconds"]].apply(agg).reset_index()
 
 
 def sweep_predictions(sweep_dir: os.PathLike | str, specimen_id: int, settings=None) -> list[tuple]:

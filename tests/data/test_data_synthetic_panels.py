@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from allensdk.core.cell_types_cache import CellTypesCache
 
 from cellfit.data import load_cell
+from cellfit.data.allen_files import AllenFileCache
 from cellfit.data.__main__ import main as data_main
 from cellfit.data.demo import DEMO_SPECIMEN_ID
 from cellfit.data.synthetic import (
@@ -152,7 +152,16 @@ def test_high_reset_gives_doublets_and_short_first_intervals(if_cache, isi_bimod
     assert isi_bimodal(isi_high) and not isi_bimodal(isi_low)
 
 
-def test_missing_features_are_empty_in_the_csv_and_nan_through_allensdk(if_cache):
+def _features(cache, reader: str) -> dict:
+    """Ephys feature rows by specimen id, read by AllenSDK or by cellfit's own file reader."""
+    if reader == "allensdk":
+        from allensdk.core.cell_types_cache import CellTypesCache  # only on the AllenSDK stack
+
+        return {int(r["specimen_id"]): r for r in CellTypesCache(manifest_file=str(cache / "manifest.json")).get_ephys_features()}
+    return AllenFileCache(cache).features()
+
+
+def test_missing_features_are_empty_in_the_csv_and_nan_through_each_reader(if_cache, reader):
     sid = CELLS["missing"].specimen_id
     with open(if_cache / "ephys_features.csv", newline="") as fh:
         rows = {int(r["specimen_id"]): r for r in csv.DictReader(fh)}
@@ -161,8 +170,7 @@ def test_missing_features_are_empty_in_the_csv_and_nan_through_allensdk(if_cache
     line = next(ln for ln in (if_cache / "ephys_features.csv").read_text().splitlines()
                 if ln.startswith(f"{sid},"))
     assert ",," in line  # an empty field, as pandas (and so AllenSDK's own CSV) writes NaN
-    features = {int(r["specimen_id"]): r for r in
-                CellTypesCache(manifest_file=str(if_cache / "manifest.json")).get_ephys_features()}
+    features = _features(if_cache, reader)
     assert np.isnan(features[sid]["threshold_v_long_square"]) and np.isnan(features[sid]["tau"])
     assert features[sid]["vrest"] == pytest.approx(CELLS["missing"].params.v_rest_mV)
     assert load_truth(if_cache, sid)["missing_features"] == ["threshold_v_long_square", "tau"]
