@@ -18,8 +18,10 @@ trained on:
    refits of the kept fit, each on a resample of the training traces (epochs drawn with
    replacement, then repeats within each drawn epoch), from the kept fit's starting point
    with its time constants moved by a random factor of up to ``config.bootstrap_spread``
-   (a time constant the data do not pin down then stays where its refit started), with the same schedule, trained together as one batched model. Their spread holds
-   the noise of the data and how far the outcome depends on it: the central ``config.interval_level`` range
+   (a time constant the data do not pin down then stays where its refit started), with the
+   same schedule, trained together as one batched model (beside the fit itself when there is
+   nothing to choose). Their spread holds the noise of the data and how far the outcome
+   depends on it: the central ``config.interval_level`` range
    of each parameter over the refits is its interval, and a time constant whose interval
    spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
    the data (many values predict the spikes about equally well).
@@ -47,8 +49,8 @@ from cellfit.fit.fitter import (
 from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.metrics import etv_components
 
-__all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores", "choose", "resample_traces",
-           "interval_table"]
+__all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
+           "choose", "resample_traces", "interval_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,8 @@ class ValidationSet:
 
 def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
                    progress: bool = True, names: Optional[Sequence[str]] = None,
-                   keys: Optional[Sequence[int]] = None) -> tuple[list[list[CellFitState]], Optional[list[list[CellFitState]]]]:
+                   keys: Optional[Sequence[int]] = None
+                   ) -> tuple[list[list[CellFitState]], Optional[list[list[CellFitState]]]]:
     """The candidate fits of every cell: each model variant of ``config.models`` from each of the
     cell's ``config.restarts`` best grid points. The cells' candidates of one variant train together
     as one batched model.
