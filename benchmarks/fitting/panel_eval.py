@@ -41,6 +41,10 @@ VARIANTS: dict[str, dict] = {
     "alif_reset_asc": dict(model="alif_reset_asc"),
     # bootstrap refits from the kept start itself (the interval method before bootstrap_spread)
     "same_start": dict(bootstrap_spread=1.0),
+    # refits whose tau_adapt starts as far away as tau_m's (the default before bootstrap_spread_adapt), or further
+    "spread_adapt2.5": dict(bootstrap_spread_adapt=2.5),
+    "spread_adapt5": dict(bootstrap_spread_adapt=5.0),
+    "spread_adapt10": dict(bootstrap_spread_adapt=10.0),
     # two seconds of each Noise 1 epoch for training (the third validates)
     "window2": dict(window=2.0),
     "auto_window2": dict(window=2.0, model="auto"),

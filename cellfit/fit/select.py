@@ -126,7 +126,7 @@ def refit_jobs(sets: Sequence[TrainingSet], starts: Sequence[Optional[dict]], co
             continue
         key = int(keys[k]) if keys is not None else k
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7, key]))
-        jobs += [(k, resample_traces(sets[k], rng), spread_start(start, config.bootstrap_spread, rng))
+        jobs += [(k, resample_traces(sets[k], rng), spread_start(start, config, rng))
                  for _ in range(config.bootstrap)]
     return jobs
 
@@ -153,10 +153,13 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
     return out
 
 
-def spread_start(init: dict, spread: float, rng: np.random.Generator) -> dict:
-    """``init`` with ``tau_m_ms`` and ``tau_adapt_ms`` each multiplied by ``spread ** u``, u uniform in [-1, 1]."""
+def spread_start(init: dict, config: FitConfig, rng: np.random.Generator) -> dict:
+    """``init`` with ``tau_m_ms`` multiplied by ``config.bootstrap_spread ** u`` and ``tau_adapt_ms`` by
+    ``config.bootstrap_spread_adapt ** u'`` (default the same spread), u and u' uniform in [-1, 1]."""
+    spreads = dict(tau_m_ms=config.bootstrap_spread,
+                   tau_adapt_ms=config.bootstrap_spread_adapt or config.bootstrap_spread)
     out = dict(init, resampled=True)
-    for name in ("tau_m_ms", "tau_adapt_ms"):
+    for name, spread in spreads.items():
         out[name] = float(init[name]) * float(spread) ** float(rng.uniform(-1.0, 1.0))
     return out
 
