@@ -96,19 +96,20 @@ def _skip_without_detector(outcome):
         pytest.skip(f"{_NO_DETECTOR} (pip install 'cellfit[ipfx]')")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item):
+def _detector_guard():
+    """The body of the two hook wrappers below: run the phase, skip a failure caused by the missing extractor."""
     try:
         return (yield)
     except Exception as exc:
         _skip_without_detector(exc)
         raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _detector_guard())
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    try:
-        return (yield)
-    except Exception as exc:
-        _skip_without_detector(exc)
-        raise
+    return (yield from _detector_guard())

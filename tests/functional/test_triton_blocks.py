@@ -185,18 +185,25 @@ def test_auto_picks_fused_kernel_on_cuda_and_agrees():
         torch.testing.assert_close(fused.state.v.cpu(), ref.state.v, rtol=1e-9, atol=1e-9)
 
 
-def test_auto_falls_back_to_the_loop_when_the_fused_kernel_fails(monkeypatch):
+def fused_kernel_that_fails(monkeypatch, module, name: str, message: str) -> None:
+    """As on a GPU, "auto" picks the fused kernel until it has failed once; ``module.name`` (the fused
+    path) raises ``message`` as a compiler error would."""
     from cellfit.functional import alif
 
     monkeypatch.setattr(alif, "_FUSED_FAILURE", None)
-    # as on a GPU: "auto" picks the fused kernel until it has failed once
     monkeypatch.setattr(alif, "resolve_block_kernel", lambda kernel, device: kernel if kernel in ("torch", "triton")
                         else "triton" if alif._FUSED_FAILURE is None else "torch")
 
     def broken(*args, **kwargs):
-        raise RuntimeError("PTX assembly failed\n  (pretend)")
+        raise RuntimeError(message)
 
-    monkeypatch.setattr(alif, "_block_spikes_fused", broken)
+    monkeypatch.setattr(module, name, broken)
+
+
+def test_auto_falls_back_to_the_loop_when_the_fused_kernel_fails(monkeypatch):
+    from cellfit.functional import alif
+
+    fused_kernel_that_fails(monkeypatch, alif, "_block_spikes_fused", "PTX assembly failed\n  (pretend)")
     params = ALIFParameters(torch.tensor([10.0]), torch.tensor([100.0]), torch.tensor([0.2]), 1.0).discretise(0.1)
     current = 1.5 + torch.randn(2, 1, 300, generator=torch.Generator().manual_seed(0))
     want = block_spikes(current, params, kernel="torch")
@@ -294,16 +301,9 @@ def test_fused_kernel_with_extension_float32():
 
 
 def test_auto_falls_back_to_the_loop_with_the_extension(monkeypatch):
-    from cellfit.functional import alif, glif
+    from cellfit.functional import glif
 
-    monkeypatch.setattr(alif, "_FUSED_FAILURE", None)
-    monkeypatch.setattr(alif, "resolve_block_kernel", lambda kernel, device: kernel if kernel in ("torch", "triton")
-                        else "triton" if alif._FUSED_FAILURE is None else "torch")
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("PTX assembly failed (pretend)")
-
-    monkeypatch.setattr(glif, "block_fused", broken)
+    fused_kernel_that_fails(monkeypatch, glif, "block_fused", "PTX assembly failed (pretend)")
     params = ALIFParameters(torch.tensor([10.0]), torch.tensor([100.0]), torch.tensor([0.2]), 1.0,
                             v_reset=torch.tensor([0.3])).discretise(0.1)  # fmt: skip
     current = 1.5 + torch.randn(2, 1, 300, generator=torch.Generator().manual_seed(0))
