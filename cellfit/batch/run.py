@@ -284,6 +284,7 @@ class _DeferredInterrupt:
     def __init__(self):
         self.frame = None
         self.previous = None
+        self.levels: dict[str, int] = {}
 
     @contextlib.contextmanager
     def installed(self):
@@ -296,12 +297,15 @@ class _DeferredInterrupt:
             yield self
         finally:
             signal.signal(signal.SIGINT, self.previous)
+            for name, level in self.levels.items():  # a notebook goes on after the interrupt
+                logging.getLogger(name).setLevel(level)
 
     def _on_sigint(self, signum, frame):
         if self.frame is not None:  # the second Ctrl-C: now
             self._raise()
         self.frame = frame
         for name in self._NOISY:
+            self.levels[name] = logging.getLogger(name).level
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
     def _raise(self):

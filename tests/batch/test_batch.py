@@ -342,17 +342,18 @@ def test_ctrl_c_during_the_wait_is_taken_between_dask_calls():
     old = signal.signal(signal.SIGINT, previous)
     try:
         interrupt = _DeferredInterrupt()
+        levels = {n: logging.getLogger(n).level for n in _DeferredInterrupt._NOISY}
         with interrupt.installed():
             interrupt.check()  # nothing yet
             os.kill(os.getpid(), signal.SIGINT)  # handled synchronously by the main thread
             assert calls == []  # not raised inside whatever Dask call was running
+            assert logging.getLogger("distributed").level == logging.CRITICAL  # its teardown chatter muted
             with pytest.raises(KeyboardInterrupt):
                 interrupt.check()
             assert calls == [signal.SIGINT]
             with pytest.raises(KeyboardInterrupt):  # the second one does not wait
                 os.kill(os.getpid(), signal.SIGINT)
         assert signal.getsignal(signal.SIGINT) is previous
+        assert all(logging.getLogger(n).level == levels[n] for n in levels)  # Dask's loggers as they were
     finally:
         signal.signal(signal.SIGINT, old)
-        for name in _DeferredInterrupt._NOISY:
-            logging.getLogger(name).setLevel(logging.NOTSET)
