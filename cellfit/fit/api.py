@@ -259,7 +259,8 @@ def fit_recordings(
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
-    for rec, st, cands, (index, basis, scores), boot in zip(recordings, chosen, candidates, picks, refits):
+    for rec, st, cands, (index, basis, scores), boot, val in zip(recordings, chosen, candidates, picks, refits,
+                                                                 validation):
         common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
         if not error:
@@ -280,7 +281,7 @@ def fit_recordings(
                       asc_amp=tuple(params[f"asc_amp_{j + 1}"] for j in range(n_asc)),
                       tau_asc_ms=tuple(params[f"tau_asc_{j + 1}_ms"] for j in range(n_asc)))
         selection = dict(
-            basis=basis, chosen=index, validation_s=0.0 if scores is None else config.validation_s,
+            basis=basis, chosen=index, validation_s=0.0 if scores is None else val.seconds(config.dt_ms),
             candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""), train_loss=c.best_loss,
                              epochs=c.epochs, validation_etv=None if scores is None else scores[i],
                              failed=c.failed) for i, c in enumerate(cands)],

@@ -78,9 +78,11 @@ class FitConfig:
     restarts: int = 1
     """Candidate fits per cell, from the best starting points of the grid, trained together; the one that
     predicts the validation data best is kept (:mod:`cellfit.fit.select`)."""
-    validation_s: float = 1.0
+    validation_s: float = 2.0
     """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
-    (0: choose by training loss). Needs recordings that reach past the training window."""
+    (0: choose by training loss; at most what the 3 s epoch leaves). Needs recordings that reach past the
+    training window. Two seconds (all that a 1 s window leaves) chose better than one on the development
+    panels when there was a choice (FITTING.md); with one candidate the score is only recorded."""
     bootstrap: int = 6
     """Refits of the kept fit on resampled training traces, whose spread gives the parameter intervals
     (0: none)."""

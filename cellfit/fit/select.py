@@ -65,6 +65,10 @@ class ValidationSet:
     spikes: np.ndarray
     start: int
 
+    def seconds(self, dt_ms: float) -> float:
+        """Length of the scored validation window per epoch (s)."""
+        return (self.current.shape[-1] - self.start) * dt_ms / 1000.0
+
 
 def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
                    progress: bool = True, names: Optional[Sequence[str]] = None,

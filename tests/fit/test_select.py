@@ -59,6 +59,7 @@ def test_fit_chooses_on_validation_and_reports_intervals():
     r = fit.result
     assert r.window_s == 1.0 and fit.recording.test.n_bins == 2000  # scored on the first second only
     assert r.selection["basis"] == "validation ETV" and len(r.selection["candidates"]) == 2
+    assert r.selection["validation_s"] == pytest.approx(1.0)  # what the recording had, not the 2 s asked for
     assert all(c["validation_etv"] is not None for c in r.selection["candidates"])
     assert r.bootstrap_replicates == 3 and set(r.intervals) == {"tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias"}
     for name, (lo, hi) in r.intervals.items():
