@@ -50,7 +50,6 @@ VARIANTS: dict[str, dict] = {
     "auto_window2": dict(window=2.0, model="auto"),
     # the choice among the variants from two grid starts each, on 2 validation seconds (select_study.py)
     "auto_x2": dict(model="auto", restarts=2, validation_s=2.0),
-    "auto_val2": dict(model="auto", validation_s=2.0),
 }
 
 

@@ -11,7 +11,8 @@ together with one :func:`cellfit.fit.fit_recordings` call (K neurons of one batc
 model) and writes every cell with :func:`cellfit.fit.write_cell_outputs` on the
 worker. Tasks return only small dicts; the files are the results. Every task gets
 the same ``seed``, and a cell's fit does not depend on which other cells share
-its batch, so a cell's result does not depend on the chunking.
+its batch, so a cell's result does not depend on the chunking (for the ALIF model
+exactly; the reset-potential variants up to float rounding, see cellfit.fit.fitter).
 
 Resume: a cell whose ``result.json`` has ``status == "ok"`` and this run's
 configuration is skipped; failed, missing and stale cells are fitted again.
