@@ -1,0 +1,33 @@
+"""Shared set-up of the probes: development caches in, loaded recordings out (never a test panel)."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+import torch
+
+from cellfit.data import load_cell
+from cellfit.data.synthetic.panels import DEV_FIRST_ID
+
+
+def parse(description: str, cells: str) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("caches", nargs="+", type=pathlib.Path,
+                    help="development-panel caches (python -m cellfit.data synthetic --panel dev [--seed N])")
+    ap.add_argument("--cells", default=cells, help="panel positions, 1-based, comma-separated (default %(default)s)")
+    ap.add_argument("--out", type=pathlib.Path, default=None, help="JSON lines file to append rows to")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    return a
+
+
+def load(a: argparse.Namespace) -> tuple[list, list]:
+    """``(recordings, keys)``: 3 s of every epoch (the validation seconds too), keys ``(cache name, position)``."""
+    recs, keys = [], []
+    for cache in a.caches:
+        for i in (int(c) for c in a.cells.split(",")):
+            recs.append(load_cell(DEV_FIRST_ID + i - 1, 0.1, 3.0, cache))
+            keys.append((cache.name, i))
+    return recs, keys
