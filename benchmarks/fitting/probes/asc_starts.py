@@ -5,6 +5,7 @@ the final training loss. Development cells only."""
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import numpy as np
 
@@ -19,13 +20,12 @@ def main() -> None:
     recs, keys = load(a)
     plain = FitConfig.variant_start
     for amp, tau in STARTS:
-        def start(self, model, amp=amp, tau=tau):
+        def start(self, model, amp=amp, tau=tau):  # the extensions' currents start at (amp, tau)
             s = plain(self, model)
             return dict(s, asc_amp=list(amp), tau_asc_ms=list(tau)) if "asc_amp" in s else s
-        FitConfig.variant_start = start
-        fits = fit_recordings(recs, FitConfig(model="alif_asc", bootstrap=0), window_s=1.0, device="cpu",
-                              progress=False)
-        FitConfig.variant_start = plain
+        with mock.patch.object(FitConfig, "variant_start", start):
+            fits = fit_recordings(recs, FitConfig(model="alif_asc", bootstrap=0), window_s=1.0, device="cpu",
+                                  progress=False)
         rows = []
         for (c, i), f in zip(keys, fits):
             cand = f.result.selection["candidates"][0]

@@ -3,6 +3,8 @@ spikes), before the default fit; does it lift the cells no model class fits? Dev
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 
 from _common import load, parse
@@ -25,15 +27,13 @@ def main() -> None:
     recs, keys = load(a)
     plain = CellRecording.normalised_current
     for k, tau in SETTINGS:
-        def filtered(self, split, k=k, tau=tau):
+        def high_passed(self, split, k=k, tau=tau):
             x = plain(self, split)
             return x if k == 0 else (x - k * lowpass(x, tau, self.dt_ms)).astype(np.float32)
-        CellRecording.normalised_current = filtered
-        etv = [f.result.etv for f in fit_recordings(recs, FitConfig(), window_s=1.0, device="cpu", progress=False)]
+        with mock.patch.object(CellRecording, "normalised_current", high_passed):
+            etv = [f.result.etv for f in fit_recordings(recs, FitConfig(), window_s=1.0, device="cpu", progress=False)]
         print(f"k {k} tau {tau:g} ms: " + " ".join(f"{c}/{i}:{e:.2f}" for (c, i), e in zip(keys, etv))
               + f" | median {np.median(etv):.3f}", flush=True)
-    CellRecording.normalised_current = plain
-
 
 if __name__ == "__main__":
     main()
