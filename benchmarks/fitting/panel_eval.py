@@ -28,6 +28,7 @@ import torch
 
 from cellfit.data import load_cell
 from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.config import ADAPT_SEARCH
 
 #: named sets of FitConfig overrides (plus "window": seconds of each epoch)
 VARIANTS: dict[str, dict] = {
@@ -50,6 +51,9 @@ VARIANTS: dict[str, dict] = {
     "auto_window2": dict(window=2.0, model="auto"),
     # the choice among the variants from two grid starts each, on 2 validation seconds (select_study.py)
     "auto_x2": dict(model="auto", restarts=2, validation_s=2.0),
+    # one start per tau_adapt of the grid, chosen on the validation seconds, or by the training loss (--adapt-search)
+    "tau_starts5": dict(restarts=5, diverse_restarts=True),
+    "adapt_search": dict(ADAPT_SEARCH),
 }
 
 

@@ -17,7 +17,7 @@ from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
-__all__ = ["FitConfig", "inside_bounds", "MODELS"]
+__all__ = ["FitConfig", "inside_bounds", "MODELS", "ADAPT_SEARCH"]
 
 #: the model variants a fit can use, each a set of the ALIF layer's opt-in extensions
 #: (:class:`cellfit.ALIF` ``reset`` / ``n_asc``): ``alif`` resets to rest and adapts its
@@ -40,6 +40,12 @@ def inside_bounds(tau_ms: torch.Tensor, bounds: tuple) -> torch.Tensor:
     """Time constants moved strictly inside ``bounds`` (an estimate on a bound would have no gradient)."""
     lo, hi = bounds
     return tau_ms.clamp(lo * (1 + _BOUND_MARGIN), hi * (1 - _BOUND_MARGIN))
+
+
+#: ``--adapt-search``: one start per tau_adapt of the initial grid, the fit with the lowest final training
+#: loss kept (no validation seconds). The default fit stops in a local minimum along tau_adapt, below the
+#: truth on all 9 development ALIF cells; this search crosses between them (FITTING.md, round 3).
+ADAPT_SEARCH = dict(restarts=5, diverse_restarts=True, validation_s=0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +84,10 @@ class FitConfig:
     restarts: int = 1
     """Candidate fits per cell, from the best starting points of the grid, trained together; the one that
     predicts the validation data best is kept (:mod:`cellfit.fit.select`)."""
+    diverse_restarts: bool = False
+    """Restarts from the best grid point of each other tau_adapt of the grid (instead of the next best
+    points overall, which often share the first one's tau_adapt). The bootstrap refits then start from the
+    best grid point and train beside the restarts (:mod:`cellfit.fit.select`). See :data:`ADAPT_SEARCH`."""
     validation_s: float = 2.0
     """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
     (0: choose by training loss; at most what the 3 s epoch leaves). Needs recordings that reach past the

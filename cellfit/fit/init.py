@@ -186,10 +186,11 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
         spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
         loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
-        order = torch.argsort(loss, dim=1, stable=True)[:, : max(1, top)].cpu().numpy()
+        order = torch.argsort(loss, dim=1, stable=True).cpu().numpy()
         for j, init in enumerate(chunk):
             options = []
-            for rank, g in enumerate(order[j]):
+            for rank, g in enumerate(_first_per_tau(order[j], grid, top) if cfg.diverse_restarts
+                                     else order[j][: max(1, top)]):
                 tau_a, d, shift = grid[int(g)]
                 option = dict(init, tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
                 option["method"] = init["method"] + "+grid" + (f" (rank {rank + 1})" if rank else "")
@@ -198,3 +199,16 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
             init.update(options[0])
             ranked.append(options)
     return ranked
+
+
+def _first_per_tau(order, grid: list, top: int) -> list:
+    """The best ``top`` grid points of ``order`` (best first) whose tau_adapt differ: the best point, then the
+    best point of each other tau_adapt (restarts that start in other valleys along tau_adapt)."""
+    seen, out = set(), []
+    for g in order:
+        if grid[int(g)][0] not in seen:
+            seen.add(grid[int(g)][0])
+            out.append(g)
+        if len(out) == max(1, top):
+            break
+    return out

@@ -80,7 +80,11 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
 
     Where there is nothing to choose (one start, one variant), the kept fit's start is known before
     training, so the bootstrap refits (:func:`bootstrap_refits`) train as extra neurons of the same
-    batched model: one schedule's overhead instead of two, the same results. ``keys`` (e.g. specimen
+    batched model: one schedule's overhead instead of two, the same results. Under
+    ``config.diverse_restarts`` (one model variant) the refits start from each cell's best grid point
+    whichever start is kept, and train beside the restarts too: where the kept fit lies in another
+    valley along tau_adapt than the refits, its interval (widened to contain the estimate) spans both
+    and flags tau_adapt as undetermined. ``keys`` (e.g. specimen
     ids) seed each cell's refits (:func:`refit_jobs`).
 
     Returns:
@@ -93,15 +97,16 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     if config.grid_init:
         x, targets = training_tensors(sets, config, dev)
         options = grid_init(inits, x, targets, config, top=config.restarts)
-    together = config.bootstrap > 0 and len(config.models) == 1 and all(len(o) == 1 for o in options)
+    together = config.bootstrap > 0 and len(config.models) == 1 and (
+        all(len(o) == 1 for o in options) or config.diverse_restarts)
     out: list[list[CellFitState]] = [[] for _ in sets]
     refits: Optional[list[list[CellFitState]]] = None
     for variant in config.models:
         start = config.variant_start(variant)
         jobs = [(k, sets[k], dict(init, **start)) for k, opts in enumerate(options) for init in opts]
         n_fits = len(jobs)
-        if together:
-            jobs += refit_jobs(sets, [init for _, _, init in jobs], config, seed, keys)
+        if together:  # from each cell's best grid point
+            jobs += refit_jobs(sets, [dict(opts[0], **start) for opts in options], config, seed, keys)
         states = fit_population([data for _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
                                 names=[(names[k] if names else str(k)) for k, _, _ in jobs],
                                 inits=[init for _, _, init in jobs])
