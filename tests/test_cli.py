@@ -89,6 +89,8 @@ BAD = [  # (module, argv; FILE is a regular file), a fragment of the one-line me
     ("cellfit.fit", ["--specimen", "demo", "--device", "gpu"], "use auto, cpu, cuda or cuda:N"),
     ("cellfit.fit", ["--specimen", "demo", "--epochs", "-3"], "--epochs: must be >= 1"),
     ("cellfit.fit", ["--specimen", "demo", "--engine", "fast"], "invalid choice"),
+    ("cellfit.fit", ["--specimen", "demo", "--adapt-search", "--restarts", "3"], "drop --restarts 3"),
+    ("cellfit.batch", ["--specimens", "demo", "--out", "OUT", "--adapt-search", "--model", "auto"], "not auto"),
     ("cellfit.batch", ["--specimens", "demo", "--out", "FILE"], "is a file, not a folder"),
     ("cellfit.batch", ["--specimens", "demo", "123", "--out", "OUT"], "give it alone"),
     ("cellfit.batch", ["--synthetic", "2", "--out", "OUT", "--dt", "0.2", "--arp", "0.3"], "multiple of DT"),

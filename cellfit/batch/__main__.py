@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (Dask set-up and warnings, chunks, failures)")
     cli.add_cell_source(p)
-    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "model", "restarts", "bootstrap", "device", "seed", "cache_dir",
+    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "model", "restarts", "adapt_search", "bootstrap", "device", "seed", "cache_dir",
                    "out", "scheduler", "workers", "cells_per_task", "force", "no_figures", "no_progress",
                    required=["out"],
                    help={"out": "run directory: config.json, summary.csv and one folder per cell (required)"})
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> None:
     cli.check_dt_arp(args.dt, args.arp)
+    cli.check_fit_options(args)
     cli.check_specimens(args.specimens)
     cli.check_out_dir(args.out)
     cli.check_cache_dir(args.cache_dir)
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     from cellfit.batch.run import run_batch
     from cellfit.batch.store import run_summary
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ, ensure_demo_cell, synthetic_panel
-    from cellfit.fit import FitConfig
+    from cellfit.fit.config import fit_config
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cellfit").setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -74,8 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             cache, demo_id = ensure_demo_cell(args.cache_dir)
             specimens = [demo_id]
-    cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs,
-                    model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
+    cfg = fit_config(adapt_search=args.adapt_search, dt_ms=args.dt, arp_ms=args.arp, engine=args.engine,
+                     epochs=args.epochs, model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
     df = run_batch(
         specimens, cfg, args.out,
         cells_per_task=args.cells_per_task, scheduler=args.scheduler, workers=args.workers, device=args.device,

@@ -81,6 +81,18 @@ def check_cache_dir(path: Optional[Union[str, os.PathLike]], flag: str = "--cach
             raise UsageError(f"{flag} {path} is a file, not a folder; give the folder of an Allen cache")
 
 
+def check_fit_options(args: argparse.Namespace) -> None:
+    """``--adapt-search`` chooses its own starts (one per grid tau_adapt) by the training loss, within one
+    model variant: it does not combine with ``--restarts`` or ``--model auto``."""
+    if not getattr(args, "adapt_search", False):
+        return
+    if getattr(args, "restarts", 1) != 1:
+        raise UsageError(f"--adapt-search makes its own 5 starts; drop --restarts {args.restarts}")
+    if getattr(args, "model", "alif") == "auto":
+        raise UsageError("--adapt-search ranks fits of one model variant by training loss; use it with --model alif "
+                         "(or another single variant), not auto")
+
+
 def check_specimens(specimens: Optional[Sequence[str]], flag: str = "--specimens") -> None:
     """``demo`` stands alone (it lives in its own cache): raise :class:`UsageError` if it is mixed with ids."""
     if specimens and "demo" in specimens and len(specimens) > 1:

@@ -175,6 +175,11 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         type=positive_int, default=1, metavar="N",
         help="candidate fits per cell from different starting points; the one that predicts held-out Noise 1 "
              "seconds best is kept (default {default})")),
+    "adapt_search": (("--adapt-search",), dict(
+        action="store_true",
+        help="fit from one start per adaptation time constant of the initial grid (5) and keep the lowest "
+             "training loss: tau_adapt recovered more often (FITTING.md); about 1.2x the default's fit time for "
+             "one cell, up to 2x for a batch; not with --restarts or --model auto")),
     "bootstrap": (("--bootstrap",), dict(
         type=nonneg_int, default=6, metavar="N",
         help="refits on resampled training traces for parameter intervals (0: no intervals, faster; "

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=cli.positive_float, default=None, help="Adam learning rate (default: FitConfig's)")
     p.add_argument("--init", choices=["voltage", "default"], default="voltage",
                    help="initialise tau_m, gain and bias from the subthreshold voltage, or from fixed defaults")
-    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "model", "restarts", "bootstrap", "device", "seed", "cache_dir", "out",
+    cli.add_common(p, "dt", "arp", "engine", "window", "epochs", "model", "restarts", "adapt_search", "bootstrap", "device", "seed", "cache_dir", "out",
                    "no_progress", defaults={"out": "runs/fit"})
     return p
 
@@ -60,6 +60,7 @@ def summary_line(r, cell_dir, total_s: float) -> str:
 
 def _validate(args: argparse.Namespace) -> None:
     cli.check_dt_arp(args.dt, args.arp)
+    cli.check_fit_options(args)
     cli.check_out_dir(args.out)
     cli.check_cache_dir(args.cache_dir)
 
@@ -69,15 +70,16 @@ def _run(args: argparse.Namespace) -> int:
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ
     from cellfit.device import resolve_device
     from cellfit.fit.api import fit_cell
-    from cellfit.fit.config import FitConfig
+    from cellfit.fit.config import fit_config
     from cellfit.fit.outputs import write_cell_outputs
 
     t0 = time.perf_counter()
     if args.specimen == "demo":
         cli.check_dt_arp(args.dt, args.arp, interval_ms=1e3 / DEMO_SAMPLING_RATE_HZ, data="the demo cell")
     resolve_device(args.device)  # a missing GPU answers now, not after loading the data
-    cfg = FitConfig(dt_ms=args.dt, arp_ms=args.arp, engine=args.engine, epochs=args.epochs, init=args.init,
-                    model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
+    cfg = fit_config(adapt_search=args.adapt_search, dt_ms=args.dt, arp_ms=args.arp, engine=args.engine,
+                     epochs=args.epochs, init=args.init, model=args.model, restarts=args.restarts,
+                     bootstrap=args.bootstrap)
     if args.lr is not None:
         cfg = dataclasses.replace(cfg, lr=args.lr)
     fit = fit_cell(args.specimen, config=cfg, window_s=args.window, device=args.device, seed=args.seed,

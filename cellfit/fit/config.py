@@ -17,7 +17,7 @@ from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
-__all__ = ["FitConfig", "inside_bounds", "MODELS", "ADAPT_SEARCH"]
+__all__ = ["FitConfig", "inside_bounds", "MODELS", "ADAPT_SEARCH", "fit_config"]
 
 #: the model variants a fit can use, each a set of the ALIF layer's opt-in extensions
 #: (:class:`cellfit.ALIF` ``reset`` / ``n_asc``): ``alif`` resets to rest and adapts its
@@ -234,3 +234,9 @@ class FitConfig:
         return cls(**kw)
 
 
+
+
+def fit_config(*, adapt_search: bool = False, **fields) -> FitConfig:
+    """A :class:`FitConfig` from the command lines' options: ``fields`` with :data:`ADAPT_SEARCH` on top
+    when ``adapt_search`` (``--adapt-search``)."""
+    return FitConfig(**dict(fields, **(ADAPT_SEARCH if adapt_search else {})))

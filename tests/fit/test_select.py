@@ -116,3 +116,31 @@ def test_refits_trained_beside_the_fit_equal_refits_trained_after_it():
     both = refit_jobs(sets, [cands[0][0].init, cands[1][0].init], cfg, 0, keys=[11, 12])
     for (_, d1, s1), (_, d2, s2) in zip(alone, both[2:]):
         assert s1 == s2 and np.array_equal(d1.spikes, d2.spikes)
+
+
+def test_adapt_search_starts_at_every_grid_tau_adapt_keeps_the_lowest_loss_and_reports_intervals():
+    """``--adapt-search``: one start per tau_adapt of the grid (the first is the ordinary best grid point),
+    the lowest final training loss kept, the refits trained beside the starts from the best grid point."""
+    from cellfit.fit.config import ADAPT_SEARCH, fit_config
+    from cellfit.fit.fitter import training_tensors
+    from cellfit.fit.init import grid_init, initial_values
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=1.0)
+    cfg = fit_config(adapt_search=True, dt_ms=0.5, epochs=6, bootstrap=3)
+    assert cfg.restarts == ADAPT_SEARCH["restarts"] == len(cfg.grid_tau_adapt_ms) and cfg.validation_s == 0.0
+    data = TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
+    x, targets = training_tensors([data], cfg, "cpu")
+    (diverse,) = grid_init([initial_values(cfg, data)], x, targets, cfg, top=5)
+    (ranked,) = grid_init([initial_values(cfg, data)], x, targets, dataclasses.replace(cfg, diverse_restarts=False),
+                          top=5)
+    assert sorted(o["tau_adapt_ms"] for o in diverse) == sorted(cfg.grid_tau_adapt_ms)  # every grid tau_adapt
+    assert diverse[0] == ranked[0]  # the first start is the default fit's
+
+    (fit,) = fit_recordings([rec], cfg, device="cpu", progress=False)
+    r = fit.result
+    cands = r.selection["candidates"]
+    assert r.selection["basis"] == "training loss" and len(cands) == 5
+    assert r.selection["chosen"] == min(range(5), key=lambda i: cands[i]["train_loss"])
+    assert r.bootstrap_replicates == 3
+    for name, (lo, hi) in r.intervals.items():
+        assert lo <= getattr(r, name) <= hi
