@@ -68,6 +68,6 @@ from cellfit.cli.main import TRACEBACK_ENV, run_main
 __all__ = [
     "UsageError", "ArgumentParser", "LazyChoices", "add_common", "add_cell_source", "add_deprecated_alias",
     "add_cluster_options", "COMMON_FLAGS", "positive_float", "positive_int", "nonneg_int", "device_name",
-    "scheduler_name", "specimen_name", "check_dt_arp", "check_fit_options", "check_out_dir", "check_cache_dir", "check_specimens",
-    "check_cluster_options", "run_main", "TRACEBACK_ENV", "check_lazy_choices",
+    "scheduler_name", "specimen_name", "check_dt_arp", "check_fit_options", "check_out_dir", "check_cache_dir",
+    "check_specimens", "check_cluster_options", "run_main", "TRACEBACK_ENV", "check_lazy_choices",
 ]

@@ -234,8 +234,6 @@ class FitConfig:
         return cls(**kw)
 
 
-
-
 def fit_config(*, adapt_search: bool = False, **fields) -> FitConfig:
     """A :class:`FitConfig` from the command lines' options: ``fields`` with :data:`ADAPT_SEARCH` on top
     when ``adapt_search`` (``--adapt-search``)."""

@@ -7,8 +7,8 @@ Adam state (moments, step count, learning rate), its own learning-rate decay on 
 loss plateau and its own early stop: a cell that has finished keeps its best
 parameters while the others train, and its result does not depend on which other
 cells shared the batch (up to float rounding: the extensions with a reset potential round
-differently at other batch sizes, and a spike-train fit can amplify that; FITTING.md). The K cells are the K neurons of one ``ALIF(1, K)`` layer and
-their optimiser steps, snapshots and restarts are masked tensor operations over all
+differently at other batch sizes, and a spike-train fit can amplify that; FITTING.md).
+The K cells are the K neurons of one ``ALIF(1, K)`` layer and their optimiser steps, snapshots and restarts are masked tensor operations over all
 cells at once, so the per-epoch overhead does not grow with K either.
 
 Per cell the model is a ``cellfit.ALIF(1, 1)`` layer: input current

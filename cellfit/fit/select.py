@@ -6,7 +6,8 @@ stimuli best. So a cell is fitted several times and the fit is chosen on data it
 trained on:
 
 1. **Candidates** (:func:`fit_candidates`): ``config.restarts`` starting points per cell (the
-   best points of the initial grid, :func:`cellfit.fit.init.grid_init`) are trained together,
+   best points of the initial grid, :func:`cellfit.fit.init.grid_init`, or with
+   ``config.diverse_restarts`` the best point of each grid tau_adapt) are trained together,
    as neurons of one batched model (:func:`cellfit.fit.fitter.fit_population`).
 2. **Validation** (:func:`validation_scores`): each candidate predicts the Noise 1 seconds
    that follow the training window (``config.validation_s``; the model runs through the
@@ -20,7 +21,8 @@ trained on:
    with its time constants moved by a random factor of up to ``config.bootstrap_spread``
    (a time constant the data do not pin down then stays where its refit started), with the
    same schedule, trained together as one batched model (beside the fit itself when there is
-   nothing to choose). Their spread holds the noise of the data and how far the outcome
+   nothing to choose; under ``config.diverse_restarts`` beside the restarts, from the best grid
+   point). Their spread holds the noise of the data and how far the outcome
    depends on it: the central ``config.interval_level`` range
    of each parameter over the refits is its interval, and a time constant whose interval
    spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
