@@ -1,5 +1,6 @@
 """Generalisation guards: default fits of a few test-panel cells keep their held-out ETV, and the
-ALIF cells' membrane time constants are recovered or flagged with the truth in their interval.
+ALIF cells' membrane time constants are recovered or flagged with the truth in their interval;
+the two options of FITTING.md's later rounds keep what they gained on one cell each.
 
 The interval guard covers the two ALIF cells where the target held when this was written; the
 panel's third fast-spiking ALIF cell (992000003) misses it (FITTING.md reports all four).
@@ -7,10 +8,10 @@ panel's third fast-spiking ALIF cell (992000003) misses it (FITTING.md reports a
 The cells come from :func:`cellfit.data.synthetic.test_panel` (the panel FITTING.md reports on;
 nothing was tuned on it), simulated in memory (:func:`synthetic_recordings`, no AllenSDK needed)
 and fitted with the default :class:`FitConfig` at DT 0.1 ms: 1 s of each Noise 1 epoch trains,
-the next second validates (two in the last test), Noise 2 is held out. The floors sit 0.1 below the ETVs this subset
-reached when the test was written (2026-12-02, 2-core x86-64): a fit on another CPU differs by
-float32 rounding (other kernels, other summation order) and its ETV by a few hundredths; a drop
-of 0.1 is a regression of the method, not rounding.
+the next second validates (the next two for ``--model auto --restarts 2``), Noise 2 is held out.
+The floors sit 0.1 below the ETVs this subset reached when the test was written (2026-12-02,
+2-core x86-64): a fit on another CPU differs by float32 rounding (other kernels, other summation
+order) and its ETV by a few hundredths; a drop of 0.1 is a regression of the method, not rounding.
 """
 
 from __future__ import annotations
