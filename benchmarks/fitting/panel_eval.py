@@ -71,7 +71,8 @@ def _true_taus(truth: dict) -> tuple:
     return tau_m, tau_a
 
 
-def _ids(cache: pathlib.Path) -> list[int]:
+def specimen_ids(cache: pathlib.Path) -> list[int]:
+    """The specimen ids of a synthetic cache (folders with an ephys.nwb), sorted."""
     return sorted(int(p.name.split("_")[1]) for p in cache.glob("specimen_*") if (p / "ephys.nwb").exists())
 
 
@@ -79,7 +80,7 @@ def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, l
     kw = dict(overrides)
     window = kw.pop("window", 1.0)
     cfg = FitConfig(**dict(dict(dt_ms=dt), **kw))
-    ids = _ids(cache)
+    ids = specimen_ids(cache)
     loaded = min(3.0, window + cfg.validation_s)  # the validation seconds follow the training window
     recs = [load_cell(i, dt, loaded, cache) for i in ids]
     t0 = time.perf_counter()

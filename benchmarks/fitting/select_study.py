@@ -26,6 +26,7 @@ import time
 import torch
 
 from cellfit.data import load_cell
+from panel_eval import specimen_ids  # this folder (run as a script)
 from cellfit.fit import FitConfig
 from cellfit.fit.api import held_out_scores
 from cellfit.fit.fitter import TrainingSet
@@ -33,10 +34,6 @@ from cellfit.fit.select import ValidationSet, fit_candidates, validation_scores
 
 #: validation windows (seconds of each 3 s Noise 1 epoch): [start, stop)
 WINDOWS = {"val_2nd": (1.0, 2.0), "val_3rd": (2.0, 3.0), "val_2nd_3rd": (1.0, 3.0)}
-
-
-def _ids(cache: pathlib.Path) -> list[int]:
-    return sorted(int(p.name.split("_")[1]) for p in cache.glob("specimen_*") if (p / "ephys.nwb").exists())
 
 
 def main() -> None:
@@ -51,7 +48,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = FitConfig(model="auto", candidate_models=tuple(a.models), restarts=a.restarts, bootstrap=0)
-    ids = _ids(a.cache)
+    ids = specimen_ids(a.cache)
     recs = [load_cell(i, cfg.dt_ms, 3.0, a.cache) for i in ids]
     n_train = int(round(1000.0 / cfg.dt_ms))
     firsts = [r.first(1.0) for r in recs]

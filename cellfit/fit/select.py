@@ -117,7 +117,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         if together:
             refits = [[] for _ in sets]
             for (k, _, _), st in zip(jobs[n_fits:], states[n_fits:]):
-                if not out[k][0].failed:  # a failed fit gets no refits (as in bootstrap_refits)
+                if not all(c.failed for c in out[k]):  # a cell without a fit gets no refits (as in bootstrap_refits)
                     refits[k].append(st)
     return out, refits
 
