@@ -18,7 +18,6 @@ Exit codes: 0 success; 2 bad arguments or data (one line on stderr); 130 interru
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import pathlib
 import sys
@@ -70,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     from cellfit.batch.sweep import DEFAULT_ARPS, DEFAULT_DTS, collect, run_sweep, sweep_table
     from cellfit.data.demo import DEMO_SAMPLING_RATE_HZ, ensure_demo_cell, synthetic_panel
     from cellfit.figures.sweep import plot_sweep
-    from cellfit.fit import FitConfig
+    from cellfit.fit.config import fit_config
     from cellfit.io import write_text_atomic
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -85,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             cache, demo_id = ensure_demo_cell(args.cache_dir)
             specimens = [demo_id]
-    base = dataclasses.replace(FitConfig(), epochs=args.epochs, model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
+    base = fit_config(epochs=args.epochs, model=args.model, restarts=args.restarts, bootstrap=args.bootstrap)
     run_sweep(
         specimens, out, base,
         dts=args.dts or DEFAULT_DTS, arps=args.arps or DEFAULT_ARPS, arp_sweep_dt=args.arp_sweep_dt,

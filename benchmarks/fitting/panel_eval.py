@@ -28,32 +28,41 @@ import torch
 
 from cellfit.data import load_cell
 from cellfit.fit import FitConfig, fit_recordings
-from cellfit.fit.config import ADAPT_SEARCH
+from cellfit.fit.config import ADAPT_SEARCH, GRID_RESTARTS
 
-#: named sets of FitConfig overrides (plus "window": seconds of each epoch)
+#: the default fit before round 4 (FITTING.md): one start, the best grid point (``--restarts 1``)
+ONE_START = dict(restarts=1, **GRID_RESTARTS)
+
+#: named sets of FitConfig overrides (plus "window": seconds of each epoch). The variants of rounds 1-3
+#: name the start they used (``ONE_START``, the default then), so their rows stay reproducible.
 VARIANTS: dict[str, dict] = {
     "default": {},
+    # the default of rounds 1-3: the best grid point, refits for the intervals beside it
+    "one_start": dict(ONE_START),
     # cellfit 0.1's fit: one start, no validation, no bootstrap (the baseline of this session's changes)
-    "single": dict(restarts=1, validation_s=0.0, bootstrap=0),
+    "single": dict(ONE_START, validation_s=0.0, bootstrap=0),
     # the model class chosen per cell on the validation seconds (ALIF or one of its extensions)
-    "auto": dict(model="auto"),
+    "auto": dict(ONE_START, model="auto"),
     # one extension forced on every cell
-    "alif_asc": dict(model="alif_asc"),
-    "alif_reset_asc": dict(model="alif_reset_asc"),
+    "alif_asc": dict(ONE_START, model="alif_asc"),
+    "alif_reset_asc": dict(ONE_START, model="alif_reset_asc"),
     # bootstrap refits from the kept start itself (the interval method before bootstrap_spread)
-    "same_start": dict(bootstrap_spread=1.0),
+    "same_start": dict(ONE_START, bootstrap_spread=1.0),
     # refits whose tau_adapt starts as far away as tau_m's (the default before bootstrap_spread_adapt), or further
-    "spread_adapt2.5": dict(bootstrap_spread_adapt=2.5),
-    "spread_adapt5": dict(bootstrap_spread_adapt=5.0),
-    "spread_adapt10": dict(bootstrap_spread_adapt=10.0),
+    "spread_adapt2.5": dict(ONE_START, bootstrap_spread_adapt=2.5),
+    "spread_adapt5": dict(ONE_START, bootstrap_spread_adapt=5.0),
+    "spread_adapt10": dict(ONE_START, bootstrap_spread_adapt=10.0),
     # two seconds of each Noise 1 epoch for training (the third validates)
-    "window2": dict(window=2.0),
-    "auto_window2": dict(window=2.0, model="auto"),
+    "window2": dict(ONE_START, window=2.0),
+    "auto_window2": dict(ONE_START, window=2.0, model="auto"),
     # the choice among the variants from two grid starts each, on 2 validation seconds (select_study.py)
-    "auto_x2": dict(model="auto", restarts=2, validation_s=2.0),
+    "auto_x2": dict(GRID_RESTARTS, model="auto", restarts=2, validation_s=2.0),
     # one start per tau_adapt of the grid, chosen on the validation seconds, or by the training loss (--adapt-search)
-    "tau_starts5": dict(restarts=5, diverse_restarts=True),
+    "tau_starts5": dict(restarts=5, diverse_restarts=True, validation_veto=None),
     "adapt_search": dict(ADAPT_SEARCH),
+    # the same five starts, the lowest training loss among those the validation seconds do not veto
+    # (round 4; the default since)
+    "tau_search": dict(restarts=5, diverse_restarts=True, validation_veto=0.1),
 }
 
 

@@ -5,7 +5,10 @@ Usage::
     python benchmarks/fitting/select_rules.py OUT.jsonl [--label dev dev_seed1 dev_seed2]
 
 A rule picks one candidate per cell from what a fit can see (validation ETVs, training
-loss); the held-out ETV of the picked candidate is then summarised over the cells. Run it on
+loss); the held-out ETV of the picked candidate is then summarised over the cells (and, on
+ALIF cells, how often the picked tau_adapt lies within 15% of the truth). Rows of
+``select_study.py --diverse`` (one start per grid tau_adapt, round 4) get the rules over starts
+of one model class (``search_rules``), the others the rules over model classes (``rules``). Run it on
 development rows only: a rule chosen on the test panel's rows would be tuned on the test panel.
 """
 
@@ -51,6 +54,55 @@ def rules() -> dict:
     return out
 
 
+def _val(c: dict) -> float:
+    v = c.get("val_2nd_3rd")
+    return -math.inf if v is None or not math.isfinite(v) else v
+
+
+def search_rules() -> dict:
+    """Rules over the starts of one model class (``select_study.py --diverse``: one start per grid
+    tau_adapt, best grid point first): each a function of a cell's candidates."""
+    def first(cs, n):
+        return cs[0]
+
+    def lowest(cs, n):
+        return min((c for c in cs[:n] if not c["failed"]), key=lambda c: c["train_loss"], default=cs[0])
+
+    def best_val(cs, n):
+        return max((c for c in cs[:n] if not c["failed"]), key=_val, default=cs[0])
+
+    def margin(m):
+        def rule(cs, n):
+            b = lowest(cs, n)
+            return b if b["train_loss"] < cs[0]["train_loss"] * (1 - m) else cs[0]
+        return rule
+
+    def veto(d):  # FitConfig.validation_veto
+        def rule(cs, n):
+            ok = [c for c in cs[:n] if not c["failed"] and (c is cs[0] or _val(c) >= _val(cs[0]) - d)]
+            return min(ok, key=lambda c: c["train_loss"], default=cs[0])
+        return rule
+
+    out = {}
+    for n in (2, 3, 4, 5):
+        out.update({f"x{n} lowest training loss": (lowest, n), f"x{n} best validation ETV (2nd+3rd s)": (best_val, n)})
+        out.update({f"x{n} training loss, margin {m:g}": (margin(m), n) for m in (0.01, 0.02, 0.05)})
+        out.update({f"x{n} training loss, validation veto {d:g}": (veto(d), n) for d in (0.0, 0.05, 0.1, 0.2)})
+    return {"first start (best grid point)": (first, 1), **out}
+
+
+def _summary(name: str, picks: list, base: np.ndarray) -> None:
+    etv = np.array([p["test_etv"] or 0.0 for p in picks])
+    d = etv - base
+    line = (f"{name:42s} {np.median(etv):.3f}  {etv.mean():.3f}  {etv.min():.3f}  {(etv < 0.7).sum():3d}  "
+            f"{(d > 0.01).sum():5d} {(d < -0.01).sum():5d}")
+    alif = [p for p in picks if p.get("family") == "alif" and p.get("true_tau_adapt_ms") and p.get("tau_adapt_ms")]
+    if alif:
+        err = [abs(p["tau_adapt_ms"] / p["true_tau_adapt_ms"] - 1) for p in alif]
+        line += f"   {sum(e <= 0.15 for e in err)}/{len(alif)} ({np.median(err):.0%})"
+    print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rows")
@@ -62,16 +114,17 @@ def main() -> None:
         if a.label is None or r["label"] in a.label:
             cells[(r["label"], r["specimen_id"])].append(r)
     keys = sorted(cells)
-    base = np.array([_pick(cells[k], ("alif",), 1, "val_2nd", 0.0)["test_etv"] or 0.0 for k in keys])
+    base = np.array([(cells[k][0]["test_etv"] or 0.0) for k in keys])  # the first candidate: the best grid point
     oracle = np.array([max((c["test_etv"] or 0.0) for c in cells[k]) for k in keys])
     print(f"{len(keys)} cells; oracle (held-out best of all candidates): median {np.median(oracle):.3f}, "
           f"min {oracle.min():.3f}, < 0.7: {(oracle < 0.7).sum()}")
-    print(f"{'rule':40s} median   mean    min  <0.7  better worse")
+    print(f"{'rule':42s} median   mean    min  <0.7  better worse   ALIF tau_adapt within 15% (median error)")
+    if all("start_tau_adapt_ms" in c for k in keys for c in cells[k]):  # select_study.py --diverse
+        for name, (rule, n) in search_rules().items():
+            _summary(name, [rule(cells[k], n) for k in keys], base)
+        return
     for name, (models, starts, window, margin) in rules().items():
-        etv = np.array([_pick(cells[k], models, starts, window, margin)["test_etv"] or 0.0 for k in keys])
-        d = etv - base
-        print(f"{name:40s} {np.median(etv):.3f}  {etv.mean():.3f}  {etv.min():.3f}  {(etv < 0.7).sum():3d}  "
-              f"{(d > 0.01).sum():5d} {(d < -0.01).sum():5d}")
+        _summary(name, [_pick(cells[k], models, starts, window, margin) for k in keys], base)
 
 
 if __name__ == "__main__":

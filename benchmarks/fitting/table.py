@@ -1,12 +1,17 @@
 """FITTING.md's tables from the JSON lines of ``panel_eval.py`` (markdown on stdout).
 
 Usage: ``python benchmarks/fitting/table.py benchmarks/fitting/dev-panel.jsonl benchmarks/fitting/test-panel.jsonl``
+or, pooling several panels (draws) into one table per variant:
+``python benchmarks/fitting/table.py --pool dev dev_seed1 dev_seed2 -- benchmarks/fitting/dev-panel.jsonl``
 
 Per panel and variant: median and minimum held-out ETV, cells below 0.7, the median of ETV over
 the repeat ceiling (one recorded repeat predicting the others), and on the ALIF-generated cells
 (the only ones with true time constants) how many fitted tau_m / tau_adapt lie within 15% of
 the truth, how many are flagged undetermined, and how many intervals contain the truth; then
-the panel's fit wall time. A second table lists every cell.
+the panel's fit wall time. A second table lists every cell. With ``--pool LABEL ...`` the cells of
+those panels are pooled per variant (only variants fitted on all of them), with the mean ETV and
+how many cells each variant fits better / worse than ``one_start`` (the default fit of rounds 1-3;
+``default`` where there is none) by more than 0.01.
 """
 
 from __future__ import annotations
@@ -71,5 +76,31 @@ def main(paths) -> None:
               + " | ".join(cells) + " |")
 
 
+def pooled(paths, labels) -> None:
+    df = _rows(paths)
+    df = df[df.label.isin(labels)]
+    base_name = "one_start" if (df.variant == "one_start").any() else "default"
+    base = df[df.variant == base_name].set_index(["label", "specimen_id"]).etv.astype(float)
+    print(f"| variant ({', '.join(labels)}) | cells | median ETV | mean | min | cells < 0.7 | median ETV / ceiling | "
+          f"better / worse than {base_name} | ALIF cells: tau_m | ALIF cells: tau_adapt | fit wall s (sum) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for variant in dict.fromkeys(df.variant):
+        g = df[df.variant == variant]
+        if set(g.label) != set(labels):
+            continue
+        etv = g.etv.astype(float)
+        d = etv.to_numpy() - base.reindex(list(zip(g.label, g.specimen_id))).to_numpy()
+        ratio = (etv / g.repeat_ceiling.astype(float)).median()
+        wall = g.groupby("label").panel_wall_s.first().sum()
+        print(f"| {variant} | {len(g)} | {etv.median():.3f} | {etv.mean():.3f} | {etv.min():.3f} | {int((etv < 0.7).sum())} | "
+              f"{ratio:.3f} | {int((d > 0.01).sum())} / {int((d < -0.01).sum())} | {_tau(g, 'tau_m_ms', 'true_tau_m_ms')} | "
+              f"{_tau(g, 'tau_adapt_ms', 'true_tau_adapt_ms')} | {wall:.0f} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["benchmarks/fitting/dev-panel.jsonl"])
+    args = sys.argv[1:]
+    if args[:1] == ["--pool"]:
+        split = args.index("--")
+        pooled(args[split + 1:], args[1:split])
+    else:
+        main(args or ["benchmarks/fitting/dev-panel.jsonl"])

@@ -12,6 +12,10 @@ import torch
 from cellfit.data import load_cell
 from cellfit.data.synthetic import alif_panel, load_truth, mismatch_panel, write_synthetic_cache
 from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.config import GRID_RESTARTS
+
+#: the fit of 2026-11-22, on which these variants build: one start, no validation seconds, no refits
+LEGACY = dict(restarts=1, validation_s=0.0, bootstrap=0, **GRID_RESTARTS)
 
 VARIANTS = {
     "reference-like (lr 1e-4, fixed init, 10 ms loss only)": dict(init="default", grid_init=False, coarse_to_fine_ms=(), lr=1e-4),
@@ -38,7 +42,7 @@ def main():
         for name in a.variants:
             kw = dict(VARIANTS[name]); window = kw.pop("window", 1.0)
             recs = [load_cell(c.specimen_id, a.dt, window, cache) for c in cells]
-            cfg = FitConfig(**dict(dict(dt_ms=a.dt), **kw))
+            cfg = FitConfig(**dict(dict(LEGACY, dt_ms=a.dt), **kw))
             t0 = time.perf_counter()
             fits = fit_recordings(recs, cfg, device="cpu", progress=False)
             wall = time.perf_counter() - t0

@@ -82,11 +82,11 @@ def check_cache_dir(path: Optional[Union[str, os.PathLike]], flag: str = "--cach
 
 
 def check_fit_options(args: argparse.Namespace) -> None:
-    """``--adapt-search`` chooses its own starts (one per grid tau_adapt) by the training loss, within one
+    """``--adapt-search`` chooses among its own starts (one per grid tau_adapt) by the training loss, within one
     model variant: it does not combine with ``--restarts`` or ``--model auto``."""
     if not getattr(args, "adapt_search", False):
         return
-    if getattr(args, "restarts", 1) != 1:
+    if getattr(args, "restarts", None) is not None:
         raise UsageError(f"--adapt-search makes its own 5 starts; drop --restarts {args.restarts}")
     if getattr(args, "model", "alif") == "auto":
         raise UsageError("--adapt-search ranks fits of one model variant by training loss; use it with --model alif "

@@ -172,14 +172,15 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; auto fits the candidate variants and keeps, "
              "per cell, the one that predicts held-out Noise 1 seconds best (default {default})")),
     "restarts": (("--restarts",), dict(
-        type=positive_int, default=1, metavar="N",
-        help="candidate fits per cell from different starting points; the one that predicts held-out Noise 1 "
-             "seconds best is kept (default {default})")),
+        type=positive_int, default=None, metavar="N",
+        help="fit from the N best starting points of the initial grid and keep the one that predicts held-out "
+             "Noise 1 seconds best (1: one start, about half the default's time, tau_adapt often too short); "
+             "default: one start per adaptation time constant of the grid (5), the lowest training loss kept "
+             "unless it predicts the held-out Noise 1 seconds clearly worse (FITTING.md); with --model auto: 1")),
     "adapt_search": (("--adapt-search",), dict(
         action="store_true",
-        help="fit from one start per adaptation time constant of the initial grid (5) and keep the lowest "
-             "training loss: tau_adapt recovered more often (FITTING.md); about 1.2x the default's fit time for "
-             "one cell, up to 2x for a batch; not with --restarts or --model auto")),
+        help="the default's five starts, the lowest training loss kept without the held-out Noise 1 check "
+             "(FITTING.md, round 3); not with --restarts or --model auto")),
     "bootstrap": (("--bootstrap",), dict(
         type=nonneg_int, default=6, metavar="N",
         help="refits on resampled training traces for parameter intervals (0: no intervals, faster; "

@@ -17,7 +17,7 @@ from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
-__all__ = ["FitConfig", "inside_bounds", "MODELS", "ADAPT_SEARCH", "fit_config"]
+__all__ = ["FitConfig", "inside_bounds", "MODELS", "ADAPT_SEARCH", "GRID_RESTARTS", "fit_config"]
 
 #: the model variants a fit can use, each a set of the ALIF layer's opt-in extensions
 #: (:class:`cellfit.ALIF` ``reset`` / ``n_asc``): ``alif`` resets to rest and adapts its
@@ -42,10 +42,13 @@ def inside_bounds(tau_ms: torch.Tensor, bounds: tuple) -> torch.Tensor:
     return tau_ms.clamp(lo * (1 + _BOUND_MARGIN), hi * (1 - _BOUND_MARGIN))
 
 
-#: ``--adapt-search``: one start per tau_adapt of the initial grid, the fit with the lowest final training
-#: loss kept (no validation seconds). The default fit stops in a local minimum along tau_adapt, below the
-#: truth on all 9 development ALIF cells; this search crosses between them (FITTING.md, round 3).
-ADAPT_SEARCH = dict(restarts=5, diverse_restarts=True, validation_s=0.0)
+#: ``--restarts N``: the N best points of the initial grid, the one with the best validation ETV kept (with
+#: N = 1, the default fit before round 4 of FITTING.md: one start, faster, tau_adapt often too short).
+GRID_RESTARTS = dict(diverse_restarts=False, validation_veto=None)
+
+#: ``--adapt-search``: the default's five starts (one per tau_adapt of the initial grid), the lowest final
+#: training loss kept without a validation veto (no validation seconds loaded; FITTING.md, round 3).
+ADAPT_SEARCH = dict(restarts=5, diverse_restarts=True, validation_veto=None, validation_s=0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,13 +84,22 @@ class FitConfig:
     grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
     """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
     bias of a cell outside the ALIF family can leave the model silent."""
-    restarts: int = 1
-    """Candidate fits per cell, from the best starting points of the grid, trained together; the one that
-    predicts the validation data best is kept (:mod:`cellfit.fit.select`)."""
-    diverse_restarts: bool = False
+    restarts: int = 5
+    """Candidate fits per cell, trained together as neurons of one batched model; one is kept
+    (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
+    training loss with a validation veto (``diverse_restarts``, ``validation_veto``; FITTING.md, round 4)."""
+    diverse_restarts: bool = True
     """Restarts from the best grid point of each other tau_adapt of the grid (instead of the next best
-    points overall, which often share the first one's tau_adapt). The bootstrap refits then start from the
-    best grid point and train beside the restarts (:mod:`cellfit.fit.select`). See :data:`ADAPT_SEARCH`."""
+    points overall, which often share the first one's tau_adapt): the fit from one start stops in a local
+    minimum along tau_adapt (below the truth on all 9 development ALIF cells). The bootstrap refits then
+    start from the best grid point and train beside the restarts (:mod:`cellfit.fit.select`)."""
+    validation_veto: Optional[float] = 0.1
+    """How the candidates of one model variant are chosen. A number: the lowest final training loss among
+    the candidates whose validation ETV is at least the first candidate's (the best grid point's) minus
+    this value: starts of one model class on the same data are ranked by the loss they reach, and the
+    validation seconds only veto a start that predicts them clearly worse (an over-fit). None: the highest
+    validation ETV. Candidates of several variants (``model="auto"``) are always chosen on validation ETV,
+    since their training losses do not compare."""
     validation_s: float = 2.0
     """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
     (0: choose by training loss; at most what the 3 s epoch leaves). Needs recordings that reach past the
@@ -140,6 +152,8 @@ class FitConfig:
             raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
         if self.restarts < 1 or self.bootstrap < 0:
             raise ValueError(f"restarts must be >= 1 and bootstrap >= 0, got {self.restarts}, {self.bootstrap}")
+        if self.validation_veto is not None and not self.validation_veto >= 0.0:
+            raise ValueError(f"validation_veto must be None or >= 0, got {self.validation_veto}")
         if not (0.0 <= self.validation_s <= 2.0):
             raise ValueError(f"validation_s must lie in [0, 2] s (the rest of a 3 s epoch), got {self.validation_s}")
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:
@@ -234,7 +248,13 @@ class FitConfig:
         return cls(**kw)
 
 
-def fit_config(*, adapt_search: bool = False, **fields) -> FitConfig:
-    """A :class:`FitConfig` from the command lines' options: ``fields`` with :data:`ADAPT_SEARCH` on top
-    when ``adapt_search`` (``--adapt-search``)."""
+def fit_config(*, adapt_search: bool = False, restarts: Optional[int] = None, **fields) -> FitConfig:
+    """A :class:`FitConfig` from the command lines' options.
+
+    ``restarts`` None (no ``--restarts``): the default search, except under ``model="auto"``, which
+    fits one start per variant; ``restarts`` N: the N best grid points (:data:`GRID_RESTARTS`);
+    ``adapt_search`` (``--adapt-search``): :data:`ADAPT_SEARCH` on top.
+    """
+    if restarts is not None or fields.get("model") == "auto":
+        fields = dict(fields, restarts=restarts or 1, **GRID_RESTARTS)
     return FitConfig(**dict(fields, **(ADAPT_SEARCH if adapt_search else {})))

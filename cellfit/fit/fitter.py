@@ -40,7 +40,7 @@ from cellfit.fit.config import FitConfig
 from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.loss import LossTargets, padded
 from cellfit.fit.optim import CellwiseAdam, to_device_rows
-from cellfit.functional.alif import simulate
+from cellfit.functional.alif import ALIFStepParameters, simulate
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
@@ -262,15 +262,25 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
     stop = ["max epochs"] * K
     epochs_run = np.zeros(K, dtype=int)
 
+    sub_rows = np.zeros(0, dtype=int)  # the active cells of the last epoch, and their inputs and targets
     bar = tqdm(range(config.epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
+        # only the cells still training are simulated (a batch's cells stop at very different epochs)
+        rows = np.flatnonzero(active)
+        if len(rows) != len(sub_rows) or (rows != sub_rows).any():
+            sub_rows = rows
+            idx = torch.as_tensor(rows, device=dev)
+            sub_x, sub_targets = (x, targets) if len(rows) == K else (x[:, idx], targets.select(idx))
         params = pop.step_parameters()
-        current = x * pop.weight[None, :, 0, None] + pop.bias[None, :, None]
-        out = simulate(current, params, config.engine, spike_fn=spike_fn)
-        per_cell = targets.loss(out.spikes, stage)  # (K,)
+        weight, bias = pop.weight[:, 0], pop.bias
+        if len(rows) != K:
+            params, weight, bias = _rows_of(params, idx), weight[idx], bias[idx]
+        out = simulate(sub_x * weight[None, :, None] + bias[None, :, None], params, config.engine, spike_fn=spike_fn)
+        per_cell = sub_targets.loss(out.spikes, stage[rows])  # (active cells,)
         pop.zero_grad(set_to_none=True)
         per_cell.sum().backward()  # cells are independent: each gets its own gradient
-        losses = per_cell.detach().cpu().numpy().astype(float)
+        losses = np.full(K, np.nan)
+        losses[rows] = per_cell.detach().cpu().numpy().astype(float)
         values = _physical_rows(pop)  # (5, K): the parameters this epoch's loss was computed with
 
         improved = np.zeros(K, dtype=bool)
@@ -341,6 +351,12 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
     return results
 
 
+def _rows_of(params: ALIFStepParameters, idx: torch.Tensor) -> ALIFStepParameters:
+    """The step parameters of the neurons ``idx`` (per-neuron tensors indexed on their first dimension)."""
+    return params._replace(**{name: value[idx] for name, value in params._asdict().items()
+                              if isinstance(value, torch.Tensor)})
+
+
 #: the fitted parameters every model has, as reported (physical units; gain and bias in threshold units)
 PARAMETER_NAMES = ("tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias")
 
@@ -370,6 +386,30 @@ def _physical_rows(model: ALIF) -> np.ndarray:
 def physical_parameters(model: ALIF) -> dict:
     """The fitted parameters of a one-cell model as floats, keyed by :func:`parameter_names`."""
     return {name: float(v[0]) for name, v in zip(parameter_names(model), _physical_rows(model))}
+
+
+@torch.no_grad()
+def predict_population(models: Sequence[ALIF], current: np.ndarray) -> np.ndarray:
+    """Spikes of several fitted one-cell models of one variant on one stimulus, simulated as one batch.
+
+    Args:
+        models: fitted ``ALIF(1, 1)`` models of one variant (same extensions, engine, DT and ARP).
+        current: (U, T) normalised stimuli.
+
+    Returns:
+        (K, U, T) float32 numpy array: model k's spikes (the same as :func:`predict_spikes` of each:
+        the neurons of a batch are simulated independently).
+    """
+    first = models[0]
+    rows = [m.step_parameters() for m in models]
+    params = rows[0]._replace(**{name: torch.cat([getattr(r, name) for r in rows]) for name, value
+                                 in rows[0]._asdict().items() if isinstance(value, torch.Tensor)})
+    weight = torch.cat([m.weight[:, 0] for m in models])
+    bias = torch.cat([m.bias for m in models])
+    x = torch.as_tensor(np.asarray(current), dtype=first.weight.dtype, device=first.weight.device)
+    out = simulate(x[:, None, :] * weight[None, :, None] + bias[None, :, None], params, first.engine,
+                   spike_fn=first.surrogate)
+    return out.spikes.transpose(0, 1).cpu().numpy().astype(np.float32)
 
 
 @torch.no_grad()

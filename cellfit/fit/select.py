@@ -44,7 +44,7 @@ from cellfit.fit.fitter import (
     TrainingSet,
     fit_population,
     physical_parameters,
-    predict_spikes,
+    predict_population,
     training_tensors,
     unique_stimuli,
 )
@@ -179,32 +179,43 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
     """Validation ETV of each candidate of one cell (NaN where it cannot be scored)."""
     stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
     rec = np.asarray(validation.spikes)[..., validation.start:]
-    scores = []
-    for st in candidates:
-        if st.failed:
-            scores.append(float("nan"))
-            continue
-        pred = predict_spikes(st.model, stimuli)["spikes"][..., validation.start:]  # (U, T_val)
-        try:
-            scores.append(etv_components(pred[index].mean(axis=0), rec, dt_ms).etv)
-        except ValueError:  # validation repeats without reliable spikes
-            scores.append(float("nan"))
+    scores = [float("nan")] * len(candidates)
+    ok = [i for i, st in enumerate(candidates) if not st.failed]
+    for variant in dict.fromkeys(candidates[i].init.get("model", "alif") for i in ok):  # one batch per variant
+        group = [i for i in ok if candidates[i].init.get("model", "alif") == variant]
+        spikes = predict_population([candidates[i].model for i in group], stimuli)[..., validation.start:]
+        for i, pred in zip(group, spikes):  # pred: (U, T_val)
+            try:
+                scores[i] = etv_components(pred[index].mean(axis=0), rec, dt_ms).etv
+            except ValueError:  # validation repeats without reliable spikes
+                pass
     return scores
 
 
-def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]) -> tuple[int, str]:
+def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
+           veto: Optional[float] = None) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
-    The highest validation ETV; where no candidate has one (no validation data, or no
-    reliable spikes there), the lowest final training loss among those that did not fail.
+    ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``;
+    candidates of one model variant): the lowest final training loss among the candidates whose
+    validation ETV is at least the first candidate's minus ``veto`` (the first is always among
+    them). Where no candidate has a validation score (no validation data, or no reliable spikes
+    there), or the first has none under a veto, the lowest final training loss among those that
+    did not fail.
     """
     ok = [i for i, st in enumerate(candidates) if not st.failed]
     if not ok:
         return 0, "none (every candidate failed)"
-    if scores is not None and any(math.isfinite(scores[i]) for i in ok):
+    def lowest(pool):
+        return min(pool, key=lambda i: candidates[i].best_loss)
+
+    if scores is not None and veto is not None and ok[0] == 0 and math.isfinite(scores[0]):
+        return lowest([i for i in ok if i == 0 or scores[i] >= scores[0] - veto]), \
+            f"training loss, validation veto {veto:g}"
+    if scores is not None and veto is None and any(math.isfinite(scores[i]) for i in ok):
         best = max((i for i in ok if math.isfinite(scores[i])), key=lambda i: scores[i])
         return best, "validation ETV"
-    return min(ok, key=lambda i: candidates[i].best_loss), "training loss"
+    return lowest(ok), "training loss"
 
 
 def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:

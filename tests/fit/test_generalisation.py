@@ -1,6 +1,7 @@
-"""Generalisation guards: default fits of a few test-panel cells keep their held-out ETV, and the
-ALIF cells' membrane time constants are recovered or flagged with the truth in their interval;
-the two options of FITTING.md's later rounds keep what they gained on one cell each.
+"""Generalisation guards: default fits of a few test-panel cells keep their held-out ETV, the
+ALIF cells' membrane time constants (and one cell's adaptation time constant) are recovered or
+flagged with the truth in their interval; the two options of FITTING.md's later rounds keep what
+they gained on one cell each.
 
 The interval guard covers the two ALIF cells where the target held when this was written; the
 panel's third fast-spiking ALIF cell (992000003) misses it (FITTING.md reports all four).
@@ -9,7 +10,7 @@ The cells come from :func:`cellfit.data.synthetic.test_panel` (the panel FITTING
 nothing was tuned on it), simulated in memory (:func:`synthetic_recordings`, no AllenSDK needed)
 and fitted with the default :class:`FitConfig` at DT 0.1 ms: 1 s of each Noise 1 epoch trains,
 the next second validates (the next two for ``--model auto --restarts 2``), Noise 2 is held out.
-The floors sit 0.1 below the ETVs this subset reached when the test was written (2026-12-02,
+The floors sit 0.1 below the ETVs this subset reached with today's default (2026-12-02,
 2-core x86-64): a fit on another CPU differs by float32 rounding (other kernels, other summation
 order) and its ETV by a few hundredths; a drop of 0.1 is a regression of the method, not rounding.
 """
@@ -23,10 +24,10 @@ from cellfit.fit import FitConfig, fit_recordings
 
 #: test-panel index -> (what the cell is, ETV floor)
 CELLS = {
-    1: ("ALIF regular spiking", 0.90),  # reached 0.999
-    3: ("ALIF slow fast-spiking", 0.85),  # 0.950
-    5: ("AdEx regular spiking", 0.76),  # 0.858
-    13: ("HH fast spiking", 0.85),  # 0.954
+    1: ("ALIF regular spiking", 0.96),  # reached 1.065 (0.999 with one start, the default of rounds 1-3)
+    3: ("ALIF slow fast-spiking", 0.85),  # 0.950 (0.950)
+    5: ("AdEx regular spiking", 0.76),  # 0.858 (0.858)
+    13: ("HH fast spiking", 0.90),  # 1.000 (0.954)
 }
 
 
@@ -64,14 +65,31 @@ def test_alif_membrane_time_constant_recovered_or_flagged_with_truth_inside(fits
 
 
 @pytest.mark.slow
+def test_alif_adaptation_time_constant_recovered_or_flagged_with_truth_inside(fits):
+    """The default's search along tau_adapt (round 4) on the ALIF regular-spiking cell: 36.7 ms for a true
+    36.2 ms, where one start (the default of rounds 1-3) stopped at 131 ms. (The slow fast-spiking cell 3
+    misses this target with either: 136 ms for a true 200 ms, interval 39-164 ms; FITTING.md.)"""
+    cell, fit = fits[1]
+    r, truth = fit.result, cell.params.tau_adapt_ms
+    lo, hi = r.intervals["tau_adapt_ms"]
+    print(f"tau_adapt {r.tau_adapt_ms:.1f} ms (true {truth:.1f}), interval [{lo:.1f}, {hi:.1f}], flags {r.undetermined}")
+    assert lo <= r.tau_adapt_ms <= hi
+    within = abs(r.tau_adapt_ms / truth - 1) <= 0.15
+    assert within or ("tau_adapt_ms" in r.undetermined and lo <= truth <= hi), \
+        f"tau_adapt {r.tau_adapt_ms:.1f} ms vs true {truth:.1f} ms, interval [{lo:.1f}, {hi:.1f}], flags {r.undetermined}"
+
+
+@pytest.mark.slow
 def test_the_accurate_option_keeps_its_gain_on_a_cell_the_default_underfits():
     """``--model auto --restarts 2`` (three model classes from two starts each, chosen on the two Noise 1
     seconds after the training window) on the panel's other AdEx regular-spiking cell (992000005):
-    it kept ``alif_asc`` and reached 1.087 where the default reached 0.840 (FITTING.md, round 2),
-    with a clear validation margin (1.23 vs 1.16 for the next candidate), so the choice does not
+    it kept ``alif_asc`` and reached 1.087 where one start (the default then) reached 0.840 (FITTING.md,
+    round 2), with a clear validation margin (1.23 vs 1.16 for the next candidate), so the choice does not
     hang on rounding. Floor 0.1 below, for the reason in the module docstring."""
+    from cellfit.fit.config import fit_config
+
     (rec,) = synthetic_recordings([test_panel()[4]], dt_ms=0.1, window_s=3.0)
-    cfg = FitConfig(dt_ms=0.1, model="auto", restarts=2)
+    cfg = fit_config(dt_ms=0.1, model="auto", restarts=2)  # as the command line builds it
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", seed=0, progress=False)
     r = fit.result
     assert r.status == "ok", r.error
@@ -81,9 +99,9 @@ def test_the_accurate_option_keeps_its_gain_on_a_cell_the_default_underfits():
 
 
 @pytest.mark.slow
-def test_adapt_search_recovers_tau_adapt_where_the_default_does_not():
-    """``--adapt-search`` on the ALIF regular-spiking cell above: the default fit's tau_adapt was 131 ms
-    for a true 36 ms (a local minimum along tau_adapt); the search kept the start whose final loss was 7%
+def test_adapt_search_recovers_tau_adapt_where_one_start_does_not():
+    """``--adapt-search`` on the ALIF regular-spiking cell above: one start's tau_adapt (the default then) was
+    131 ms for a true 36 ms (a local minimum along tau_adapt); the search kept the start whose final loss was 7%
     below the next (0.807 vs 0.865) and reached 37 ms. Asserted: the tau_adapt target (within 15%, or
     flagged with the truth in its interval), which a change of start on another CPU would also have to meet."""
     from cellfit.fit.config import fit_config

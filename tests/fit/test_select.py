@@ -8,6 +8,7 @@ import pytest
 
 from cellfit.data.synthetic import alif_panel, synthetic_recordings
 from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.config import GRID_RESTARTS
 from cellfit.fit.fitter import CellFitState, TrainingSet
 from cellfit.fit.select import choose, interval_table, resample_traces
 
@@ -25,6 +26,37 @@ def test_choose_prefers_validation_then_training_loss():
     assert choose(cands, None) == (1, "training loss")
     assert choose(cands, [float("nan")] * 3) == (1, "training loss")  # no usable validation score
     assert choose([state(1.0, failed=True)], None)[1].startswith("none")
+
+
+def test_choose_with_a_validation_veto_ranks_by_training_loss():
+    """The default (``validation_veto`` 0.1): the lowest training loss among the candidates whose validation
+    ETV is at least the first's minus the veto; the first is always eligible, a failed one never."""
+    cands = [state(1.0), state(0.5), state(0.4), state(0.2, failed=True)]
+    basis = "training loss, validation veto 0.1"
+    assert choose(cands, [0.9, 0.85, 0.7, 0.95], veto=0.1) == (1, basis)  # 2 predicts the validation seconds worse
+    assert choose(cands, [0.9, 0.85, 0.8, 0.95], veto=0.1) == (2, basis)  # 0.8 is exactly at the veto: eligible
+    assert choose(cands, [0.9, 0.7, 0.7, 0.95], veto=0.1) == (0, basis)  # both vetoed: the first, whatever its loss
+    assert choose(cands, [0.9, float("nan"), 0.85, 0.95], veto=0.1) == (2, basis)  # no score: vetoed
+    # the first without a usable score (no reliable validation spikes), or no validation data: lowest loss
+    assert choose(cands, [float("nan"), 0.5, 0.1, 0.9], veto=0.1) == (2, "training loss")
+    assert choose(cands, None, veto=0.1) == (2, "training loss")
+
+
+def test_command_line_options_map_onto_the_fit_configuration():
+    from cellfit.fit.config import ADAPT_SEARCH, GRID_RESTARTS, fit_config
+
+    default = fit_config()
+    assert default == FitConfig() and (default.restarts, default.diverse_restarts) == (5, True)
+    assert default.validation_veto == 0.1
+    one = fit_config(restarts=1)  # --restarts 1: the default of rounds 1-3
+    assert (one.restarts, one.diverse_restarts, one.validation_veto) == (1, False, None)
+    auto = fit_config(model="auto")  # one start per variant, chosen on validation ETV
+    assert (auto.restarts, auto.diverse_restarts, auto.validation_veto) == (1, False, None)
+    assert fit_config(model="auto", restarts=2).restarts == 2
+    assert fit_config(adapt_search=True) == FitConfig(**ADAPT_SEARCH)
+    assert set(GRID_RESTARTS) <= {f for f in FitConfig.__dataclass_fields__}
+    with pytest.raises(ValueError, match="validation_veto"):
+        FitConfig(validation_veto=-0.1)
 
 
 def test_resampling_keeps_shapes_and_draws_whole_traces():
@@ -54,7 +86,7 @@ def test_interval_table_covers_the_refits_and_flags_loose_time_constants():
 def test_fit_chooses_on_validation_and_reports_intervals():
     # an ALIF cell in memory at DT 0.5 ms, 2 s of each epoch: the first second trains, the next validates
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
-    cfg = FitConfig(dt_ms=0.5, epochs=6, restarts=2, bootstrap=3)
+    cfg = FitConfig(dt_ms=0.5, epochs=6, restarts=2, bootstrap=3, **GRID_RESTARTS)  # --restarts 2
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     r = fit.result
     assert r.window_s == 1.0 and fit.recording.test.n_bins == 2000  # scored on the first second only
@@ -144,3 +176,42 @@ def test_adapt_search_starts_at_every_grid_tau_adapt_keeps_the_lowest_loss_and_r
     assert r.bootstrap_replicates == 3
     for name, (lo, hi) in r.intervals.items():
         assert lo <= getattr(r, name) <= hi
+
+
+def test_the_default_fit_searches_along_tau_adapt_with_a_validation_veto():
+    """The default (round 4): the same five starts as ``--adapt-search``, the lowest training loss kept among
+    those whose validation ETV is at most ``validation_veto`` below the first's; refits beside the starts."""
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=6, bootstrap=3)
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    r = fit.result
+    cands = r.selection["candidates"]
+    assert r.selection["basis"] == "training loss, validation veto 0.1" and len(cands) == 5
+    first = cands[0]["validation_etv"]
+    eligible = [i for i, c in enumerate(cands) if i == 0 or c["validation_etv"] >= first - 0.1]
+    assert r.selection["chosen"] == min(eligible, key=lambda i: cands[i]["train_loss"])
+    assert r.bootstrap_replicates == 3
+    for name, (lo, hi) in r.intervals.items():
+        assert lo <= getattr(r, name) <= hi
+
+
+@pytest.mark.parametrize("variant", ["alif", "alif_reset_asc"])
+def test_candidates_simulated_as_one_batch_spike_as_each_alone(variant):
+    """Validation simulates a cell's candidates of one variant as one batched model
+    (:func:`predict_population`); each neuron of a batch is independent, so every candidate's spike
+    train is the one it has alone (exact: spike trains are 0/1, and these models are far from ties)."""
+    from cellfit.fit.fitter import predict_population, predict_spikes
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=1.0)
+    stimuli = rec.normalised_current("train")[0]  # (E, T)
+    cfg = FitConfig(dt_ms=0.5, model=variant)
+    models = []
+    for k, (tau_m, tau_a, bias) in enumerate(((12.0, 80.0, 0.4), (25.0, 300.0, 0.6), (40.0, 30.0, 0.9))):
+        init = dict(cfg.initial_values(), **cfg.variant_start(variant), tau_m_ms=tau_m, tau_adapt_ms=tau_a, bias=bias)
+        if "asc_amp" in init:
+            init["asc_amp"] = [0.3 * k - 0.2, -0.1]
+        models.append(cfg.build_model(init))
+    together = predict_population(models, stimuli)
+    assert together.shape == (3, *stimuli.shape) and together.sum() > 0
+    for model, spikes in zip(models, together):
+        np.testing.assert_array_equal(spikes, predict_spikes(model, stimuli)["spikes"])

@@ -9,6 +9,10 @@ import torch
 
 from cellfit.data import load_cell
 from cellfit.data.synthetic.panels import DEV_FIRST_ID
+from cellfit.fit.config import GRID_RESTARTS
+
+#: the default fit when these probes ran (rounds 2-3 of FITTING.md): one start, the best grid point
+ONE_START = dict(restarts=1, **GRID_RESTARTS)
 
 
 def parse(description: str, cells: str) -> argparse.Namespace:

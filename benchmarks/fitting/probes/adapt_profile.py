@@ -11,6 +11,7 @@ import torch
 
 from cellfit.data import load_cell
 from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.config import GRID_RESTARTS
 
 FACTORS = (0.25, 0.5, 0.7, 1.0, 1.4, 2.0, 4.0)
 
@@ -26,14 +27,15 @@ def main() -> None:
     cache_of = dict(zip(a.labels, a.caches))
     rows = [json.loads(line) for line in open(a.rows)]
     fits = {(r["label"], r["specimen_id"]): r for r in rows
-            if r["variant"] == "default" and r["family"] == "alif" and r["label"] in cache_of}
+            if r["variant"] == "one_start" and r["family"] == "alif" and r["label"] in cache_of}
     for (label, sid), r in sorted(fits.items()):
         rec = load_cell(sid, 0.1, 3.0, cache_of[label])
         est, true = r["tau_adapt_ms"], r["true_tau_adapt_ms"]
         out = []
         for f in FACTORS:
             v = est * f
-            cfg = FitConfig(tau_adapt_bounds_ms=(v / 1.001, v * 1.001), grid_tau_adapt_ms=(v,), bootstrap=0)
+            cfg = FitConfig(tau_adapt_bounds_ms=(v / 1.001, v * 1.001), grid_tau_adapt_ms=(v,), bootstrap=0,
+                            restarts=1, **GRID_RESTARTS)
             (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
             out.append(dict(label=label, sid=sid, est=est, true=true, factor=f, tau=v, loss=fit.result.train_loss,
                             etv=fit.result.etv))

@@ -9,7 +9,7 @@ from unittest import mock
 
 import numpy as np
 
-from _common import load, parse
+from _common import ONE_START, load, parse
 from cellfit.fit import FitConfig, fit_recordings
 
 STARTS = [((0.0, 0.0), (10.0, 200.0)), ((0.4, -0.2), (20.0, 300.0)), ((1.5, -1.0), (50.0, 500.0))]  # amplitudes, taus
@@ -24,7 +24,7 @@ def main() -> None:
             s = plain(self, model)
             return dict(s, asc_amp=list(amp), tau_asc_ms=list(tau)) if "asc_amp" in s else s
         with mock.patch.object(FitConfig, "variant_start", start):
-            fits = fit_recordings(recs, FitConfig(model="alif_asc", bootstrap=0), window_s=1.0, device="cpu",
+            fits = fit_recordings(recs, FitConfig(model="alif_asc", bootstrap=0, **ONE_START), window_s=1.0, device="cpu",
                                   progress=False)
         rows = []
         for (c, i), f in zip(keys, fits):

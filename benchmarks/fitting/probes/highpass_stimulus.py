@@ -7,7 +7,7 @@ from unittest import mock
 
 import numpy as np
 
-from _common import load, parse
+from _common import ONE_START, load, parse
 from cellfit.data.types import CellRecording
 from cellfit.fit import FitConfig, fit_recordings
 
@@ -31,7 +31,7 @@ def main() -> None:
             x = plain(self, split)
             return x if k == 0 else (x - k * lowpass(x, tau, self.dt_ms)).astype(np.float32)
         with mock.patch.object(CellRecording, "normalised_current", high_passed):
-            etv = [f.result.etv for f in fit_recordings(recs, FitConfig(), window_s=1.0, device="cpu", progress=False)]
+            etv = [f.result.etv for f in fit_recordings(recs, FitConfig(**ONE_START), window_s=1.0, device="cpu", progress=False)]
         print(f"k {k} tau {tau:g} ms: " + " ".join(f"{c}/{i}:{e:.2f}" for (c, i), e in zip(keys, etv))
               + f" | median {np.median(etv):.3f}", flush=True)
 
