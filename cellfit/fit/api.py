@@ -283,7 +283,8 @@ def fit_recordings(
                       tau_asc_ms=tuple(params[f"tau_asc_{j + 1}_ms"] for j in range(n_asc)))
         selection = dict(
             basis=basis, chosen=index, validation_s=0.0 if scores is None else val.seconds(config.dt_ms),
-            candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""), train_loss=c.best_loss,
+            candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""),
+                             start_tau_adapt_ms=c.init.get("tau_adapt_ms"), train_loss=c.best_loss,
                              epochs=c.epochs, validation_etv=None if scores is None else scores[i],
                              failed=c.failed) for i, c in enumerate(cands)],
         )
