@@ -174,7 +174,7 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "restarts": (("--restarts",), dict(
         type=positive_int, default=None, metavar="N",
         help="fit from the N best starting points of the initial grid and keep the one that predicts held-out "
-             "Noise 1 seconds best (1: one start, about half the default's time, tau_adapt often too short); "
+             "Noise 1 seconds best (1: one start, 0.65-0.85x the default's time, tau_adapt often too short); "
              "default: one start per adaptation time constant of the grid (5), the lowest training loss kept "
              "unless it predicts the held-out Noise 1 seconds clearly worse (FITTING.md); with --model auto: 1")),
     "adapt_search": (("--adapt-search",), dict(
