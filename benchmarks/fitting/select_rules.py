@@ -54,33 +54,46 @@ def rules() -> dict:
     return out
 
 
+_CELLS: dict = {}  # the cells being evaluated (search_rules adds per-class rules when they hold several classes)
+
+
 def _val(c: dict) -> float:
     v = c.get("val_2nd_3rd")
     return -math.inf if v is None or not math.isfinite(v) else v
 
 
 def search_rules() -> dict:
-    """Rules over the starts of one model class (``select_study.py --diverse``: one start per grid
-    tau_adapt, best grid point first): each a function of a cell's candidates."""
+    """Rules over the starts of ``select_study.py --diverse`` (one start per grid tau_adapt, best grid point
+    first, per model class): each a function of a cell's candidates and a number of starts."""
+    def alif(cs, n):
+        return [c for c in cs if c["model"] == "alif"][:n]
+
     def first(cs, n):
-        return cs[0]
+        return alif(cs, n)[0]
 
     def lowest(cs, n):
-        return min((c for c in cs[:n] if not c["failed"]), key=lambda c: c["train_loss"], default=cs[0])
+        return min((c for c in alif(cs, n) if not c["failed"]), key=lambda c: c["train_loss"], default=cs[0])
 
     def best_val(cs, n):
-        return max((c for c in cs[:n] if not c["failed"]), key=_val, default=cs[0])
+        return max((c for c in alif(cs, n) if not c["failed"]), key=_val, default=cs[0])
 
     def margin(m):
         def rule(cs, n):
-            b = lowest(cs, n)
-            return b if b["train_loss"] < cs[0]["train_loss"] * (1 - m) else cs[0]
+            b, f = lowest(cs, n), first(cs, n)
+            return b if b["train_loss"] < f["train_loss"] * (1 - m) else f
         return rule
 
-    def veto(d):  # FitConfig.validation_veto
+    def vetoed(pool, d):  # FitConfig.validation_veto, within one model class
+        ok = [c for c in pool if not c["failed"] and (c is pool[0] or _val(c) >= _val(pool[0]) - d)]
+        return min(ok, key=lambda c: c["train_loss"], default=pool[0])
+
+    def veto(d):
+        return lambda cs, n: vetoed(alif(cs, n), d)
+
+    def per_class(models, m):  # the veto within each class, then the best validation ETV across classes
         def rule(cs, n):
-            ok = [c for c in cs[:n] if not c["failed"] and (c is cs[0] or _val(c) >= _val(cs[0]) - d)]
-            return min(ok, key=lambda c: c["train_loss"], default=cs[0])
+            picks = [vetoed([c for c in cs if c["model"] == k][:n], 0.1) for k in models]
+            return max(picks, key=lambda c: _val(c) - (m if c["model"] != "alif" else 0.0))
         return rule
 
     out = {}
@@ -88,7 +101,15 @@ def search_rules() -> dict:
         out.update({f"x{n} lowest training loss": (lowest, n), f"x{n} best validation ETV (2nd+3rd s)": (best_val, n)})
         out.update({f"x{n} training loss, margin {m:g}": (margin(m), n) for m in (0.01, 0.02, 0.05)})
         out.update({f"x{n} training loss, validation veto {d:g}": (veto(d), n) for d in (0.0, 0.05, 0.1, 0.2)})
-    return {"first start (best grid point)": (first, 1), **out}
+    classes = sorted({c["model"] for cs in _CELLS.values() for c in cs}) if _CELLS else ["alif"]
+    if len(classes) > 1:
+        for models in (tuple(classes), ("alif", "alif_asc")):
+            out.update({f"x5 veto 0.1 per class ({'+'.join(models)}), best validation ETV, margin {m:g}":
+                        (per_class(models, m), 5) for m in (0.0, 0.05, 0.1)})
+    def oracle(cs, n):  # not a rule: it reads the held-out ETV
+        return max(alif(cs, n), key=lambda c: c["test_etv"] or 0.0)
+
+    return {"first start (best grid point)": (first, 1), **out, "oracle: best ALIF start held out (no rule)": (oracle, 5)}
 
 
 def _summary(name: str, picks: list, base: np.ndarray) -> None:
@@ -114,6 +135,7 @@ def main() -> None:
         if a.label is None or r["label"] in a.label:
             cells[(r["label"], r["specimen_id"])].append(r)
     keys = sorted(cells)
+    _CELLS.update(cells)
     base = np.array([(cells[k][0]["test_etv"] or 0.0) for k in keys])  # the first candidate: the best grid point
     oracle = np.array([max((c["test_etv"] or 0.0) for c in cells[k]) for k in keys])
     print(f"{len(keys)} cells; oracle (held-out best of all candidates): median {np.median(oracle):.3f}, "
