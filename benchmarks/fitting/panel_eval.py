@@ -63,6 +63,9 @@ VARIANTS: dict[str, dict] = {
     # the same five starts, the lowest training loss among those the validation seconds do not veto
     # (round 4; the default since)
     "tau_search": dict(restarts=5, diverse_restarts=True, validation_veto=0.1),
+    # the same search in each model class, the veto within each, and an extension kept only where its
+    # training loss is 5% below ALIF's (round 4; --model auto since)
+    "auto_search": dict(model="auto", restarts=5, diverse_restarts=True, validation_veto=0.1, extension_margin=0.05),
 }
 
 

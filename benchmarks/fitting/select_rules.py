@@ -102,10 +102,37 @@ def search_rules() -> dict:
         out.update({f"x{n} training loss, margin {m:g}": (margin(m), n) for m in (0.01, 0.02, 0.05)})
         out.update({f"x{n} training loss, validation veto {d:g}": (veto(d), n) for d in (0.0, 0.05, 0.1, 0.2)})
     classes = sorted({c["model"] for cs in _CELLS.values() for c in cs}) if _CELLS else ["alif"]
+    def every(cs):
+        return [c for c in cs if not c["failed"]]
+
+    def lowest_of(pool, cs):
+        return min(pool, key=lambda c: c["train_loss"], default=cs[0])
+
+    def all_vetoed(d):  # over every class: not vetoed against the ALIF first start
+        return lambda cs, n: lowest_of([c for c in every(cs) if c is cs[0] or _val(c) >= _val(cs[0]) - d], cs)
+
+    def near_best(d):  # over every class: within d of the best validation ETV
+        return lambda cs, n: lowest_of([c for c in every(cs) if _val(c) >= max(map(_val, every(cs))) - d], cs)
+
+    def extension_margin(m):  # FitConfig.extension_margin: the ALIF search's pick unless an extension's is m lower
+        def rule(cs, n):
+            base = vetoed(alif(cs, n), 0.1)
+            pool = [vetoed([c for c in cs if c["model"] == k][:n], 0.1) for k in classes if k != "alif"]
+            better = [c for c in pool if c["train_loss"] < base["train_loss"] * (1 - m)]
+            return lowest_of(better, cs) if better else base
+        return rule
+
     if len(classes) > 1:
         for models in (tuple(classes), ("alif", "alif_asc")):
             out.update({f"x5 veto 0.1 per class ({'+'.join(models)}), best validation ETV, margin {m:g}":
                         (per_class(models, m), 5) for m in (0.0, 0.05, 0.1)})
+        out["x5 lowest training loss over all classes"] = (lambda cs, n: lowest_of(every(cs), cs), 5)
+        out.update({f"x5 all classes, lowest loss not vetoed ({d:g}) against the ALIF first start": (all_vetoed(d), 5)
+                    for d in (0.1, 0.2, 0.3, 0.5)})
+        out.update({f"x5 all classes, lowest loss within {d:g} of the best validation ETV": (near_best(d), 5)
+                    for d in (0.1, 0.2, 0.3, 0.5)})
+        out.update({f"x5 ALIF search unless an extension's loss is {m:g} lower": (extension_margin(m), 5)
+                    for m in (0.02, 0.05, 0.1)})
     def oracle(cs, n):  # not a rule: it reads the held-out ETV
         return max(alif(cs, n), key=lambda c: c["test_etv"] or 0.0)
 

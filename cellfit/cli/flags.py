@@ -169,14 +169,16 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         type=positive_int, default=200, metavar="N", help="maximum training epochs (default {default})")),
     "model": (("--model",), dict(
         choices=("auto", *MODEL_NAMES), default="alif", metavar="NAME",
-        help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; auto fits the candidate variants and keeps, "
-             "per cell, the one that predicts held-out Noise 1 seconds best (default {default})")),
+        help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; auto runs the default's search in every "
+             "variant and keeps an extension only where its training loss is 5% below the ALIF fit's (bursting "
+             "cells; about 3x the time; FITTING.md); with --restarts N, the variant and start that predict "
+             "held-out Noise 1 seconds best (default {default})")),
     "restarts": (("--restarts",), dict(
         type=positive_int, default=None, metavar="N",
         help="fit from the N best starting points of the initial grid and keep the one that predicts held-out "
              "Noise 1 seconds best (1: one start, 0.65-0.85x the default's time, tau_adapt often too short); "
              "default: one start per adaptation time constant of the grid (5), the lowest training loss kept "
-             "unless it predicts the held-out Noise 1 seconds clearly worse (FITTING.md); with --model auto: 1")),
+             "unless it predicts the held-out Noise 1 seconds clearly worse (FITTING.md)")),
     "adapt_search": (("--adapt-search",), dict(
         action="store_true",
         help="the default's five starts, the lowest training loss kept without the held-out Noise 1 check "

@@ -250,8 +250,7 @@ def fit_recordings(
     picks = []
     for cands, val in zip(candidates, validation):
         scores = validation_scores(cands, val, config.dt_ms) if val is not None else None
-        one_variant = len({c.init.get("model", "alif") for c in cands}) == 1
-        index, basis = choose(cands, scores, config.validation_veto if one_variant else None)
+        index, basis = choose(cands, scores, config.validation_veto, config.extension_margin)
         picks.append((index, basis, scores))
     chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
     refits = early_refits if early_refits is not None else \

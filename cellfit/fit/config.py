@@ -98,8 +98,13 @@ class FitConfig:
     the candidates whose validation ETV is at least the first candidate's (the best grid point's) minus
     this value: starts of one model class on the same data are ranked by the loss they reach, and the
     validation seconds only veto a start that predicts them clearly worse (an over-fit). None: the highest
-    validation ETV. Candidates of several variants (``model="auto"``) are always chosen on validation ETV,
-    since their training losses do not compare."""
+    validation ETV. Under ``model="auto"`` the veto chooses within each variant, and ``extension_margin``
+    across them."""
+    extension_margin: Optional[float] = 0.05
+    """Under ``model="auto"`` with a ``validation_veto``: an extension's pick replaces the first variant's
+    (ALIF's) only where its final training loss is lower by at least this fraction (the extensions hold
+    the ALIF model, so their loss is never much higher: the margin is the price of their extra
+    parameters). None: the variants' picks are compared on validation ETV (FITTING.md, round 4)."""
     validation_s: float = 2.0
     """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
     (0: choose by training loss; at most what the 3 s epoch leaves). Needs recordings that reach past the
@@ -154,6 +159,8 @@ class FitConfig:
             raise ValueError(f"restarts must be >= 1 and bootstrap >= 0, got {self.restarts}, {self.bootstrap}")
         if self.validation_veto is not None and not self.validation_veto >= 0.0:
             raise ValueError(f"validation_veto must be None or >= 0, got {self.validation_veto}")
+        if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):
+            raise ValueError(f"extension_margin must be None or in [0, 1), got {self.extension_margin}")
         if not (0.0 <= self.validation_s <= 2.0):
             raise ValueError(f"validation_s must lie in [0, 2] s (the rest of a 3 s epoch), got {self.validation_s}")
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:
@@ -251,10 +258,10 @@ class FitConfig:
 def fit_config(*, adapt_search: bool = False, restarts: Optional[int] = None, **fields) -> FitConfig:
     """A :class:`FitConfig` from the command lines' options.
 
-    ``restarts`` None (no ``--restarts``): the default search, except under ``model="auto"``, which
-    fits one start per variant; ``restarts`` N: the N best grid points (:data:`GRID_RESTARTS`);
+    ``restarts`` None (no ``--restarts``): the default search (in each variant under ``model="auto"``);
+    ``restarts`` N: the N best grid points, chosen on validation ETV (:data:`GRID_RESTARTS`);
     ``adapt_search`` (``--adapt-search``): :data:`ADAPT_SEARCH` on top.
     """
-    if restarts is not None or fields.get("model") == "auto":
-        fields = dict(fields, restarts=restarts or 1, **GRID_RESTARTS)
+    if restarts is not None:
+        fields = dict(fields, restarts=restarts, **GRID_RESTARTS)
     return FitConfig(**dict(fields, **(ADAPT_SEARCH if adapt_search else {})))

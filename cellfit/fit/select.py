@@ -193,15 +193,18 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
 
 
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
-           veto: Optional[float] = None) -> tuple[int, str]:
+           veto: Optional[float] = None, margin: Optional[float] = None) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
-    ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``;
-    candidates of one model variant): the lowest final training loss among the candidates whose
-    validation ETV is at least the first candidate's minus ``veto`` (the first is always among
-    them). Where no candidate has a validation score (no validation data, or no reliable spikes
-    there), or the first has none under a veto, the lowest final training loss among those that
-    did not fail.
+    ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
+    within each model variant, the lowest final training loss among the candidates whose validation
+    ETV is at least the variant's first candidate's minus ``veto`` (the first is always among them;
+    without a score for the first, the variant's lowest training loss). With several variants (the
+    first is the base, e.g. ALIF) and ``margin`` (``FitConfig.extension_margin``), another variant's
+    pick replaces the base's only where its training loss is lower by at least that fraction (the
+    lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV.
+    Where no candidate has a validation score (no validation data, or no reliable spikes there),
+    the lowest final training loss among those that did not fail.
     """
     ok = [i for i, st in enumerate(candidates) if not st.failed]
     if not ok:
@@ -209,13 +212,32 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     def lowest(pool):
         return min(pool, key=lambda i: candidates[i].best_loss)
 
-    if scores is not None and veto is not None and ok[0] == 0 and math.isfinite(scores[0]):
-        return lowest([i for i in ok if i == 0 or scores[i] >= scores[0] - veto]), \
-            f"training loss, validation veto {veto:g}"
-    if scores is not None and veto is None and any(math.isfinite(scores[i]) for i in ok):
-        best = max((i for i in ok if math.isfinite(scores[i])), key=lambda i: scores[i])
-        return best, "validation ETV"
-    return lowest(ok), "training loss"
+    def finite(i):
+        return scores is not None and math.isfinite(scores[i])
+
+    if scores is None or not any(finite(i) for i in ok):
+        return lowest(ok), "training loss"
+    if veto is None:
+        return max((i for i in ok if finite(i)), key=lambda i: scores[i]), "validation ETV"
+    groups: dict = {}
+    for i, st in enumerate(candidates):
+        groups.setdefault(st.init.get("model", "alif"), []).append(i)
+    picks = []
+    for members in groups.values():
+        alive = [i for i in members if i in ok]
+        if not alive:
+            continue
+        first = members[0]
+        pool = [i for i in alive if i == first or scores[i] >= scores[first] - veto] if finite(first) else alive
+        picks.append(lowest(pool))
+    basis = f"training loss, validation veto {veto:g}"
+    if len(groups) == 1:
+        return picks[0], (basis if finite(groups[next(iter(groups))][0]) else "training loss")
+    if margin is None:
+        return max(picks, key=lambda i: scores[i] if finite(i) else -math.inf), basis + " per variant, then validation ETV"
+    base = picks[0]
+    better = [i for i in picks[1:] if candidates[i].best_loss < candidates[base].best_loss * (1.0 - margin)]
+    return (lowest(better) if better else base), basis + f" per variant; another variant if its loss is {margin:g} lower"
 
 
 def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:

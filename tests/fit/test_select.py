@@ -42,6 +42,23 @@ def test_choose_with_a_validation_veto_ranks_by_training_loss():
     assert choose(cands, None, veto=0.1) == (2, "training loss")
 
 
+def test_choose_among_variants_keeps_an_extension_only_by_a_loss_margin():
+    """``model="auto"`` (round 4): the veto within each variant, then another variant's pick replaces the first
+    variant's (ALIF's) only where its training loss is lower by at least ``margin``."""
+    def of(variant, loss):
+        st = state(loss)
+        return dataclasses.replace(st, init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.78), of("alif_asc", 0.5), of("alif_reset_asc", 0.7)]
+    scores = [0.9, 0.85, 0.9, 0.5, 0.88]  # alif_asc's 0.5-loss start is vetoed (0.5 < 0.9 - 0.1)
+    # picks: alif 0.8 (index 1), alif_asc 0.78 (2), alif_reset_asc 0.7 (4); 0.7 < 0.8 x 0.95, 0.78 is not
+    index, basis = choose(cands, scores, veto=0.1, margin=0.05)
+    assert index == 4 and "0.05 lower" in basis
+    assert choose(cands, scores, veto=0.1, margin=0.2)[0] == 1  # no extension 20% lower: ALIF's pick
+    assert choose(cands, scores, veto=0.1)[0] == 2  # no margin: the picks compared on validation ETV (0.9)
+    assert choose(cands, scores)[0] == 0  # no veto: the best validation ETV overall (first of the ties)
+
+
 def test_command_line_options_map_onto_the_fit_configuration():
     from cellfit.fit.config import ADAPT_SEARCH, GRID_RESTARTS, fit_config
 
@@ -50,9 +67,10 @@ def test_command_line_options_map_onto_the_fit_configuration():
     assert default.validation_veto == 0.1
     one = fit_config(restarts=1)  # --restarts 1: the default of rounds 1-3
     assert (one.restarts, one.diverse_restarts, one.validation_veto) == (1, False, None)
-    auto = fit_config(model="auto")  # one start per variant, chosen on validation ETV
-    assert (auto.restarts, auto.diverse_restarts, auto.validation_veto) == (1, False, None)
-    assert fit_config(model="auto", restarts=2).restarts == 2
+    auto = fit_config(model="auto")  # the default's search in every variant, an extension by a loss margin
+    assert (auto.restarts, auto.diverse_restarts, auto.validation_veto, auto.extension_margin) == (5, True, 0.1, 0.05)
+    auto2 = fit_config(model="auto", restarts=2)  # round 2's option: the 2 best grid points, validation ETV
+    assert (auto2.restarts, auto2.diverse_restarts, auto2.validation_veto) == (2, False, None)
     assert fit_config(adapt_search=True) == FitConfig(**ADAPT_SEARCH)
     assert set(GRID_RESTARTS) <= {f for f in FitConfig.__dataclass_fields__}
     with pytest.raises(ValueError, match="validation_veto"):
