@@ -1,6 +1,6 @@
 """Generalisation guards: default fits of a few test-panel cells keep their held-out ETV, the
 ALIF cells' membrane time constants (and one cell's adaptation time constant) are recovered or
-flagged with the truth in their interval; the two options of FITTING.md's later rounds keep what
+flagged with the truth in their interval; the options of FITTING.md's later rounds keep what
 they gained on one cell each.
 
 The interval guard covers the two ALIF cells where the target held when this was written; the
@@ -113,3 +113,22 @@ def test_adapt_search_recovers_tau_adapt_where_one_start_does_not():
     lo, hi = r.intervals["tau_adapt_ms"]
     print(f"adapt search: tau_adapt {r.tau_adapt_ms:.1f} ms (true {truth:.1f}), interval [{lo:.1f}, {hi:.1f}]")
     assert abs(r.tau_adapt_ms / truth - 1) <= 0.15 or ("tau_adapt_ms" in r.undetermined and lo <= truth <= hi)
+
+
+@pytest.mark.slow
+def test_model_auto_fits_a_bursting_cell_the_alif_model_cannot():
+    """``--model auto`` (round 4b: the default's search in every model class, an extension kept only where
+    its training loss is 5% below the ALIF fit's) on the development panel's intrinsically bursting
+    Hodgkin-Huxley cell (991000012), where the decision was made: in the panel run (the cell loaded from its
+    Allen-format files) it kept ``alif_reset_asc`` and reached 0.741 held out where the default (ALIF) reached
+    0.226 (FITTING.md); simulated in memory as here it keeps ``alif_asc`` at 0.778. Floor 0.1 below that,
+    for the reason in the module docstring; the kept variant must be an extension."""
+    from cellfit.data.synthetic import development_panel
+    from cellfit.fit.config import fit_config
+
+    (rec,) = synthetic_recordings([development_panel()[11]], dt_ms=0.1, window_s=3.0)
+    (fit,) = fit_recordings([rec], fit_config(model="auto"), window_s=1.0, device="cpu", seed=0, progress=False)
+    r = fit.result
+    assert r.status == "ok", r.error
+    print(f"auto: {r.model}, held-out ETV {r.etv:.3f}, {r.selection['basis']}")
+    assert r.model != "alif" and r.etv >= 0.67, f"kept {r.model}, held-out ETV {r.etv:.3f}"
