@@ -171,7 +171,7 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         choices=("auto", *MODEL_NAMES), default="alif", metavar="NAME",
         help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; auto runs the default's search in every "
              "variant and keeps an extension only where its training loss is 5% below the ALIF fit's (bursting "
-             "cells; about 3x the time; FITTING.md); with --restarts N, the variant and start that predict "
+             "cells; about 3.5x the time; FITTING.md); with --restarts N, the variant and start that predict "
              "held-out Noise 1 seconds best (default {default})")),
     "restarts": (("--restarts",), dict(
         type=positive_int, default=None, metavar="N",
