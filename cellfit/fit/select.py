@@ -5,15 +5,18 @@ on where it starts; a model that matches the training spikes best need not predi
 stimuli best. So a cell is fitted several times and the fit is chosen on data it was not
 trained on:
 
-1. **Candidates** (:func:`fit_candidates`): ``config.restarts`` starting points per cell (the
-   best points of the initial grid, :func:`cellfit.fit.init.grid_init`, or with
-   ``config.diverse_restarts`` the best point of each grid tau_adapt) are trained together,
-   as neurons of one batched model (:func:`cellfit.fit.fitter.fit_population`).
+1. **Candidates** (:func:`fit_candidates`): ``config.restarts`` starting points per cell (by
+   default, ``config.diverse_restarts``, the best point of each grid tau_adapt; else the best
+   points of the initial grid, :func:`cellfit.fit.init.grid_init`) are trained together,
+   as neurons of one batched model per variant (:func:`cellfit.fit.fitter.fit_population`).
 2. **Validation** (:func:`validation_scores`): each candidate predicts the Noise 1 seconds
    that follow the training window (``config.validation_s``; the model runs through the
    training window first, so it enters the validation window in the state the stimulus
-   put it in) and is scored by ETV against the Noise 1 repeats there. The best one is kept
-   (:func:`choose`). Without validation data (a window that leaves no Noise 1 time, or
+   put it in) and is scored by ETV against the Noise 1 repeats there. :func:`choose` keeps,
+   by default (``config.validation_veto``), the lowest training loss among the starts whose
+   validation ETV is not clearly below the best grid point's (under ``model="auto"`` within
+   each variant, an extension only by ``config.extension_margin``); without a veto, the best
+   validation ETV. Without validation data (a window that leaves no Noise 1 time, or
    ``validation_s = 0``) the lowest final training loss decides. Noise 2 is never used.
 3. **Intervals** (:func:`bootstrap_refits`, :func:`interval_table`): ``config.bootstrap``
    refits of the kept fit, each on a resample of the training traces (epochs drawn with
