@@ -52,7 +52,7 @@ def main() -> None:
             if new["family"] == "alif" and new.get("true_tau_adapt_ms"):
                 alif.append((filled, base["tau_adapt_ms"] / new["true_tau_adapt_ms"],
                              new["tau_adapt_ms"] / new["true_tau_adapt_ms"]))
-    lim = (0, 1.35)
+    lim = (0, 1.5)
     ax.plot(lim, lim, color="k", lw=0.8)
     ax.axhline(0.7, color="grey", lw=0.6, ls="--")
     ax.axvline(0.7, color="grey", lw=0.6, ls="--")
