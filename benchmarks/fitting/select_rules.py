@@ -54,17 +54,15 @@ def rules() -> dict:
     return out
 
 
-_CELLS: dict = {}  # the cells being evaluated (search_rules adds per-class rules when they hold several classes)
-
-
 def _val(c: dict) -> float:
     v = c.get("val_2nd_3rd")
     return -math.inf if v is None or not math.isfinite(v) else v
 
 
-def search_rules() -> dict:
+def search_rules(classes: list) -> dict:
     """Rules over the starts of ``select_study.py --diverse`` (one start per grid tau_adapt, best grid point
-    first, per model class): each a function of a cell's candidates and a number of starts."""
+    first, per model class ``classes``; rules across classes where there are several): each a function of
+    a cell's candidates and a number of starts."""
     def alif(cs, n):
         return [c for c in cs if c["model"] == "alif"][:n]
 
@@ -101,7 +99,6 @@ def search_rules() -> dict:
         out.update({f"x{n} lowest training loss": (lowest, n), f"x{n} best validation ETV (2nd+3rd s)": (best_val, n)})
         out.update({f"x{n} training loss, margin {m:g}": (margin(m), n) for m in (0.01, 0.02, 0.05)})
         out.update({f"x{n} training loss, validation veto {d:g}": (veto(d), n) for d in (0.0, 0.05, 0.1, 0.2)})
-    classes = sorted({c["model"] for cs in _CELLS.values() for c in cs}) if _CELLS else ["alif"]
     def every(cs):
         return [c for c in cs if not c["failed"]]
 
@@ -162,14 +159,14 @@ def main() -> None:
         if a.label is None or r["label"] in a.label:
             cells[(r["label"], r["specimen_id"])].append(r)
     keys = sorted(cells)
-    _CELLS.update(cells)
     base = np.array([(cells[k][0]["test_etv"] or 0.0) for k in keys])  # the first candidate: the best grid point
     oracle = np.array([max((c["test_etv"] or 0.0) for c in cells[k]) for k in keys])
     print(f"{len(keys)} cells; oracle (held-out best of all candidates): median {np.median(oracle):.3f}, "
           f"min {oracle.min():.3f}, < 0.7: {(oracle < 0.7).sum()}")
     print(f"{'rule':42s} median   mean    min  <0.7  better worse   ALIF tau_adapt within 15% (median error)")
     if all("start_tau_adapt_ms" in c for k in keys for c in cells[k]):  # select_study.py --diverse
-        for name, (rule, n) in search_rules().items():
+        classes = sorted({c["model"] for k in keys for c in cells[k]})
+        for name, (rule, n) in search_rules(classes).items():
             _summary(name, [rule(cells[k], n) for k in keys], base)
         return
     for name, (models, starts, window, margin) in rules().items():

@@ -183,9 +183,7 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
     stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
     rec = np.asarray(validation.spikes)[..., validation.start:]
     scores = [float("nan")] * len(candidates)
-    ok = [i for i, st in enumerate(candidates) if not st.failed]
-    for variant in dict.fromkeys(candidates[i].init.get("model", "alif") for i in ok):  # one batch per variant
-        group = [i for i in ok if candidates[i].init.get("model", "alif") == variant]
+    for group in _by_variant(candidates, alive_only=True):  # one batch per variant
         spikes = predict_population([candidates[i].model for i in group], stimuli)[..., validation.start:]
         for i, pred in zip(group, spikes):  # pred: (U, T_val)
             try:
@@ -193,6 +191,16 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
             except ValueError:  # validation repeats without reliable spikes
                 pass
     return scores
+
+
+def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) -> list[list[int]]:
+    """Indices of the candidates of each model variant, variants and candidates in their order
+    (``alive_only``: without the failed ones, and without variants left empty)."""
+    groups: dict = {}
+    for i, st in enumerate(candidates):
+        if not (alive_only and st.failed):
+            groups.setdefault(st.init.get("model", "alif"), []).append(i)
+    return list(groups.values())
 
 
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
@@ -222,12 +230,10 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         return lowest(ok), "training loss"
     if veto is None:
         return max((i for i in ok if finite(i)), key=lambda i: scores[i]), "validation ETV"
-    groups: dict = {}
-    for i, st in enumerate(candidates):
-        groups.setdefault(st.init.get("model", "alif"), []).append(i)
+    groups = _by_variant(candidates)
     picks = []
-    for members in groups.values():
-        alive = [i for i in members if i in ok]
+    for members in groups:
+        alive = [i for i in members if not candidates[i].failed]
         if not alive:
             continue
         first = members[0]
@@ -235,7 +241,7 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         picks.append(lowest(pool))
     basis = f"training loss, validation veto {veto:g}"
     if len(groups) == 1:
-        return picks[0], (basis if finite(groups[next(iter(groups))][0]) else "training loss")
+        return picks[0], (basis if finite(groups[0][0]) else "training loss")
     if margin is None:
         return max(picks, key=lambda i: scores[i] if finite(i) else -math.inf), basis + " per variant, then validation ETV"
     base = picks[0]
