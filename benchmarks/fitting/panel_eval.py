@@ -110,7 +110,7 @@ def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, l
                    test_rate_hz=r.test_rate_hz, predicted_rate_hz=r.predicted_rate_hz, epochs=r.epochs,
                    tau_m_ms=r.tau_m_ms, tau_adapt_ms=r.tau_adapt_ms, adapt_scale=r.adapt_scale, gain=r.gain,
                    bias=r.bias, true_tau_m_ms=tau_m, true_tau_adapt_ms=tau_a,
-                   model=r.model, intervals=r.intervals, undetermined=list(r.undetermined),
+                   model=r.model, intervals=r.intervals, undetermined=list(r.undetermined), at_bound=list(r.at_bound),
                    selection=r.selection,
                    panel_wall_s=wall, n_cells=len(fits))
         rows.append(row)

@@ -316,6 +316,10 @@ def run_summary(df: pd.DataFrame) -> str:
         values = pd.to_numeric(ok[column], errors="coerce").dropna() if column in ok else pd.Series(dtype=float)
         if len(values):
             line += f" | median {label} {values.median():.3f}"
+    for column, label in (("undetermined", "a time constant undetermined"), ("at_bound", "a parameter at its bound")):
+        flagged = int(ok[column].fillna("").astype(str).str.strip().ne("").sum()) if column in ok else 0
+        if flagged:
+            line += f" | {flagged} with {label}"
     return line
 
 

@@ -85,8 +85,9 @@ def plot_fit(fit, max_ms: float | None = None) -> Figure:
     fig.suptitle(
         f"specimen {res.specimen_id} ({res.cell_class}): held-out Noise 2 sweeps {sweeps} (not used for fitting)\n"
         f"ETV {_fmt(res.etv)} (repeat ceiling {_fmt(res.repeat_ceiling)}), Gamma {_fmt(res.gamma)} | "
-        f"tau_m {_fmt(res.tau_m_ms, '.1f')} ms, tau_adapt {_fmt(res.tau_adapt_ms, '.0f')} ms, "
-        f"d {_fmt(res.adapt_scale)} | DT {res.dt_ms:g} ms, ARP {res.arp_ms:g} ms",
+        f"DT {res.dt_ms:g} ms, ARP {res.arp_ms:g} ms\n"
+        f"{res.model or 'alif'}: tau_m {res.time_constant_text('tau_m_ms', '.1f')}, "
+        f"tau_adapt {res.time_constant_text('tau_adapt_ms', '.0f')}, d {_fmt(res.adapt_scale)}{res.other_bounds_text()}",
         fontsize=10,
     )
     return fig

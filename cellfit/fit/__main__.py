@@ -44,16 +44,11 @@ def summary_line(r, cell_dir, total_s: float) -> str:
     gamma = "n/a" if r.gamma is None else f"{r.gamma:.2f}"
     ceiling = "" if r.repeat_ceiling is None else f" (repeat ceiling {r.repeat_ceiling:.2f})"
     phys = r.physical
-    def tau(name: str, fmt: str) -> str:
-        lo_hi = r.intervals.get(name)
-        span = f" [{lo_hi[0]:{fmt}}-{lo_hi[1]:{fmt}}]" if lo_hi else ""
-        return f"{getattr(r, name):{fmt}}{span} ms" + (" (undetermined)" if name in r.undetermined else "")
-
     return (
         f"specimen {r.specimen_id} ({r.cell_class}): held-out ETV {r.etv:.3f}{ceiling}, Gamma {gamma} "
-        f"({r.n_test_repeats} repeats) | {r.model}: tau_m {tau('tau_m_ms', '.1f')}, "
-        f"tau_adapt {tau('tau_adapt_ms', '.0f')}, adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, "
-        f"R_in {phys.input_resistance_MOhm:.0f} MOhm | {r.epochs} epochs, fit {r.fit_seconds:.1f} s, "
+        f"({r.n_test_repeats} repeats) | {r.model}: tau_m {r.time_constant_text('tau_m_ms', '.1f')}, "
+        f"tau_adapt {r.time_constant_text('tau_adapt_ms', '.0f')}{r.other_bounds_text()}, "
+        f"adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, R_in {phys.input_resistance_MOhm:.0f} MOhm | {r.epochs} epochs, fit {r.fit_seconds:.1f} s, "
         f"total {total_s:.1f} s on {r.device} -> {cell_dir}"
     )
 

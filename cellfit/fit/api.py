@@ -297,6 +297,7 @@ def fit_recordings(
             intervals=intervals,
             interval_level=config.interval_level if intervals else None,
             undetermined=tuple(undetermined),
+            at_bound=tuple(config.at_bound(params)),
             bootstrap_replicates=sum(not b.failed for b in boot),
             stop_reason=_stop_reason(st),
             fit_seconds=wall / len(recordings),

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -17,7 +18,7 @@ from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
-__all__ = ["FitConfig", "inside_bounds", "MODELS", "ADAPT_SEARCH", "GRID_RESTARTS", "fit_config"]
+__all__ = ["FitConfig", "inside_bounds", "AT_BOUND_TOLERANCE", "MODELS", "ADAPT_SEARCH", "GRID_RESTARTS", "fit_config"]
 
 #: the model variants a fit can use, each a set of the ALIF layer's opt-in extensions
 #: (:class:`cellfit.ALIF` ``reset`` / ``n_asc``): ``alif`` resets to rest and adapts its
@@ -40,6 +41,12 @@ def inside_bounds(tau_ms: torch.Tensor, bounds: tuple) -> torch.Tensor:
     """Time constants moved strictly inside ``bounds`` (an estimate on a bound would have no gradient)."""
     lo, hi = bounds
     return tau_ms.clamp(lo * (1 + _BOUND_MARGIN), hi * (1 - _BOUND_MARGIN))
+
+
+#: how close to a learnable bound a fitted parameter counts as "at the bound": a time constant within this
+#: fraction of the bound (ratio), the reset potential within this fraction of its range. The bounds are
+#: reached only in the limit (sigmoid parametrisation), so a value this close was pushed against the range.
+AT_BOUND_TOLERANCE = 0.01
 
 
 #: ``--restarts N``: the N best points of the initial grid, the one with the best validation ETV kept (with
@@ -195,6 +202,31 @@ class FitConfig:
         if n_asc:
             start.update(asc_amp=[0.0] * n_asc, tau_asc_ms=list(self.asc_tau_init_ms[:n_asc]))
         return start
+
+    def bounds(self) -> dict:
+        """``{parameter name: (low, high)}`` of the learnable ranges, named as in the fitted parameters
+        (:func:`cellfit.fit.fitter.parameter_names`; ``tau_asc_ms`` stands for every ``tau_asc_j_ms``)."""
+        return dict(tau_m_ms=tuple(self.tau_mem_bounds_ms), tau_adapt_ms=tuple(self.tau_adapt_bounds_ms),
+                    tau_asc_ms=tuple(self.tau_asc_bounds_ms), v_reset=tuple(self.v_reset_bounds))
+
+    def at_bound(self, params: dict) -> list[str]:
+        """The names among ``params`` (fitted parameters, physical units) that ended at a learnable bound
+        (:data:`AT_BOUND_TOLERANCE`): the loss pushed them against the range, so the value is a limit of
+        the range, not an estimate (for example tau_m at 200 ms on a cell the model class does not describe)."""
+        bounds = self.bounds()
+        out = []
+        for name, value in params.items():
+            key = "tau_asc_ms" if name.startswith("tau_asc_") else name
+            if key not in bounds or value is None or not math.isfinite(value):
+                continue
+            lo, hi = bounds[key]
+            if key.endswith("_ms"):  # time constants: by ratio
+                near = value <= lo * (1.0 + AT_BOUND_TOLERANCE) or value >= hi / (1.0 + AT_BOUND_TOLERANCE)
+            else:
+                near = min(value - lo, hi - value) <= AT_BOUND_TOLERANCE * (hi - lo)
+            if near:
+                out.append(name)
+        return out
 
     def initial_values(self) -> dict:
         """The fixed initial parameters (physical units), before any data-based initialisation."""

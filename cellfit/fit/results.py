@@ -191,6 +191,9 @@ class FitResult:
     interval_level: Optional[float] = None
     undetermined: tuple = ()
     """Time constants the data do not determine (interval wider than ``config.undetermined_ratio``)."""
+    at_bound: tuple = ()
+    """Fitted parameters that ended at their learnable bound (``FitConfig.at_bound``): limits of the range,
+    not estimates; often a sign that the model class does not describe the cell."""
     bootstrap_replicates: Optional[int] = None
     # fitted parameters
     tau_m_ms: Optional[float] = None
@@ -251,6 +254,24 @@ class FitResult:
     def is_ok(self) -> bool:
         return self.status == "ok"
 
+    def time_constant_text(self, name: str, fmt: str) -> str:
+        """A fitted time constant as the summary line and ``fit.png`` show it, e.g.
+        ``"20.8 [15.4-30.3] ms (undetermined)"`` or ``"199.7 [180.2-199.8] ms (at its bound)"``."""
+        value = getattr(self, name)
+        if value is None:
+            return "n/a"
+        lo_hi = self.intervals.get(name)
+        span = f" [{lo_hi[0]:{fmt}}-{lo_hi[1]:{fmt}}]" if lo_hi else ""
+        flags = [flag for flag, names in (("undetermined", self.undetermined), ("at its bound", self.at_bound))
+                 if name in names]
+        return f"{value:{fmt}}{span} ms" + "".join(f" ({flag})" for flag in flags)
+
+    def other_bounds_text(self) -> str:
+        """The parameters other than tau_m and tau_adapt that ended at their bound, as the summary line and
+        ``fit.png`` append them (``", v_reset at bound"``; none: empty)."""
+        others = [name for name in self.at_bound if name not in ("tau_m_ms", "tau_adapt_ms")]
+        return f", {' '.join(others)} at bound" if others else ""
+
     # -- plain data ----------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-able dict: the fields, with ``physical`` and ``loss_stages`` as plain dicts."""
@@ -305,6 +326,7 @@ class FitResult:
             lo, hi = (d.get("intervals") or {}).get(name) or (None, None)
             row.update({f"{name}_lo": lo, f"{name}_hi": hi})
         row["undetermined"] = " ".join(self.undetermined)
+        row["at_bound"] = " ".join(self.at_bound)
         return {k: row.get(k) for k in SUMMARY_COLUMNS}
 
 
@@ -315,7 +337,7 @@ _INTERVAL_COLUMNS = ("tau_m_ms", "tau_adapt_ms")
 SUMMARY_COLUMNS = [
     "specimen_id", "cell_class", "status", "error", "etv", "gamma", "repeat_ceiling", "model", "tau_m_ms",
     *(f"{n}_{e}" for n in _INTERVAL_COLUMNS[:1] for e in ("lo", "hi")), "tau_adapt_ms",
-    *(f"{n}_{e}" for n in _INTERVAL_COLUMNS[1:] for e in ("lo", "hi")), "undetermined",
+    *(f"{n}_{e}" for n in _INTERVAL_COLUMNS[1:] for e in ("lo", "hi")), "undetermined", "at_bound",
     "adapt_scale", "gain", "bias", *(f"phys_{k}" for k in _PHYSICAL_COLUMNS), "fit_seconds", "epochs",
     "stop_reason", "train_loss", "model_ev", "reliability", "etv_init", "gamma_model", "gamma_reliability",
     "test_rate_hz", "predicted_rate_hz", "n_train_repeats", "n_test_repeats", "transgenic_line", "layer",

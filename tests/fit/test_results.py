@@ -71,3 +71,15 @@ def test_results_md_documents_every_field():
             assert f"`{f.name}`" in text, f"{sub.__name__}.{f.name} is not documented in RESULTS.md"
     for col in SUMMARY_COLUMNS:
         assert f"`{col}`" in text, f"summary column {col} is not documented in RESULTS.md"
+
+
+def test_flags_show_in_the_time_constant_text_and_the_summary_row():
+    r = ok_result(intervals={"tau_m_ms": [18.0, 199.8]}, undetermined=("tau_m_ms",),
+                  at_bound=("tau_m_ms", "v_reset"), tau_m_ms=199.7)
+    assert r.time_constant_text("tau_m_ms", ".1f") == "199.7 [18.0-199.8] ms (undetermined) (at its bound)"
+    assert r.time_constant_text("tau_adapt_ms", ".0f") == "150 ms"  # no interval, no flag
+    assert r.other_bounds_text() == ", v_reset at bound"
+    row = r.summary_row()
+    assert (row["undetermined"], row["at_bound"]) == ("tau_m_ms", "tau_m_ms v_reset")
+    assert FitResult.from_dict(json.loads(json.dumps(r.to_dict()))).at_bound == ("tau_m_ms", "v_reset")
+    assert ok_result().other_bounds_text() == "" and ok_result().summary_row()["at_bound"] == ""

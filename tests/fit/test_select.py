@@ -101,6 +101,31 @@ def test_interval_table_covers_the_refits_and_flags_loose_time_constants():
     assert interval_table(refits[:1], estimate, cfg) == ({}, [])
 
 
+def test_at_bound_names_the_parameters_pushed_against_their_range():
+    cfg = FitConfig()  # tau_m 1-200 ms, tau_adapt 5-5000 ms, tau_asc 1-2000 ms, v_reset -1 to 0.95
+    inside = dict(tau_m_ms=20.0, tau_adapt_ms=100.0, adapt_scale=0.5, gain=1.5, bias=0.5, v_reset=0.2,
+                  asc_amp_1=-0.1, tau_asc_1_ms=30.0)
+    assert cfg.at_bound(inside) == []
+    edge = dict(inside, tau_m_ms=199.7, tau_adapt_ms=5.02, v_reset=0.94, tau_asc_1_ms=1999.0, bias=900.0)
+    assert cfg.at_bound(edge) == ["tau_m_ms", "tau_adapt_ms", "v_reset", "tau_asc_1_ms"]  # bias has no bound
+    assert cfg.at_bound(dict(inside, tau_m_ms=197.0, tau_adapt_ms=5.1, v_reset=-0.97)) == []  # 1.5%, 2%, 1.5%: inside
+    assert cfg.at_bound(dict(inside, tau_m_ms=float("nan"))) == []
+
+
+def test_a_fit_held_against_its_range_says_so():
+    """An ALIF cell (true tau_m 19 ms) fitted with tau_m confined to 60-200 ms: tau_m ends at 60 ms and the
+    result, its summary row and the summary line flag it."""
+    from cellfit.fit.__main__ import summary_line
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, restarts=1, bootstrap=0, tau_mem_bounds_ms=(60.0, 200.0), **GRID_RESTARTS)
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    r = fit.result
+    assert r.tau_m_ms <= 60.0 * 1.01 and r.at_bound == ("tau_m_ms",)
+    assert r.summary_row()["at_bound"] == "tau_m_ms"
+    assert "(at its bound)" in summary_line(r, "out", 1.0)
+
+
 def test_fit_chooses_on_validation_and_reports_intervals():
     # an ALIF cell in memory at DT 0.5 ms, 2 s of each epoch: the first second trains, the next validates
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
@@ -114,6 +139,7 @@ def test_fit_chooses_on_validation_and_reports_intervals():
     assert r.bootstrap_replicates == 3 and set(r.intervals) == {"tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias"}
     for name, (lo, hi) in r.intervals.items():
         assert lo <= getattr(r, name) <= hi
+    assert r.at_bound == ()  # an ALIF cell: every parameter inside its range
     # without the extra second: chosen by training loss, same everything else
     (same,) = fit_recordings([rec.first(1.0)], cfg, device="cpu", progress=False)
     assert same.result.selection["basis"] == "training loss"
