@@ -33,8 +33,12 @@ from cellfit.fit.config import ADAPT_SEARCH, GRID_RESTARTS
 #: the default fit before round 4 (FITTING.md): one start, the best grid point (``--restarts 1``)
 ONE_START = dict(restarts=1, **GRID_RESTARTS)
 
+#: the intervals before round 5: the bootstrap refits alone (no widening to the equivalent starts)
+REFITS_ONLY = dict(equivalent_loss=None)
+
 #: named sets of FitConfig overrides (plus "window": seconds of each epoch). The variants of rounds 1-3
-#: name the start they used (``ONE_START``, the default then), so their rows stay reproducible.
+#: name the start they used (``ONE_START``, the default then), those of round 4 their intervals
+#: (``REFITS_ONLY``), so their rows stay reproducible.
 VARIANTS: dict[str, dict] = {
     "default": {},
     # the default of rounds 1-3: the best grid point, refits for the intervals beside it
@@ -59,13 +63,17 @@ VARIANTS: dict[str, dict] = {
     "auto_x2": dict(GRID_RESTARTS, model="auto", restarts=2, validation_s=2.0),
     # one start per tau_adapt of the grid, chosen on the validation seconds, or by the training loss (--adapt-search)
     "tau_starts5": dict(restarts=5, diverse_restarts=True, validation_veto=None),
-    "adapt_search": dict(ADAPT_SEARCH),
+    "adapt_search": dict(ADAPT_SEARCH, **REFITS_ONLY),
     # the same five starts, the lowest training loss among those the validation seconds do not veto
     # (round 4; the default since)
-    "tau_search": dict(restarts=5, diverse_restarts=True, validation_veto=0.1),
+    "tau_search": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, **REFITS_ONLY),
     # the same search in each model class, the veto within each, and an extension kept only where its
     # training loss is 5% below ALIF's (round 4; --model auto since)
-    "auto_search": dict(model="auto", restarts=5, diverse_restarts=True, validation_veto=0.1, extension_margin=0.05),
+    "auto_search": dict(model="auto", restarts=5, diverse_restarts=True, validation_veto=0.1, extension_margin=0.05,
+                        **REFITS_ONLY),
+    # tau_search with its intervals widened to the starts within 2% of the kept one's loss that are not
+    # vetoed (round 5; the default since)
+    "tau_search_eq": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02),
 }
 
 

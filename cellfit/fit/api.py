@@ -46,6 +46,7 @@ from cellfit.fit.select import (
     ValidationSet,
     bootstrap_refits,
     choose,
+    equivalent_candidates,
     fit_candidates,
     interval_table,
     validation_scores,
@@ -275,7 +276,9 @@ def fit_recordings(
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
             continue
         params = physical_parameters(st.model)
-        intervals, undetermined = interval_table(boot, params, config)
+        same = equivalent_candidates(cands, scores, index, config)
+        fitted_cands = [None if c.failed else physical_parameters(c.model) for c in cands]
+        intervals, undetermined = interval_table(boot, params, config, [fitted_cands[i] for i in same if i != index])
         n_asc = sum(name.startswith("asc_amp_") for name in params)
         fitted = dict(**{name: params[name] for name in PARAMETER_NAMES}, v_reset=params.get("v_reset"),
                       asc_amp=tuple(params[f"asc_amp_{j + 1}"] for j in range(n_asc)),
@@ -285,7 +288,9 @@ def fit_recordings(
             candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""),
                              start_tau_adapt_ms=c.init.get("tau_adapt_ms"), train_loss=c.best_loss,
                              epochs=c.epochs, validation_etv=None if scores is None else scores[i],
-                             failed=c.failed) for i, c in enumerate(cands)],
+                             tau_m_ms=(fitted_cands[i] or {}).get("tau_m_ms"),
+                             tau_adapt_ms=(fitted_cands[i] or {}).get("tau_adapt_ms"),
+                             equivalent=i in same, failed=c.failed) for i, c in enumerate(cands)],
         )
         result = FitResult.ok(
             **common,

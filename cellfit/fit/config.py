@@ -132,6 +132,12 @@ class FitConfig:
     """Central fraction of the bootstrap refits that a parameter's interval covers."""
     undetermined_ratio: float = 1.5
     """A time constant whose interval spans more than this factor (hi / lo) is flagged as undetermined."""
+    equivalent_loss: Optional[float] = 0.02
+    """Candidates of the kept fit's variant that the choice did not veto and whose final training loss is
+    within this fraction of the kept one's are fits the data cannot tell apart: every interval is widened to
+    contain their values (:func:`cellfit.fit.select.equivalent_candidates`; None: the refits alone). Chosen
+    on the development panels (FITTING.md, round 5): 0.02 put the truth inside the one tau_adapt interval
+    that missed it, with the median width unchanged; 0.05-0.2 did the same with wider intervals."""
     tau_mem_init_ms: float = 20.0
     tau_adapt_init_ms: float = 100.0
     adapt_scale_init: float = 0.5
@@ -173,6 +179,8 @@ class FitConfig:
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:
             raise ValueError(f"bootstrap_spread and bootstrap_spread_adapt must be >= 1, got {self.bootstrap_spread}, "
                              f"{self.bootstrap_spread_adapt}")
+        if self.equivalent_loss is not None and not self.equivalent_loss >= 0.0:
+            raise ValueError(f"equivalent_loss must be None or >= 0, got {self.equivalent_loss}")
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
             raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
                              f"{self.interval_level}, {self.undetermined_ratio}")

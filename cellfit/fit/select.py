@@ -29,7 +29,9 @@ trained on:
    depends on it: the central ``config.interval_level`` range
    of each parameter over the refits is its interval, and a time constant whose interval
    spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
-   the data (many values predict the spikes about equally well).
+   the data (many values predict the spikes about equally well). Each interval also contains the
+   values of the starts the data cannot tell apart from the kept fit (:func:`equivalent_candidates`:
+   not vetoed, training loss within ``config.equivalent_loss`` of the kept one's).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
-           "choose", "resample_traces", "interval_table"]
+           "choose", "equivalent_candidates", "resample_traces", "interval_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,14 +233,7 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     if veto is None:
         return max((i for i in ok if finite(i)), key=lambda i: scores[i]), "validation ETV"
     groups = _by_variant(candidates)
-    picks = []
-    for members in groups:
-        alive = [i for i in members if not candidates[i].failed]
-        if not alive:
-            continue
-        first = members[0]
-        pool = [i for i in alive if i == first or scores[i] >= scores[first] - veto] if finite(first) else alive
-        picks.append(lowest(pool))
+    picks = [lowest(pool) for pool in (_not_vetoed(members, candidates, scores, veto) for members in groups) if pool]
     basis = f"training loss, validation veto {veto:g}"
     if len(groups) == 1:
         return picks[0], (basis if finite(groups[0][0]) else "training loss")
@@ -247,6 +242,39 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     base = picks[0]
     better = [i for i in picks[1:] if candidates[i].best_loss < candidates[base].best_loss * (1.0 - margin)]
     return (lowest(better) if better else base), basis + f" per variant; another variant if its loss is {margin:g} lower"
+
+
+def _not_vetoed(members: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float],
+                veto: float) -> list[int]:
+    """The candidates among ``members`` (one variant, first = its best grid point) that did not fail and whose
+    validation ETV is at least the first's minus ``veto`` (all that did not fail where the first has no score)."""
+    alive = [i for i in members if not candidates[i].failed]
+    first = members[0]
+    if not math.isfinite(scores[first]):
+        return alive
+    return [i for i in alive if i == first or scores[i] >= scores[first] - veto]
+
+
+def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], chosen: int,
+                          config: FitConfig) -> list[int]:
+    """The candidates that the data cannot tell apart from the kept one (``chosen``): of its model variant, not
+    failed, not vetoed by the validation seconds (``config.validation_veto``; without validation scores every
+    one), with a final training loss at most ``config.equivalent_loss`` above the kept one's. The kept one is
+    always among them; with the validation-ETV choice (no veto) or ``equivalent_loss`` None, only it.
+
+    Their parameters widen the kept fit's intervals (:func:`interval_table`): where several starts reach
+    nearly the same loss at different time constants, the data do not decide between them.
+    """
+    if config.equivalent_loss is None or candidates[chosen].failed:
+        return [chosen]
+    has_scores = scores is not None and any(math.isfinite(v) for v in scores)
+    if has_scores and config.validation_veto is None:
+        return [chosen]
+    (members,) = [g for g in _by_variant(candidates) if chosen in g]
+    pool = _not_vetoed(members, candidates, scores, config.validation_veto) if has_scores else \
+        [i for i in members if not candidates[i].failed]
+    limit = candidates[chosen].best_loss * (1.0 + config.equivalent_loss)
+    return [i for i in pool if i == chosen or candidates[i].best_loss <= limit]
 
 
 def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
@@ -260,12 +288,15 @@ def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
     return TrainingSet(pick(data.current), pick(data.spikes), pick(data.voltage))
 
 
-def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitConfig) -> tuple[dict, list[str]]:
+def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitConfig,
+                   equivalent: Sequence[dict] = ()) -> tuple[dict, list[str]]:
     """``({name: [lo, hi]}, undetermined names)`` from the bootstrap refits of one cell.
 
     The interval of every parameter of ``estimate`` is the central ``config.interval_level``
     range of the refits' values (linear interpolation between order statistics), widened
-    where needed to contain the reported ``estimate``. A time constant whose interval spans
+    where needed to contain the reported ``estimate`` and the values of the ``equivalent`` fits
+    (parameter dicts of the candidates the data cannot tell apart from it,
+    :func:`equivalent_candidates`). A time constant whose interval spans
     more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not determined
     by the data.
     """
@@ -279,7 +310,8 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
         if len(column) < 2:
             continue
         lo, hi = np.quantile(column, [q, 1.0 - q])
-        lo, hi = min(float(lo), estimate[name]), max(float(hi), estimate[name])
+        also = [estimate[name], *(e[name] for e in equivalent if name in e)]
+        lo, hi = min(float(lo), *also), max(float(hi), *also)
         table[name] = [lo, hi]
         if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:
             loose.append(name)

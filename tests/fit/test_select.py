@@ -10,7 +10,7 @@ from cellfit.data.synthetic import alif_panel, synthetic_recordings
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.config import GRID_RESTARTS
 from cellfit.fit.fitter import CellFitState, TrainingSet
-from cellfit.fit.select import choose, interval_table, resample_traces
+from cellfit.fit.select import choose, equivalent_candidates, interval_table, resample_traces
 
 
 def state(loss, failed=False, tau_m=20.0, tau_a=100.0):
@@ -226,7 +226,8 @@ def test_the_default_fit_searches_along_tau_adapt_with_a_validation_veto():
     """The default (round 4): the same five starts as ``--adapt-search``, the lowest training loss kept among
     those whose validation ETV is at most ``validation_veto`` below the first's; refits beside the starts."""
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
-    cfg = FitConfig(dt_ms=0.5, epochs=6, bootstrap=3)
+    # equivalent_loss 0.5 (default 0.02) changes no choice; here it makes other starts equivalent (16%, 32% above)
+    cfg = FitConfig(dt_ms=0.5, epochs=6, bootstrap=3, equivalent_loss=0.5)
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     r = fit.result
     cands = r.selection["candidates"]
@@ -237,6 +238,15 @@ def test_the_default_fit_searches_along_tau_adapt_with_a_validation_veto():
     assert r.bootstrap_replicates == 3
     for name, (lo, hi) in r.intervals.items():
         assert lo <= getattr(r, name) <= hi
+    kept = cands[r.selection["chosen"]]
+    assert kept["equivalent"] and (kept["tau_m_ms"], kept["tau_adapt_ms"]) == (r.tau_m_ms, r.tau_adapt_ms)
+    for i, c in enumerate(cands):  # the starts the data cannot tell apart lie inside the intervals
+        assert c["equivalent"] == (i in eligible and c["train_loss"] <= kept["train_loss"] * 1.5)
+        if c["equivalent"]:
+            for name in ("tau_m_ms", "tau_adapt_ms"):
+                lo, hi = r.intervals[name]
+                assert lo <= c[name] <= hi
+    assert sum(c["equivalent"] for c in cands) >= 2
 
 
 @pytest.mark.parametrize("variant", ["alif", "alif_reset_asc"])
@@ -259,3 +269,28 @@ def test_candidates_simulated_as_one_batch_spike_as_each_alone(variant):
     assert together.shape == (3, *stimuli.shape) and together.sum() > 0
     for model, spikes in zip(models, together):
         np.testing.assert_array_equal(spikes, predict_spikes(model, stimuli)["spikes"])
+
+
+def test_equivalent_candidates_are_the_unvetoed_starts_of_the_kept_variant_within_the_loss_margin():
+    def of(variant, loss, failed=False):
+        return dataclasses.replace(state(loss, failed=failed), init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.50), of("alif", 0.505), of("alif", 0.51), of("alif", 0.52),
+             of("alif", 0.509, failed=True), of("alif_asc", 0.50)]
+    scores = [0.9, 0.85, 0.9, 0.7, 0.9, float("nan"), 0.9]  # 3 is vetoed (0.7 < 0.9 - 0.1)
+    cfg = FitConfig(equivalent_loss=0.02)  # within 2% of 0.50: up to 0.51
+    assert equivalent_candidates(cands, scores, 1, cfg) == [1, 2]  # not 3 (vetoed), 4 (4% above), 5, 6
+    assert equivalent_candidates(cands, None, 1, cfg) == [1, 2, 3]  # no validation: no veto
+    assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_loss=None)) == [1]
+    assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, validation_veto=None)) == [1]
+    assert equivalent_candidates(cands, scores, 6, cfg) == [6]  # the kept variant's candidates only
+
+
+def test_intervals_contain_the_equivalent_fits():
+    cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5)
+    refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]
+    estimate = dict(tau_m_ms=20.0, tau_adapt_ms=100.0, adapt_scale=0.5, gain=1.5, bias=0.5)
+    table, loose = interval_table(refits, estimate, cfg)
+    assert loose == []  # 19-21 ms and 90-110 ms: determined
+    table, loose = interval_table(refits, estimate, cfg, [dict(estimate, tau_adapt_ms=300.0, gain=1.2)])
+    assert table["tau_adapt_ms"][1] == 300.0 and table["gain"][0] == 1.2 and loose == ["tau_adapt_ms"]
