@@ -119,3 +119,16 @@ def test_no_backend_switch_or_pyplot_in_the_library():
         if pattern.search(path.read_text(encoding="utf-8")):
             offenders.append(rel)
     assert offenders == []
+
+
+def test_recovery_plot_draws_the_intervals_and_counts_those_that_hold_the_truth():
+    cells = panel.fitted(_panel_summary(4))
+    truth = cells[["specimen_id", "tau_m_ms", "tau_adapt_ms"]].copy()
+    truth["tau_m_ms"] *= 1.2
+    cells["tau_m_ms_lo"] = cells["tau_m_ms"] * 0.9
+    cells["tau_m_ms_hi"] = cells["tau_m_ms"] * np.array([1.3, 1.1, 1.3, np.nan])  # 2 hold 1.2x, 1 does not, 1 none
+    fig = panel.plot_recovery(cells, truth, columns=("tau_m_ms", "tau_adapt_ms"))
+    ax_m, ax_a = fig.axes[:2]
+    assert ax_m.get_title().endswith("\ntrue value inside the interval: 2 of 3")
+    assert len(ax_m.collections[-1].get_segments()) == 3  # one bar per cell with an interval
+    assert "interval" not in ax_a.get_title()  # no tau_adapt intervals in this table

@@ -59,7 +59,8 @@ def main() -> None:
             starts[(r["label"], r["specimen_id"])].append(r)
     cells = [r for r in _rows(a.panel)
              if r["variant"] == "tau_search" and r["family"] == "alif" and r["label"] in a.label]
-    print(f"| widened to starts within | {' | '.join(f'{n}: target, flagged, flagged though within 15%, median width' for n in NAMES)} |")
+    heads = [f"{n}: target, flagged, flagged though within 15%, median width" for n in NAMES]
+    print(f"| widened to starts within | {' | '.join(heads)} |")
     print("|---|---|---|")
     for delta in (None, 0.0, 0.02, 0.05, 0.1, 0.2):
         counts, widths = collections.Counter(), collections.defaultdict(list)

@@ -87,7 +87,8 @@ def plot_fit(fit, max_ms: float | None = None) -> Figure:
         f"ETV {_fmt(res.etv)} (repeat ceiling {_fmt(res.repeat_ceiling)}), Gamma {_fmt(res.gamma)} | "
         f"DT {res.dt_ms:g} ms, ARP {res.arp_ms:g} ms\n"
         f"{res.model or 'alif'}: tau_m {res.time_constant_text('tau_m_ms', '.1f')}, "
-        f"tau_adapt {res.time_constant_text('tau_adapt_ms', '.0f')}, d {_fmt(res.adapt_scale)}{res.other_bounds_text()}",
+        f"tau_adapt {res.time_constant_text('tau_adapt_ms', '.0f')}, d {_fmt(res.adapt_scale)}"
+        f"{res.other_bounds_text()}",
         fontsize=10,
     )
     return fig

@@ -354,7 +354,9 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
     cells (``truth_table`` of ``notebooks/examples.py``; circles are cells of the ALIF family, where
     exact recovery is possible, triangles cells of other models, where only tau_m
     compares), or the starting values of the fit (:func:`cellfit.batch.starting_values`,
-    ``reference_label="initial"``). Each title gives the median fold difference.
+    ``reference_label="initial"``). Where the summary has a column's interval (``{column}_lo``,
+    ``{column}_hi``: the time constants) each cell carries it as a vertical bar, and the title says
+    how many intervals hold the reference value. Each title gives the median fold difference.
     Raises ``ValueError`` when no fitted cell has a reference row.
     """
     merged = df.merge(reference, on="specimen_id", suffixes=("", "_ref"))
@@ -371,13 +373,21 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
             if m.any():
                 ax.scatter(ref[m], fit[m], s=22, marker=marker, c=[class_color(c) for c in merged.loc[m, "cell_class"]],
                            label=f"{name} cells" if name else None)
+        bars = ""
+        if f"{col}_lo" in merged and f"{col}_hi" in merged:
+            b_lo, b_hi = (pd.to_numeric(merged[f"{col}_{e}"], errors="coerce") for e in ("lo", "hi"))
+            with_bar = has & np.isfinite(b_lo) & np.isfinite(b_hi)
+            if with_bar.any():
+                ax.vlines(ref[with_bar], b_lo[with_bar], b_hi[with_bar], color="0.6", lw=0.8, zorder=1)
+                inside = int(((b_lo <= ref) & (ref <= b_hi))[with_bar].sum())
+                bars = f"\n{reference_label} value inside the interval: {inside} of {int(with_bar.sum())}"
         if has.any():
             lo, hi = min(ref[has].min(), fit[has].min()), max(ref[has].max(), fit[has].max())
             ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8)
             positive = (fit[has] > 0).all() and (ref[has] > 0).all()
             err = np.median(np.abs(np.log(fit[has] / ref[has]))) if positive else np.nan
-            ax.set_title(f"median fold difference x{np.exp(err):.2f} (n {int(has.sum())})" if np.isfinite(err)
-                         else "", fontsize=8)
+            ax.set_title(f"median fold difference x{np.exp(err):.2f} (n {int(has.sum())}){bars}" if np.isfinite(err)
+                         else bars.strip(), fontsize=8)
         label, log = PARAMETERS.get(col, (col, False))
         ax.set_xlabel(f"{reference_label} {label}", fontsize=8)
         ax.set_ylabel(f"fitted {label}", fontsize=8)

@@ -48,7 +48,8 @@ def summary_line(r, cell_dir, total_s: float) -> str:
         f"specimen {r.specimen_id} ({r.cell_class}): held-out ETV {r.etv:.3f}{ceiling}, Gamma {gamma} "
         f"({r.n_test_repeats} repeats) | {r.model}: tau_m {r.time_constant_text('tau_m_ms', '.1f')}, "
         f"tau_adapt {r.time_constant_text('tau_adapt_ms', '.0f')}{r.other_bounds_text()}, "
-        f"adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, R_in {phys.input_resistance_MOhm:.0f} MOhm | {r.epochs} epochs, fit {r.fit_seconds:.1f} s, "
+        f"adaptation {phys.adapt_mV_per_spike:.2f} mV/spike, R_in {phys.input_resistance_MOhm:.0f} MOhm | "
+        f"{r.epochs} epochs, fit {r.fit_seconds:.1f} s, "
         f"total {total_s:.1f} s on {r.device} -> {cell_dir}"
     )
 
