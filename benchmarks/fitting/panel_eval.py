@@ -74,7 +74,17 @@ VARIANTS: dict[str, dict] = {
     # tau_search with its intervals widened to the starts within 2% of the kept one's loss that are not
     # vetoed (round 5; the default since)
     "tau_search_eq": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02),
+    # tau_search_eq from a voltage-based start that fits a spike-triggered current (100 ms) with the membrane
+    # (round 6)
+    "spike_init": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=None),
+    # the same start only where it shortens the plain voltage fit's tau_m by more than 3x (round 6b)
+    "spike_init3": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0),
 }
+#: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b)
+VARIANTS = {name: (v if name == "default" or "voltage_spike_tau_ms" in v else dict(v, voltage_spike_tau_ms=()))
+            for name, v in VARIANTS.items()}
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -83,6 +83,19 @@ class FitConfig:
     init: str = "voltage"
     """``"voltage"``: tau_m, gain and bias from the subthreshold voltage (falls back to defaults
     without a voltage); ``"default"``: the fixed initial values below."""
+    voltage_spike_tau_ms: tuple = (100.0,)
+    """Time constants of a spike-triggered current in a second voltage-based start (``init="voltage"``): the
+    subthreshold voltage fitted with that current too (the best of these time constants by residual), so that
+    a slow after-spike hyperpolarisation is not taken for a slow membrane
+    (:func:`cellfit.fit.init.subthreshold_init`); used as ``voltage_spike_ratio`` says. Empty: the leaky
+    integrator alone (the start before round 6 of FITTING.md)."""
+    voltage_spike_ratio: Optional[float] = 3.0
+    """Use the start with the spike-triggered current only where the plain voltage fit was accepted and its
+    tau_m is longer than this factor times the other's (the sign that the after-spike current was taken for
+    the membrane); None: wherever the fit with the current succeeds. FITTING.md, round 6: everywhere
+    (None) it fixed the strongly adapting probe cells but lowered the development panels (median 0.951 ->
+    0.904); with 3 it changes no start of the 39 development cells and lifts the two failing probe cells
+    (0.37 -> 0.99, 0.50 -> 0.84)."""
     grid_init: bool = True
     """Before training, try a grid of adaptation time constants, adaptation scales and bias shifts
     (forward passes only, all candidates in one batch) and start from the one with the lowest loss."""
@@ -179,6 +192,8 @@ class FitConfig:
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:
             raise ValueError(f"bootstrap_spread and bootstrap_spread_adapt must be >= 1, got {self.bootstrap_spread}, "
                              f"{self.bootstrap_spread_adapt}")
+        if self.voltage_spike_ratio is not None and not self.voltage_spike_ratio >= 1.0:
+            raise ValueError(f"voltage_spike_ratio must be None or >= 1, got {self.voltage_spike_ratio}")
         if self.equivalent_loss is not None and not self.equivalent_loss >= 0.0:
             raise ValueError(f"equivalent_loss must be None or >= 0, got {self.equivalent_loss}")
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:

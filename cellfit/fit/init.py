@@ -56,6 +56,7 @@ def subthreshold_init(
     n_grid: int = 48,
     margin_ms: float = 5.0,
     min_r2: float = 0.2,
+    spike_tau_ms: tuple = (),
 ) -> Optional[SubthresholdFit]:
     """Estimate membrane time constant, gain and bias from subthreshold voltage.
 
@@ -68,6 +69,11 @@ def subthreshold_init(
         n_grid: grid points (log-spaced).
         margin_ms: time after each spike left out of the fit.
         min_r2: below this explained variance the estimate is rejected (returns None).
+        spike_tau_ms: time constants of a spike-triggered current added to the voltage model
+            (one more least-squares regressor: the recorded spikes' exponential trace, filtered by
+            the membrane; the best of these time constants by residual is used, its amplitude
+            discarded). Without it, the slow after-spike hyperpolarisation of a strongly adapting
+            cell is fitted as a slow membrane (tau_m several times too long). Empty: no such term.
 
     Returns:
         :class:`SubthresholdFit`, or ``None`` if the voltage does not determine the parameters.
@@ -94,14 +100,20 @@ def subthreshold_init(
 
     lo, hi = math.log(tau_bounds_ms[0]), math.log(tau_bounds_ms[1])
     coarse = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
-    sse, gain, bias = _grid_fit(x, v, keep, starts, coarse, dt_ms)
+    # the model with a spike-triggered current holds the one without (amplitude 0): fit it alone where it can be
+    traces = [exp_filter(s, torch.tensor(-dt_ms / t, dtype=torch.float64)) for t in spike_tau_ms] if bool(s.any()) else []
+    fits = [_grid_fit(x, v, keep, starts, coarse, dt_ms, z) for z in traces]
+    if not any(math.isfinite(float(f[0].min())) for f in fits):  # no spikes, or a trace collinear with the rest
+        traces, fits = [None], [_grid_fit(x, v, keep, starts, coarse, dt_ms)]
+    best = min(range(len(traces)), key=lambda k: float(fits[k][0].min()))  # the spike trace that explains most
+    sse = fits[best][0]
     i = int(torch.argmin(sse))
     if not math.isfinite(float(sse[i])):
         return None
     # refine around the best grid point
     step = float(coarse[1] - coarse[0]) if n_grid > 1 else 0.0
     fine = torch.linspace(max(lo, float(coarse[i]) - step), min(hi, float(coarse[i]) + step), 9, dtype=torch.float64)
-    sse, gain, bias = _grid_fit(x, v, keep, starts, fine, dt_ms)
+    sse, gain, bias = _grid_fit(x, v, keep, starts, fine, dt_ms, traces[best])
     j = int(torch.argmin(sse))
     vk = v[keep]
     sst = float(((vk - vk.mean()) ** 2).sum())
@@ -113,19 +125,23 @@ def subthreshold_init(
     return SubthresholdFit(tau_m_ms=math.exp(float(fine[j])), gain=float(gain[j]), bias=float(bias[j]), r2=r2)
 
 
-def _grid_fit(x, v, keep, starts, log_tau, dt_ms):
-    """Least-squares gain and bias for each time constant of the grid; returns (sse, gain, bias), each (G,)."""
+def _grid_fit(x, v, keep, starts, log_tau, dt_ms, z=None):
+    """Least-squares gain and bias (and, with a spike trace ``z`` (n, T), the amplitude of that current) for
+    each time constant of the grid; returns (sse, gain, bias), each (G,)."""
     t_idx = torch.arange(x.shape[-1])
     lam = -dt_ms / torch.exp(log_tau)  # (G,) ln beta
-    fx = (1 - lam.exp())[:, None, None] * exp_filter(x[None], lam[:, None])  # (G, n, T)
     lag = (t_idx - starts).to(torch.float64)  # (n, T)
     decay = torch.exp(lam[:, None, None] * lag[None])  # beta^(t - t0)
-    idx = starts[None].expand_as(fx)
-    gx = fx - decay * torch.gather(fx, -1, idx)
-    g1 = 1.0 - decay
-    y = v[None] - decay * torch.gather(v[None].expand_as(fx), -1, idx)
 
+    def from_segment_start(signal):  # the membrane's response to `signal` since each segment's start
+        f = (1 - lam.exp())[:, None, None] * exp_filter(signal[None], lam[:, None])  # (G, n, T)
+        return f - decay * torch.gather(f, -1, starts[None].expand_as(f))
+
+    gx, g1 = from_segment_start(x), 1.0 - decay
+    y = v[None] - decay * torch.gather(v[None].expand_as(decay), -1, starts[None].expand_as(decay))
     m = keep[None].to(torch.float64)
+    if z is not None:
+        return _least_squares([gx, g1, from_segment_start(z)], y, m)
     a11 = (gx * gx * m).sum((1, 2))
     a12 = (gx * g1 * m).sum((1, 2))
     a22 = (g1 * g1 * m).sum((1, 2))
@@ -140,6 +156,22 @@ def _grid_fit(x, v, keep, starts, log_tau, dt_ms):
     return torch.where(ok, sse, torch.full_like(sse, float("inf"))), gain, bias
 
 
+def _least_squares(regressors, y, m):
+    """Masked least squares of ``y`` on the (G, n, T) ``regressors`` per grid point: (sse, first coef, second)."""
+    k = len(regressors)
+    prods = {(i, j): (regressors[i] * regressors[j] * m).sum((1, 2)) for i in range(k) for j in range(i, k)}
+    A = torch.stack([torch.stack([prods[min(i, j), max(i, j)] for j in range(k)], -1) for i in range(k)], -2)
+    b = torch.stack([(r * y * m).sum((1, 2)) for r in regressors], -1)  # (G, k)
+    scale = torch.diagonal(A, dim1=-2, dim2=-1).clamp(min=1e-300).sqrt()  # equilibrate before solving
+    An = A / (scale[:, :, None] * scale[:, None, :])
+    ok = torch.linalg.matrix_rank(An, rtol=1e-9) == k  # the regressors are not collinear
+    coef = torch.linalg.lstsq(An, (b / scale)[..., None]).solution[..., 0] / scale
+    coef = torch.where(ok[:, None], coef, torch.zeros_like(coef))
+    resid = y - sum(coef[:, j, None, None] * r for j, r in enumerate(regressors))
+    sse = (resid * resid * m).sum((1, 2))
+    return torch.where(ok, sse, torch.full_like(sse, float("inf"))), coef[:, 0], coef[:, 1]
+
+
 def initial_values(cfg: FitConfig, data) -> dict:
     """A cell's starting parameters: the configuration's defaults, or the voltage-based estimate.
 
@@ -148,9 +180,16 @@ def initial_values(cfg: FitConfig, data) -> dict:
     """
     init = cfg.initial_values()
     if cfg.init == "voltage" and data.voltage is not None:
-        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms)
+        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
+                                spike_tau_ms=() if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms))
+        method = "voltage"
+        if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
+            alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
+                                    tau_bounds_ms=cfg.tau_mem_bounds_ms, spike_tau_ms=tuple(cfg.voltage_spike_tau_ms))
+            if alt is not None and est.tau_m_ms > cfg.voltage_spike_ratio * alt.tau_m_ms:
+                est, method = alt, "voltage with spike current"
         if est is not None:
-            init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method="voltage", voltage_r2=est.r2)
+            init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method=method, voltage_r2=est.r2)
             inside = float(inside_bounds(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
             if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
                 init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
