@@ -17,6 +17,12 @@ normalised voltage (rest 0, threshold 1); the :math:`\tau` with the smallest res
 wins (then a finer grid around it). All grid
 points are evaluated at once with FFT filters.
 
+With ``spike_tau_ms`` a spike-triggered current (the recorded spikes' exponential trace,
+filtered by the membrane) is one more regressor: a cell with a strong after-spike
+hyperpolarisation otherwise looks like a slow membrane (tau_m several times too long).
+:func:`initial_values` uses that fit only where the plain one's tau_m is more than
+``FitConfig.voltage_spike_ratio`` times longer (FITTING.md, round 6).
+
 The result is only a starting point: the spike-train fit that follows adjusts every
 parameter. On cells whose voltage is not informative (low :math:`R^2`) the caller
 keeps its defaults.

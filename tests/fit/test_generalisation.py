@@ -132,3 +132,18 @@ def test_model_auto_fits_a_bursting_cell_the_alif_model_cannot():
     assert r.status == "ok", r.error
     print(f"auto: {r.model}, held-out ETV {r.etv:.3f}, {r.selection['basis']}")
     assert r.model != "alif" and r.etv >= 0.67, f"kept {r.model}, held-out ETV {r.etv:.3f}"
+
+
+@pytest.mark.slow
+def test_a_strongly_adapting_cell_starts_from_the_voltage_fit_with_its_after_spike_current():
+    """Round 6: the test family with a strong spike-triggered current (here the draw of seed 1, 992000008, true
+    tau_m 13.1 ms) failed on five of six draws because the plain voltage start took the after-spike current for
+    a 130 ms membrane (held-out ETV 0.13 from that start, in memory, 2026-12-02). The default now starts from the
+    fit with the current there: ETV 1.024, tau_m 12.2 ms; floor 0.1 below, tau_m within 30%."""
+    cell = test_panel(seed=1)[7]
+    recs = synthetic_recordings([cell], dt_ms=0.1, window_s=2.0)
+    (fit,) = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)
+    r = fit.result
+    assert r.init["method"].startswith("voltage with spike current"), r.init
+    assert r.etv >= 0.92, f"held-out ETV {r.etv:.3f}"
+    assert r.tau_m_ms == pytest.approx(cell.params.tau_m_ms, rel=0.3) and r.at_bound == ()
