@@ -186,9 +186,10 @@ def initial_values(cfg: FitConfig, data) -> dict:
     """
     init = cfg.initial_values()
     if cfg.init == "voltage" and data.voltage is not None:
+        everywhere = () if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms)  # the current in every fit
         est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
-                                spike_tau_ms=() if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms))
-        method = "voltage"
+                                spike_tau_ms=everywhere)
+        method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
         if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
             alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
                                     tau_bounds_ms=cfg.tau_mem_bounds_ms, spike_tau_ms=tuple(cfg.voltage_spike_tau_ms))

@@ -171,6 +171,8 @@ def test_initial_values_switch_to_the_spike_current_start_only_where_the_plain_o
     plain = initial_values(dataclasses.replace(cfg, voltage_spike_tau_ms=()), data)
     assert plain["method"] == "voltage" and plain["tau_m_ms"] > 30.0
     assert initial_values(cfg, traces(0.0))["method"] == "voltage"  # no current: both fits agree, plain stays
+    everywhere = initial_values(dataclasses.replace(cfg, voltage_spike_ratio=None), traces(0.0))  # 6a's option
+    assert everywhere["method"] == "voltage with spike current"
 
 
 def test_unique_stimuli_groups_repeats():
