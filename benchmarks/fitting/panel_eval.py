@@ -81,9 +81,15 @@ VARIANTS: dict[str, dict] = {
     # the same start only where it shortens the plain voltage fit's tau_m by more than 3x (round 6b)
     "spike_init3": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                         voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0),
+    # spike_init3 with the tau_adapt interval reaching halfway (in log) to the nearest start outside it (round 7)
+    "start_gap": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                      voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5),
 }
-#: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b)
-VARIANTS = {name: (v if name == "default" or "voltage_spike_tau_ms" in v else dict(v, voltage_spike_tau_ms=()))
+#: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), and those of
+#: rounds 1-6 have intervals without the start gap (the default before round 7)
+VARIANTS = {name: (v if name == "default" else
+                   dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
+                        **({} if "start_gap" in v else dict(start_gap=None))))
             for name, v in VARIANTS.items()}
 
 

@@ -50,6 +50,7 @@ from cellfit.fit.select import (
     fit_candidates,
     interval_table,
     validation_scores,
+    variant_members,
 )
 from cellfit.functional.alif import resolve_block_kernel
 from cellfit.modules import ALIF
@@ -278,7 +279,8 @@ def fit_recordings(
         params = physical_parameters(st.model)
         same = equivalent_candidates(cands, scores, index, config)
         fitted_cands = [None if c.failed else physical_parameters(c.model) for c in cands]
-        intervals, undetermined = interval_table(boot, params, config, [fitted_cands[i] for i in same if i != index])
+        intervals, undetermined = interval_table(boot, params, config, [fitted_cands[i] for i in same if i != index],
+                                                 [fitted_cands[i] for i in variant_members(cands, index)])
         n_asc = sum(name.startswith("asc_amp_") for name in params)
         fitted = dict(**{name: params[name] for name in PARAMETER_NAMES}, v_reset=params.get("v_reset"),
                       asc_amp=tuple(params[f"asc_amp_{j + 1}"] for j in range(n_asc)),

@@ -31,7 +31,9 @@ trained on:
    spans more than a factor ``config.undetermined_ratio`` is flagged as not determined by
    the data (many values predict the spikes about equally well). Each interval also contains the
    values of the starts the data cannot tell apart from the kept fit (:func:`equivalent_candidates`:
-   not vetoed, training loss within ``config.equivalent_loss`` of the kept one's).
+   not vetoed, training loss within ``config.equivalent_loss`` of the kept one's), and the tau_adapt
+   interval reaches part of the way (``config.start_gap``) towards the nearest other start on each side
+   (:func:`widen_to_starts`): the starts sample tau_adapt coarsely, and between them nothing was tried.
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
-           "choose", "equivalent_candidates", "resample_traces", "interval_table"]
+           "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
+           "widen_to_starts", "SEARCHED"]
+
+#: the parameter that the default's starts are spread along (one start per grid tau_adapt)
+SEARCHED = "tau_adapt_ms"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +283,25 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
     return [i for i in pool if i == chosen or candidates[i].best_loss <= limit]
 
 
+def variant_members(candidates: Sequence[CellFitState], chosen: int) -> list[int]:
+    """The candidates of the kept one's (``chosen``) model variant that did not fail, the kept one included."""
+    (members,) = [g for g in _by_variant(candidates) if chosen in g]
+    return [i for i in members if not candidates[i].failed]
+
+
+def widen_to_starts(lo: float, hi: float, starts: Sequence[float], fraction: Optional[float]) -> tuple[float, float]:
+    """``(lo, hi)`` with each end moved ``fraction`` of the way, in log, towards the nearest of ``starts``
+    (positive values, e.g. the fitted tau_adapt of every start) outside the interval on that side; an end
+    with no start beyond it stays. ``fraction`` None or 0: unchanged."""
+    below = [v for v in starts if v < lo]
+    above = [v for v in starts if v > hi]
+    if fraction and below:
+        lo = math.exp(math.log(lo) + fraction * (math.log(max(below)) - math.log(lo)))
+    if fraction and above:
+        hi = math.exp(math.log(hi) + fraction * (math.log(min(above)) - math.log(hi)))
+    return lo, hi
+
+
 def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
     """A bootstrap resample of a cell's training traces: epochs with replacement, then repeats within each."""
     R, E, _ = data.current.shape
@@ -289,14 +314,16 @@ def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
 
 
 def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitConfig,
-                   equivalent: Sequence[dict] = ()) -> tuple[dict, list[str]]:
+                   equivalent: Sequence[dict] = (), starts: Sequence[dict] = ()) -> tuple[dict, list[str]]:
     """``({name: [lo, hi]}, undetermined names)`` from the bootstrap refits of one cell.
 
     The interval of every parameter of ``estimate`` is the central ``config.interval_level``
     range of the refits' values (linear interpolation between order statistics), widened
     where needed to contain the reported ``estimate`` and the values of the ``equivalent`` fits
     (parameter dicts of the candidates the data cannot tell apart from it,
-    :func:`equivalent_candidates`). A time constant whose interval spans
+    :func:`equivalent_candidates`); the interval of :data:`SEARCHED` (tau_adapt) then reaches
+    ``config.start_gap`` of the way towards the nearest of the ``starts`` (parameter dicts of every start of
+    the kept fit's variant that did not fail) outside it (:func:`widen_to_starts`). A time constant whose interval spans
     more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not determined
     by the data.
     """
@@ -312,6 +339,8 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
         lo, hi = np.quantile(column, [q, 1.0 - q])
         also = [estimate[name], *(e[name] for e in equivalent if name in e)]
         lo, hi = min(float(lo), *also), max(float(hi), *also)
+        if name == SEARCHED:
+            lo, hi = widen_to_starts(lo, hi, [float(c[name]) for c in starts if name in c], config.start_gap)
         table[name] = [lo, hi]
         if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:
             loose.append(name)

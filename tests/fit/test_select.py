@@ -10,7 +10,8 @@ from cellfit.data.synthetic import alif_panel, synthetic_recordings
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.config import GRID_RESTARTS
 from cellfit.fit.fitter import CellFitState, TrainingSet
-from cellfit.fit.select import choose, equivalent_candidates, interval_table, resample_traces
+from cellfit.fit.select import (choose, equivalent_candidates, interval_table, resample_traces, variant_members,
+                                widen_to_starts)
 
 
 def state(loss, failed=False, tau_m=20.0, tau_a=100.0):
@@ -294,3 +295,36 @@ def test_intervals_contain_the_equivalent_fits():
     assert loose == []  # 19-21 ms and 90-110 ms: determined
     table, loose = interval_table(refits, estimate, cfg, [dict(estimate, tau_adapt_ms=300.0, gain=1.2)])
     assert table["tau_adapt_ms"][1] == 300.0 and table["gain"][0] == 1.2 and loose == ["tau_adapt_ms"]
+
+
+def test_widen_to_starts_reaches_part_of_the_way_to_the_nearest_start_outside():
+    # halfway in log from 100 down to 25 is 50, from 300 up to the nearest start above (1200) is 600; a start
+    # inside [100, 300] does not count
+    assert widen_to_starts(100.0, 300.0, [25.0, 150.0, 1200.0, 5000.0], 0.5) == pytest.approx((50.0, 600.0))
+    assert widen_to_starts(100.0, 300.0, [20.0, 1200.0], 1.0) == pytest.approx((20.0, 1200.0))  # all the way
+    assert widen_to_starts(100.0, 300.0, [150.0, 300.0, 100.0], 0.5) == (100.0, 300.0)  # nothing outside
+    assert widen_to_starts(100.0, 300.0, [20.0], None) == (100.0, 300.0)
+    assert widen_to_starts(100.0, 300.0, [20.0], 0.0) == (100.0, 300.0)
+    assert widen_to_starts(100.0, 300.0, [], 0.5) == (100.0, 300.0)
+
+
+def test_interval_of_tau_adapt_reaches_towards_the_other_starts():
+    cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5, start_gap=0.5)
+    refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]
+    estimate = dict(tau_m_ms=20.0, tau_adapt_ms=100.0, adapt_scale=0.5, gain=1.5, bias=0.5)
+    starts = [dict(estimate, tau_m_ms=40.0, tau_adapt_ms=ta) for ta in (25.0, 100.0, 800.0)]
+    plain, _ = interval_table(refits, estimate, dataclasses.replace(cfg, start_gap=None), (), starts)
+    table, loose = interval_table(refits, estimate, cfg, (), starts)
+    lo, hi = plain["tau_adapt_ms"]
+    assert table["tau_adapt_ms"] == pytest.approx([(lo * 25.0) ** 0.5, (hi * 800.0) ** 0.5])
+    assert table["tau_m_ms"] == plain["tau_m_ms"]  # only the searched time constant: starts share tau_m's start
+    assert loose == ["tau_adapt_ms"]  # now wider than 1.5x
+    with pytest.raises(ValueError, match="start_gap"):
+        FitConfig(start_gap=1.5)
+
+
+def test_variant_members_are_the_kept_variants_candidates_that_did_not_fail():
+    cands = [state(1.0), state(0.5, failed=True), state(0.7)]
+    cands[2] = dataclasses.replace(cands[2], init={"model": "alif_asc"})
+    assert variant_members(cands, 0) == [0]
+    assert variant_members(cands, 2) == [2]

@@ -15,13 +15,16 @@ from cellfit.fit.config import GRID_RESTARTS
 ONE_START = dict(restarts=1, **GRID_RESTARTS)
 
 
-def parse(description: str, cells: str) -> argparse.Namespace:
+def parse(description: str, cells: str, extra=None) -> argparse.Namespace:
+    """The probes' common options; ``extra(parser)`` adds a probe's own."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("caches", nargs="+", type=pathlib.Path,
                     help="development-panel caches (python -m cellfit.data synthetic --panel dev [--seed N])")
     ap.add_argument("--cells", default=cells, help="panel positions, 1-based, comma-separated (default %(default)s)")
     ap.add_argument("--out", type=pathlib.Path, default=None, help="JSON lines file to append rows to")
     ap.add_argument("--threads", type=int, default=2)
+    if extra is not None:
+        extra(ap)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     return a

@@ -11,7 +11,7 @@ from _common import ONE_START, load, parse
 from cellfit.data.types import CellRecording
 from cellfit.fit import FitConfig, fit_recordings
 
-SETTINGS = [(0.0, 0.0), (0.5, 50.0), (0.5, 300.0), (0.9, 50.0), (0.9, 300.0), (0.9, 1000.0)]  # (k, tau ms)
+SETTINGS = "0:0,0.5:50,0.5:300,0.9:50,0.9:300,0.9:1000"  # k:tau_ms pairs
 
 
 def lowpass(x: np.ndarray, tau_ms: float, dt_ms: float) -> np.ndarray:
@@ -23,10 +23,12 @@ def lowpass(x: np.ndarray, tau_ms: float, dt_ms: float) -> np.ndarray:
 
 
 def main() -> None:
-    a = parse(__doc__.splitlines()[0], "6,7,10,12,13")
+    a = parse(__doc__.splitlines()[0], "6,7,10,12,13", lambda ap: ap.add_argument(
+        "--settings", default=SETTINGS, help="k:tau_ms pairs, comma-separated (default %(default)s)"))
+    settings = [tuple(float(v) for v in s.split(":")) for s in a.settings.split(",")]
     recs, keys = load(a)
     plain = CellRecording.normalised_current
-    for k, tau in SETTINGS:
+    for k, tau in settings:
         def high_passed(self, split, k=k, tau=tau):
             x = plain(self, split)
             return x if k == 0 else (x - k * lowpass(x, tau, self.dt_ms)).astype(np.float32)

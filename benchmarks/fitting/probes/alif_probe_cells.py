@@ -1,0 +1,47 @@
+"""Write the probe cells of round 7: ALIF cells next to the test panel's ALIF families.
+
+Usage::
+
+    python benchmarks/fitting/probes/alif_probe_cells.py slow OUT_CACHE
+    python benchmarks/fitting/probes/alif_probe_cells.py fast OUT_CACHE
+    python benchmarks/fitting/panel_eval.py OUT_CACHE rows.jsonl --label probe_slow --variant spike_init3
+
+``slow``: six cells (ids 995000011-016, seed 78) with slow adaptation, next to the test panel's "slow
+membrane, slow adaptation" family (tau_m 20-34 ms instead of 35-55, tau_adapt 350-1000 ms instead of
+400-900, adapt_scale 0.1-0.25 instead of 0.15-0.35). ``fast``: six cells (ids 995000021-026, seed 79) with
+weak, fast adaptation, next to the test panel's "fast membrane, weak fast adaptation" and "very fast
+membrane" families (three with tau_m 12-18 ms, tau_adapt 30-70 ms, adapt_scale 0.02-0.05; three with
+tau_m 5-9 ms, tau_adapt 15-40 ms, adapt_scale 0.04-0.1). The development panels' ALIF cells adapt with
+tau_adapt 50-400 ms only; the test draws showed tau_adapt missed in these ranges, with intervals that held
+the truth on about half of the test cells (FITTING.md, round 7). These cells are development data: a
+remedy is chosen on them and on the development panels, then checked on a fresh test draw.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cellfit.data.synthetic.allen_format import write_synthetic_cache
+from cellfit.data.synthetic.panels import _ALIF, _NOISE, CellSpec, build_panel
+
+SLOW = CellSpec("alif", "adapting", dict(tau_m_ms=(20.0, 34.0), tau_adapt_ms=(350.0, 1000.0),
+                                         adapt_scale=(0.1, 0.25), **_NOISE),
+                _ALIF, label="slow adaptation (probe range)")
+FAST_RS = CellSpec("alif", "RS", dict(tau_m_ms=(12.0, 18.0), tau_adapt_ms=(30.0, 70.0), adapt_scale=(0.02, 0.05),
+                                      **_NOISE), _ALIF, label="weak fast adaptation (probe range)")
+FAST_FS = CellSpec("alif", "FS", dict(tau_m_ms=(5.0, 9.0), tau_adapt_ms=(15.0, 40.0), adapt_scale=(0.04, 0.1),
+                                      **dict(_NOISE, noise_sd=(0.08, 0.12))), _ALIF, label="fast membrane (probe range)")
+#: kind -> (specs, parameter and recording seed, first id, tag)
+KINDS = {"slow": ([SLOW] * 6, 78, 995000011, 98), "fast": ([FAST_RS] * 3 + [FAST_FS] * 3, 79, 995000021, 97)}
+
+
+def main(kind: str, out: str) -> None:
+    specs, seed, first_id, tag = KINDS[kind]
+    cells = build_panel(specs, seed=seed, first_id=first_id, tag=tag)
+    print("wrote", write_synthetic_cache(out, cells, seed=seed))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
+        raise SystemExit("usage: alif_probe_cells.py slow|fast OUT_CACHE")
+    main(*sys.argv[1:])
