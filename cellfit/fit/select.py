@@ -322,10 +322,10 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
     where needed to contain the reported ``estimate`` and the values of the ``equivalent`` fits
     (parameter dicts of the candidates the data cannot tell apart from it,
     :func:`equivalent_candidates`); the interval of :data:`SEARCHED` (tau_adapt) then reaches
-    ``config.start_gap`` of the way towards the nearest of the ``starts`` (parameter dicts of every start of
-    the kept fit's variant that did not fail) outside it (:func:`widen_to_starts`). A time constant whose interval spans
-    more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not determined
-    by the data.
+    ``config.start_gap`` of the way towards the nearest of the ``starts`` (parameter dicts of every start
+    of the kept fit's variant that did not fail) outside it (:func:`widen_to_starts`). A time constant
+    whose interval spans more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not
+    determined by the data.
     """
     values = [physical_parameters(st.model) for st in refits if not st.failed]
     if len(values) < 2:

@@ -30,7 +30,8 @@ SLOW = CellSpec("alif", "adapting", dict(tau_m_ms=(20.0, 34.0), tau_adapt_ms=(35
 FAST_RS = CellSpec("alif", "RS", dict(tau_m_ms=(12.0, 18.0), tau_adapt_ms=(30.0, 70.0), adapt_scale=(0.02, 0.05),
                                       **_NOISE), _ALIF, label="weak fast adaptation (probe range)")
 FAST_FS = CellSpec("alif", "FS", dict(tau_m_ms=(5.0, 9.0), tau_adapt_ms=(15.0, 40.0), adapt_scale=(0.04, 0.1),
-                                      **dict(_NOISE, noise_sd=(0.08, 0.12))), _ALIF, label="fast membrane (probe range)")
+                                      **dict(_NOISE, noise_sd=(0.08, 0.12))), _ALIF,
+                   label="fast membrane (probe range)")
 #: kind -> (specs, parameter and recording seed, first id, tag)
 KINDS = {"slow": ([SLOW] * 6, 78, 995000011, 98), "fast": ([FAST_RS] * 3 + [FAST_FS] * 3, 79, 995000021, 97)}
 
