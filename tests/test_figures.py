@@ -132,3 +132,9 @@ def test_recovery_plot_draws_the_intervals_and_counts_those_that_hold_the_truth(
     assert ax_m.get_title().endswith("\ntrue value inside the interval: 2 of 3")
     assert len(ax_m.collections[-1].get_segments()) == 3  # one bar per cell with an interval
     assert "interval" not in ax_a.get_title()  # no tau_adapt intervals in this table
+    # the legend names what the colours (cell classes) and, where models mix, the markers mean
+    legend = [t.get_text() for t in ax_m.get_legend().get_texts()]
+    assert legend == sorted(cells["cell_class"].astype(str).unique())
+    cells["model"] = ["alif", "adex", "alif", "alif"]
+    fig = panel.plot_recovery(cells, truth, columns=("tau_m_ms",))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-2:] == ["alif cells", "adex cells"]

@@ -346,6 +346,10 @@ def plot_relations(df: pd.DataFrame,
     return fig
 
 
+#: marker of each generating model in :func:`plot_recovery` ("": a cell without a known model)
+MODEL_MARKERS = (("alif", "o"), ("adex", "^"), ("", "o"))
+
+
 def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
                   columns: Sequence[str] = ("tau_m_ms", "tau_adapt_ms", "adapt_scale"), reference_label: str = "true"):
     """Fitted value per cell against a reference value, with the identity line.
@@ -368,11 +372,10 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
         ref = pd.to_numeric(merged[f"{col}_ref"], errors="coerce")
         fit = pd.to_numeric(merged[col], errors="coerce")
         has = np.isfinite(ref) & np.isfinite(fit)
-        for name, marker in (("alif", "o"), ("adex", "^"), ("", "o")):
+        for name, marker in MODEL_MARKERS:
             m = has & (model == name)
             if m.any():
-                ax.scatter(ref[m], fit[m], s=22, marker=marker, c=[class_color(c) for c in merged.loc[m, "cell_class"]],
-                           label=f"{name} cells" if name else None)
+                ax.scatter(ref[m], fit[m], s=22, marker=marker, c=[class_color(c) for c in merged.loc[m, "cell_class"]])
         bars = ""
         if f"{col}_lo" in merged and f"{col}_hi" in merged:
             b_lo, b_hi = (pd.to_numeric(merged[f"{col}_{e}"], errors="coerce") for e in ("lo", "hi"))
@@ -397,6 +400,10 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
             plain_log(ax, "x")
             plain_log(ax, "y")
         ax.grid(alpha=0.3, which="both")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=7, frameon=False)
+    shown = merged[np.isfinite(pd.to_numeric(merged[f"{columns[0]}_ref"], errors="coerce"))]
+    models = [(name, marker) for name, marker in MODEL_MARKERS if name and (model[shown.index] == name).any()]
+    # colour: the cell class; marker: the generating model, named where the panel mixes models
+    _class_legend(axes[0], sorted(shown["cell_class"].astype(str).unique()),
+                  [Line2D([], [], ls="", marker=marker, color="0.4", label=f"{name} cells")
+                   for name, marker in models] if len(models) > 1 else ())
     return fig
