@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from cellfit.fit.select import widen_to_starts
+
 NAME = "tau_adapt_ms"
 VETO = 0.1  # FitConfig.validation_veto when these rows were written
 
@@ -55,13 +57,7 @@ def interval(row: dict, delta: float, fraction: float) -> tuple[float, float]:
     for i in same:
         if not vetoed(cands[i]) and cands[i]["train_loss"] <= kept["train_loss"] * (1 + delta):
             lo, hi = min(lo, cands[i][NAME]), max(hi, cands[i][NAME])
-    below = [cands[i][NAME] for i in same if cands[i][NAME] < lo]
-    above = [cands[i][NAME] for i in same if cands[i][NAME] > hi]
-    if fraction and below:
-        lo = math.exp(math.log(lo) + fraction * (math.log(max(below)) - math.log(lo)))
-    if fraction and above:
-        hi = math.exp(math.log(hi) + fraction * (math.log(min(above)) - math.log(hi)))
-    return lo, hi
+    return widen_to_starts(lo, hi, [cands[i][NAME] for i in same], fraction)  # the library's rule
 
 
 def main() -> None:

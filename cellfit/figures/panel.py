@@ -368,10 +368,12 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
         raise ValueError(f"no fitted cell has a {reference_label} value")
     model = merged["model"] if "model" in merged else pd.Series("", index=merged.index)
     fig, axes = grid_figure(len(columns), 3.3, 3.2)
+    shown = None  # the cells of the first panel, which carries the legend
     for ax, col in zip(axes, columns):
         ref = pd.to_numeric(merged[f"{col}_ref"], errors="coerce")
         fit = pd.to_numeric(merged[col], errors="coerce")
         has = np.isfinite(ref) & np.isfinite(fit)
+        shown = has if shown is None else shown
         for name, marker in MODEL_MARKERS:
             m = has & (model == name)
             if m.any():
@@ -400,10 +402,9 @@ def plot_recovery(df: pd.DataFrame, reference: pd.DataFrame,
             plain_log(ax, "x")
             plain_log(ax, "y")
         ax.grid(alpha=0.3, which="both")
-    shown = merged[np.isfinite(pd.to_numeric(merged[f"{columns[0]}_ref"], errors="coerce"))]
-    models = [(name, marker) for name, marker in MODEL_MARKERS if name and (model[shown.index] == name).any()]
+    models = [(name, marker) for name, marker in MODEL_MARKERS if name and (model[shown] == name).any()]
     # colour: the cell class; marker: the generating model, named where the panel mixes models
-    _class_legend(axes[0], sorted(shown["cell_class"].astype(str).unique()),
+    _class_legend(axes[0], sorted(merged.loc[shown, "cell_class"].astype(str).unique()),
                   [Line2D([], [], ls="", marker=marker, color="0.4", label=f"{name} cells")
                    for name, marker in models] if len(models) > 1 else ())
     return fig

@@ -276,17 +276,22 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
     has_scores = scores is not None and any(math.isfinite(v) for v in scores)
     if has_scores and config.validation_veto is None:
         return [chosen]
-    (members,) = [g for g in _by_variant(candidates) if chosen in g]
+    members = _variant_of(candidates, chosen)
     pool = _not_vetoed(members, candidates, scores, config.validation_veto) if has_scores else \
         [i for i in members if not candidates[i].failed]
     limit = candidates[chosen].best_loss * (1.0 + config.equivalent_loss)
     return [i for i in pool if i == chosen or candidates[i].best_loss <= limit]
 
 
+def _variant_of(candidates: Sequence[CellFitState], chosen: int) -> list[int]:
+    """Indices of every candidate of ``chosen``'s model variant (failed ones too), in order."""
+    (members,) = [g for g in _by_variant(candidates) if chosen in g]
+    return members
+
+
 def variant_members(candidates: Sequence[CellFitState], chosen: int) -> list[int]:
     """The candidates of the kept one's (``chosen``) model variant that did not fail, the kept one included."""
-    (members,) = [g for g in _by_variant(candidates) if chosen in g]
-    return [i for i in members if not candidates[i].failed]
+    return [i for i in _variant_of(candidates, chosen) if not candidates[i].failed]
 
 
 def widen_to_starts(lo: float, hi: float, starts: Sequence[float], fraction: Optional[float]) -> tuple[float, float]:
