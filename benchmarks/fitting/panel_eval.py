@@ -84,12 +84,17 @@ VARIANTS: dict[str, dict] = {
     # spike_init3 with the tau_adapt interval reaching halfway (in log) to the nearest start outside it (round 7)
     "start_gap": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5),
+    # start_gap with bursting candidates for the cells whose training spikes burst (round 8)
+    "bursts": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                   voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3),
 }
-#: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), and those of
-#: rounds 1-6 have intervals without the start gap (the default before round 7)
+#: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
+#: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
+#: no bursting candidates (the default before round 8)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
-                        **({} if "start_gap" in v else dict(start_gap=None))))
+                        **({} if "start_gap" in v else dict(start_gap=None)),
+                        **({} if "burst_fraction" in v else dict(burst_fraction=None))))
             for name, v in VARIANTS.items()}
 
 

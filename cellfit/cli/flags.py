@@ -168,11 +168,13 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "epochs": (("--epochs",), dict(
         type=positive_int, default=200, metavar="N", help="maximum training epochs (default {default})")),
     "model": (("--model",), dict(
-        choices=("auto", *MODEL_NAMES), default="alif", metavar="NAME",
-        help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; auto runs the default's search in every "
-             "variant and keeps an extension only where its training loss is 5% below the ALIF fit's (bursting "
-             "cells; about 3.5x the time; FITTING.md); with --restarts N, the variant and start that predict "
-             "held-out Noise 1 seconds best (default {default})")),
+        choices=("auto", *MODEL_NAMES), default=None, metavar="NAME",
+        help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; default: alif, and for a cell whose "
+             "training spikes burst (30% of its intervals under 10 ms) also alif_asc from two bursting starts, "
+             "kept where its training loss is 5% below the ALIF fit's; a variant named here is fitted alone; auto "
+             "runs the default's search in every variant and keeps an extension only where its training loss is "
+             "5% below the ALIF fit's (about 3.5x the time; FITTING.md); with --restarts N, the variant and start "
+             "that predict held-out Noise 1 seconds best")),
     "restarts": (("--restarts",), dict(
         type=positive_int, default=None, metavar="N",
         help="fit from the N best starting points of the initial grid and keep the one that predicts held-out "

@@ -255,8 +255,17 @@ def fit_recordings(
         index, basis = choose(cands, scores, config.validation_veto, config.extension_margin)
         picks.append((index, basis, scores))
     chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
-    refits = early_refits if early_refits is not None else \
-        bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress, keys=keys)
+    if early_refits is None:
+        refits = bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress, keys=keys)
+    else:  # trained beside the candidates as the first variant; a cell that kept another (a bursting fit) refits now
+        refits = list(early_refits)
+        redo = [k for k, (st, boot) in enumerate(zip(chosen, refits))
+                if boot and not st.failed and boot[0].init.get("model", "alif") != st.init.get("model", "alif")]
+        if redo:
+            again = bootstrap_refits([sets[k] for k in redo], [chosen[k] for k in redo], config, device=dev, seed=seed,
+                                     progress=progress, keys=[keys[k] for k in redo])
+            for k, boot in zip(redo, again):
+                refits[k] = boot
     wall = time.perf_counter() - t0
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""

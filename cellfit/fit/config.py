@@ -172,6 +172,21 @@ class FitConfig:
     per cell, the one that predicts the validation data best."""
     candidate_models: tuple = ("alif", "alif_asc", "alif_reset_asc")
     """The variants ``model="auto"`` chooses among."""
+    burst_fraction: Optional[float] = 0.3
+    """With ``model="alif"`` (the default): a cell whose training spikes burst, at least this fraction of its
+    inter-spike intervals shorter than ``burst_isi_ms`` (:func:`cellfit.fit.select.bursting`), also gets
+    ``burst_model`` candidates, one from each of ``burst_starts`` (the best grid point with depolarising, then
+    hyperpolarising after-spike currents). The lowest training loss among them replaces the ALIF fit only where it
+    is ``extension_margin`` lower; the validation seconds do not veto them (they follow the epochs' onset, where the
+    bursts are: such fits score about 0 there and up to 0.93 on held-out onsets). Cells that do not burst cost
+    nothing more. None: never (``--model alif``). FITTING.md, round 8."""
+    burst_isi_ms: float = 10.0
+    """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""
+    burst_model: str = "alif_asc"
+    """The model variant of the bursting candidates (two after-spike currents)."""
+    burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
+    """``((amplitudes), (time constants ms))`` of the after-spike currents of each bursting candidate's start: a
+    fast depolarising current that keeps a burst going and a slow hyperpolarising one that ends it."""
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)
@@ -210,6 +225,16 @@ class FitConfig:
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
             raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
                              f"{self.interval_level}, {self.undetermined_ratio}")
+        if self.burst_fraction is not None and not (0.0 < self.burst_fraction <= 1.0 and self.burst_isi_ms > 0.0):
+            raise ValueError(f"burst_fraction must be None or in (0, 1] and burst_isi_ms > 0, got "
+                             f"{self.burst_fraction}, {self.burst_isi_ms}")
+        if self.burst_model not in MODELS or not MODELS[self.burst_model]["n_asc"]:
+            raise ValueError(f"burst_model must be a variant with after-spike currents "
+                             f"({[m for m in MODELS if MODELS[m]['n_asc']]}), got {self.burst_model!r}")
+        for amp, tau in self.burst_starts:
+            if not len(amp) == len(tau) == MODELS[self.burst_model]["n_asc"]:
+                raise ValueError(f"each of burst_starts needs {MODELS[self.burst_model]['n_asc']} amplitudes and time "
+                                 f"constants, got {amp}, {tau}")
         for name in (self.model, *self.candidate_models):
             if name not in MODELS and not (name == "auto" and name == self.model):
                 raise ValueError(f"unknown model {name!r}; choose one of {['auto', *MODELS]}")
@@ -236,6 +261,19 @@ class FitConfig:
         if n_asc:
             start.update(asc_amp=[0.0] * n_asc, tau_asc_ms=list(self.asc_tau_init_ms[:n_asc]))
         return start
+
+    @property
+    def burst_candidates(self) -> bool:
+        """Whether bursting cells get the ``burst_starts`` candidates: ``burst_fraction`` set, ``model="alif"`` and
+        the default choice (a validation veto and an ``extension_margin``; not ``--restarts`` or ``--adapt-search``)."""
+        return (self.burst_fraction is not None and self.model == "alif" and bool(self.burst_starts)
+                and self.validation_veto is not None and self.extension_margin is not None)
+
+    def burst_start(self, index: int) -> dict:
+        """The extra starting values of bursting candidate ``index`` (:attr:`burst_starts`)."""
+        amp, tau = self.burst_starts[index]
+        return dict(self.variant_start(self.burst_model), asc_amp=[float(a) for a in amp],
+                    tau_asc_ms=[float(t) for t in tau], burst=index + 1)
 
     def bounds(self) -> dict:
         """``{parameter name: (low, high)}`` of the learnable ranges, named as in the fitted parameters
@@ -312,13 +350,23 @@ class FitConfig:
         return model
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {k: _lists(v) for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FitConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        kw = {k: _tuples(v) for k, v in d.items() if k in known}
         return cls(**kw)
+
+
+def _lists(v):
+    """(Nested) tuples as JSON lists."""
+    return [_lists(x) for x in v] if isinstance(v, tuple) else v
+
+
+def _tuples(v):
+    """JSON lists back to (nested) tuples."""
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
 def fit_config(*, adapt_search: bool = False, restarts: Optional[int] = None, **fields) -> FitConfig:
@@ -326,8 +374,14 @@ def fit_config(*, adapt_search: bool = False, restarts: Optional[int] = None, **
 
     ``restarts`` None (no ``--restarts``): the default search (in each variant under ``model="auto"``);
     ``restarts`` N: the N best grid points, chosen on validation ETV (:data:`GRID_RESTARTS`);
-    ``adapt_search`` (``--adapt-search``): :data:`ADAPT_SEARCH` on top.
+    ``adapt_search`` (``--adapt-search``): :data:`ADAPT_SEARCH` on top. ``model`` None (no ``--model``): the
+    default, ALIF with bursting candidates for bursting cells; a model named explicitly (``--model alif``) fits
+    that variant alone (``burst_fraction`` None).
     """
+    if fields.get("model", "missing") is None:
+        fields = {k: v for k, v in fields.items() if k != "model"}
+    elif "model" in fields:
+        fields = dict(fields, burst_fraction=None)
     if restarts is not None:
         fields = dict(fields, restarts=restarts, **GRID_RESTARTS)
     return FitConfig(**dict(fields, **(ADAPT_SEARCH if adapt_search else {})))

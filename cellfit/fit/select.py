@@ -59,7 +59,7 @@ from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
-           "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
+           "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table", "bursting",
            "widen_to_starts", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
@@ -130,7 +130,33 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             for (k, _, _), st in zip(jobs[n_fits:], states[n_fits:]):
                 if not all(c.failed for c in out[k]):  # a cell without a fit gets no refits (as in bootstrap_refits)
                     refits[k].append(st)
+    if config.burst_candidates:  # bursting cells: the burst model from each burst start, one batched model
+        jobs = [(k, sets[k], dict(opts[0], **config.burst_start(b),
+                                  method=f"{opts[0].get('method', '')} + bursting start {b + 1}"))
+                for k, opts in enumerate(options) if bursting(sets[k].spikes, config)
+                for b in range(len(config.burst_starts))]
+        if jobs:
+            states = fit_population([data for _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
+                                    names=[(names[k] if names else str(k)) for k, _, _ in jobs],
+                                    inits=[init for _, _, init in jobs])
+            for (k, _, _), st in zip(jobs, states):
+                out[k].append(st)
     return out, refits
+
+
+def bursting(spikes: np.ndarray, config: FitConfig) -> bool:
+    """Whether a cell's training spikes ``(repeats, epochs, T)`` (0/1 per bin of ``config.dt_ms``) burst: at least
+    ``config.burst_fraction`` of the inter-spike intervals within each trace shorter than ``config.burst_isi_ms``
+    (False without ``burst_fraction`` or with fewer than two intervals)."""
+    if config.burst_fraction is None:
+        return False
+    s = np.asarray(spikes)
+    short = total = 0
+    for trace in s.reshape(-1, s.shape[-1]):
+        isi = np.diff(np.flatnonzero(trace)) * config.dt_ms
+        short += int(np.count_nonzero(isi < config.burst_isi_ms))
+        total += isi.size
+    return total >= 2 and short >= config.burst_fraction * total
 
 
 def refit_jobs(sets: Sequence[TrainingSet], starts: Sequence[Optional[dict]], config: FitConfig,
@@ -253,10 +279,12 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
 def _not_vetoed(members: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float],
                 veto: float) -> list[int]:
     """The candidates among ``members`` (one variant, first = its best grid point) that did not fail and whose
-    validation ETV is at least the first's minus ``veto`` (all that did not fail where the first has no score)."""
+    validation ETV is at least the first's minus ``veto`` (all that did not fail where the first has no score, and
+    for the bursting candidates, ``FitConfig.burst_starts``: the validation seconds follow the onset, where the
+    bursts are, and score good bursting fits about 0)."""
     alive = [i for i in members if not candidates[i].failed]
     first = members[0]
-    if not math.isfinite(scores[first]):
+    if not math.isfinite(scores[first]) or candidates[first].init.get("burst"):  # bursting starts: no veto
         return alive
     return [i for i in alive if i == first or scores[i] >= scores[first] - veto]
 

@@ -149,3 +149,20 @@ def test_a_strongly_adapting_cell_starts_from_the_voltage_fit_with_its_after_spi
     assert r.init["method"].startswith("voltage with spike current"), r.init
     assert r.etv >= 0.92, f"held-out ETV {r.etv:.3f}"
     assert r.tau_m_ms == pytest.approx(cell.params.tau_m_ms, rel=0.3) and r.at_bound == ()
+
+
+@pytest.mark.slow
+def test_the_default_fits_a_bursting_cell_with_a_bursting_candidate():
+    """Round 8: a cell whose training spikes burst also gets ``alif_asc`` fits from two bursting starts. On the
+    development panel's intrinsically bursting Hodgkin-Huxley cell (991000012, where the decision was made) the
+    default kept one and reached 0.928 held out where the ALIF fit reached 0.226 (the panel run, from its
+    Allen-format files); simulated in memory as here it keeps the first bursting start at 0.895 (2026-12-03).
+    Floor 0.1 below, for the reason in the module docstring; the kept fit must be a bursting one."""
+    from cellfit.data.synthetic import development_panel
+
+    (rec,) = synthetic_recordings([development_panel()[11]], dt_ms=0.1, window_s=3.0)
+    (fit,) = fit_recordings([rec], FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)
+    r = fit.result
+    assert r.status == "ok", r.error
+    print(f"default: {r.model}, held-out ETV {r.etv:.3f}, {r.selection['basis']}, start {r.init['method']}")
+    assert r.model == "alif_asc" and r.init.get("burst") and r.etv >= 0.79, f"kept {r.model}, ETV {r.etv:.3f}"

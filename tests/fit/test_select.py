@@ -1,6 +1,7 @@
 """Choosing among candidate fits on held-out Noise 1 data, and intervals from bootstrap refits."""
 
 import dataclasses
+import json
 
 import numpy as np
 import torch
@@ -328,3 +329,86 @@ def test_variant_members_are_the_kept_variants_candidates_that_did_not_fail():
     cands[2] = dataclasses.replace(cands[2], init={"model": "alif_asc"})
     assert variant_members(cands, 0) == [0]
     assert variant_members(cands, 2) == [2]
+
+
+def _train(times_ms, T=10000, dt_ms=0.1):
+    s = np.zeros(T, np.float32)
+    s[(np.asarray(times_ms) / dt_ms).astype(int)] = 1.0
+    return s
+
+
+def test_bursting_counts_the_intervals_shorter_than_the_burst_interval():
+    """A cell bursts when at least ``burst_fraction`` of its inter-spike intervals (within each trace, never across
+    traces) are shorter than ``burst_isi_ms``."""
+    from cellfit.fit.select import bursting
+
+    cfg = FitConfig()  # 30% of the intervals under 10 ms
+    regular = _train(np.arange(20, 1000, 50))  # 20 Hz: every interval 50 ms
+    bursts = _train([t0 + 5 * i for t0 in (100, 400, 700) for i in range(4)])  # 3 bursts of 4 spikes at 200 Hz
+    assert not bursting(np.stack([regular] * 3)[:, None], cfg)
+    assert bursting(np.stack([bursts] * 3)[:, None], cfg)  # 9 of 11 intervals are 5 ms
+    # traces are not joined: one spike per trace has no interval at all
+    one = _train([500.0])
+    assert not bursting(np.stack([one] * 6).reshape(2, 3, -1), cfg)
+    # the fraction: 3 short of 13 intervals (23%) is not a burster at 30%, is at 20%
+    mixed = _train(sorted([20 + 80 * i for i in range(11)] + [25, 105, 185]))
+    assert not bursting(mixed[None, None], cfg)
+    assert bursting(mixed[None, None], dataclasses.replace(cfg, burst_fraction=0.2))
+    assert not bursting(np.stack([bursts] * 3)[:, None], dataclasses.replace(cfg, burst_fraction=None))
+
+
+def test_bursting_candidates_are_chosen_by_training_loss_without_the_veto():
+    """The bursting starts (``FitConfig.burst_starts``) form their own group: the lowest training loss among them,
+    with no validation veto (such fits score about 0 on the validation seconds), replaces the ALIF pick only
+    where it is ``margin`` lower."""
+    def of(variant, loss, burst=None):
+        st = state(loss)
+        return dataclasses.replace(st, init=dict(model=variant, **({"burst": burst} if burst else {})))
+
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.9, 1), of("alif_asc", 0.6, 2)]
+    scores = [0.9, 0.85, 0.2, 0.0]  # both bursting fits predict the validation seconds badly
+    assert choose(cands, scores, veto=0.1, margin=0.05)[0] == 3  # 0.6 < 0.8 x 0.95: not vetoed, kept
+    assert choose(cands, scores, veto=0.1, margin=0.3)[0] == 1  # not 30% lower: the ALIF pick
+    plain = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.9), of("alif_asc", 0.6)]  # --model auto's starts
+    assert choose(plain, scores, veto=0.1, margin=0.05)[0] == 1  # there the veto holds: 0.0 < 0.2 - 0.1
+
+
+def test_bursting_candidates_only_in_the_default_search():
+    from cellfit.fit.config import fit_config
+
+    cfg = FitConfig()
+    assert cfg.burst_candidates and cfg.burst_model == "alif_asc" and len(cfg.burst_starts) == 2
+    start = cfg.burst_start(0)
+    assert (start["model"], start["asc_amp"], start["tau_asc_ms"], start["burst"]) == ("alif_asc", [1.5, -1.0],
+                                                                                       [50.0, 500.0], 1)
+    assert fit_config(model=None) == cfg  # no --model: the default
+    assert not fit_config(model="alif").burst_candidates  # --model alif: the ALIF model alone
+    assert not fit_config(model="auto").burst_candidates and not fit_config(restarts=1).burst_candidates
+    assert not fit_config(adapt_search=True).burst_candidates
+    assert FitConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # nested starts round-trip
+    with pytest.raises(ValueError, match="burst_model"):
+        FitConfig(burst_model="alif_reset")
+    with pytest.raises(ValueError, match="burst_starts"):
+        FitConfig(burst_starts=(((1.0,), (50.0,)),))
+    with pytest.raises(ValueError, match="burst_fraction"):
+        FitConfig(burst_fraction=0.0)
+
+
+def test_a_bursting_cell_gets_bursting_candidates_and_a_kept_one_its_own_refits(monkeypatch):
+    """Every cell counts as bursting here (``burst_isi_ms`` 1 s); the choice is patched to keep the last
+    candidate (a bursting fit), so the refits trained beside the ALIF starts do not fit it: they are redone
+    with its variant, and its intervals cover its after-spike currents."""
+    import cellfit.fit.api as api
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0)
+    (plain,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    cands = plain.result.selection["candidates"]
+    assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2
+    assert cands[5]["start"].endswith("bursting start 1") and cands[6]["start"].endswith("bursting start 2")
+    monkeypatch.setattr(api, "choose", lambda c, *a, **k: (len(c) - 1, "patched"))
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    r = fit.result
+    assert r.model == "alif_asc" and r.selection["chosen"] == 6 and r.bootstrap_replicates == 2
+    assert {"asc_amp_1", "tau_asc_2_ms"} <= set(r.intervals)
+    assert r.init["burst"] == 2 and r.init["tau_asc_ms"] == [50.0, 1000.0]
