@@ -177,8 +177,8 @@ class FitConfig:
     inter-spike intervals shorter than ``burst_isi_ms`` (:func:`cellfit.fit.select.bursting`), also gets
     ``burst_model`` candidates, one from each of ``burst_starts`` (the best grid point with depolarising, then
     hyperpolarising after-spike currents). The lowest training loss among them replaces the ALIF fit only where it
-    is ``extension_margin`` lower; the validation seconds do not veto them (they follow the epochs' onset, where the
-    bursts are: such fits score about 0 there and up to 0.93 on held-out onsets). Cells that do not burst cost
+    is ``extension_margin`` lower; the validation seconds do not veto them (they come after the epoch's onset, which holds the
+    bursts: such fits score about 0 there and up to 0.93 on held-out onsets). Cells that do not burst cost
     nothing more. None: never (``--model alif``). FITTING.md, round 8."""
     burst_isi_ms: float = 10.0
     """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""

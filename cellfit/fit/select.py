@@ -280,8 +280,8 @@ def _not_vetoed(members: Sequence[int], candidates: Sequence[CellFitState], scor
                 veto: float) -> list[int]:
     """The candidates among ``members`` (one variant, first = its best grid point) that did not fail and whose
     validation ETV is at least the first's minus ``veto`` (all that did not fail where the first has no score, and
-    for the bursting candidates, ``FitConfig.burst_starts``: the validation seconds follow the onset, where the
-    bursts are, and score good bursting fits about 0)."""
+    for the bursting candidates, ``FitConfig.burst_starts``: the validation seconds come after the epoch's onset, which
+    holds the bursts, and score good bursting fits about 0)."""
     alive = [i for i in members if not candidates[i].failed]
     first = members[0]
     if not math.isfinite(scores[first]) or candidates[first].init.get("burst"):  # bursting starts: no veto
