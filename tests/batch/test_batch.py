@@ -32,13 +32,19 @@ def batch_args(ids, out, cache, *extra) -> list[str]:
             "--out", str(out), "--cache-dir", str(cache), "--no-progress", *extra]
 
 
+def _cell_results(run: pathlib.Path) -> list[pathlib.Path]:
+    """The result.json of every cell folder (``<run>/<id>/``); a process killed while writing a cell leaves its
+    hidden temporary folder (``.<id>.<random>.tmp``, never swapped in), which is not a result."""
+    return [p for p in run.glob("*/result.json") if p.parent.name.isdigit()]
+
+
 def results(run: pathlib.Path) -> dict[int, dict]:
     """Every result.json of a run, parsed (fails on a partial file)."""
-    return {int(p.parent.name): json.loads(p.read_text()) for p in run.glob("*/result.json")}
+    return {int(p.parent.name): json.loads(p.read_text()) for p in _cell_results(run)}
 
 
 def stamps(run: pathlib.Path) -> dict[str, tuple[int, bytes]]:
-    return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.glob("*/result.json")}
+    return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in _cell_results(run)}
 
 
 def summary(run: pathlib.Path) -> pd.DataFrame:
