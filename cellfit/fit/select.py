@@ -60,6 +60,7 @@ from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table", "bursting",
+           "short_intervals",
            "widen_to_starts", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
@@ -144,18 +145,25 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     return out, refits
 
 
-def bursting(spikes: np.ndarray, config: FitConfig) -> bool:
-    """Whether a cell's training spikes ``(repeats, epochs, T)`` (0/1 per bin of ``config.dt_ms``) burst: at least
-    ``config.burst_fraction`` of the inter-spike intervals within each trace shorter than ``config.burst_isi_ms``
-    (False without ``burst_fraction`` or with fewer than two intervals)."""
-    if config.burst_fraction is None:
-        return False
+def short_intervals(spikes: np.ndarray, dt_ms: float, isi_ms: float) -> tuple[int, int]:
+    """``(short, total)``: how many inter-spike intervals of ``spikes`` (``(..., T)`` traces, 0/1 per bin of
+    ``dt_ms``; intervals within each trace, never across traces) are shorter than ``isi_ms``, and how many there are."""
     s = np.asarray(spikes)
     short = total = 0
     for trace in s.reshape(-1, s.shape[-1]):
-        isi = np.diff(np.flatnonzero(trace)) * config.dt_ms
-        short += int(np.count_nonzero(isi < config.burst_isi_ms))
+        isi = np.diff(np.flatnonzero(trace)) * dt_ms
+        short += int(np.count_nonzero(isi < isi_ms))
         total += isi.size
+    return short, total
+
+
+def bursting(spikes: np.ndarray, config: FitConfig) -> bool:
+    """Whether a cell's training spikes ``(repeats, epochs, T)`` (0/1 per bin of ``config.dt_ms``) burst: at least
+    ``config.burst_fraction`` of the inter-spike intervals within each trace shorter than ``config.burst_isi_ms``
+    (False without ``burst_fraction`` or with fewer than two intervals; :func:`short_intervals`)."""
+    if config.burst_fraction is None:
+        return False
+    short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
     return total >= 2 and short >= config.burst_fraction * total
 
 

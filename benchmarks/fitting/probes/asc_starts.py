@@ -16,7 +16,7 @@ import numpy as np
 
 from _common import ONE_START, load, parse
 from cellfit.fit import FitConfig, fit_recordings
-from cellfit.fit.select import bursting
+from cellfit.fit.select import bursting, short_intervals
 
 STARTS = [((0.0, 0.0), (10.0, 200.0)), ((0.4, -0.2), (20.0, 300.0)), ((1.5, -1.0), (50.0, 500.0))]  # amplitudes, taus
 
@@ -30,13 +30,6 @@ def _starts(text: str) -> list:
     return out
 
 
-def _short_fraction(spikes: np.ndarray, isi_ms: float, dt_ms: float) -> float:
-    """Fraction of the inter-spike intervals (within each trace) shorter than ``isi_ms``."""
-    isis = [np.diff(np.flatnonzero(t)) * dt_ms for t in np.asarray(spikes).reshape(-1, spikes.shape[-1])]
-    isis = np.concatenate(isis) if isis else np.zeros(0)
-    return float(np.mean(isis < isi_ms)) if isis.size else float("nan")
-
-
 def main() -> None:
     def extra(ap):
         ap.add_argument("--starts", type=_starts, default=STARTS,
@@ -46,7 +39,10 @@ def main() -> None:
     a = parse(__doc__.splitlines()[0], "7,10,12,13", extra)
     recs, keys = load(a)
     cfg0 = FitConfig()
-    short = [_short_fraction(r.first(1.0).train.spikes, cfg0.burst_isi_ms, r.dt_ms) for r in recs]
+    train = [r.first(1.0).train.spikes for r in recs]
+    counts = [short_intervals(t, r.dt_ms, cfg0.burst_isi_ms) for t, r in zip(train, recs)]
+    short = [n / total if total else float("nan") for n, total in counts]  # the fraction of short intervals
+    bursts = [bursting(t, dataclasses.replace(cfg0, dt_ms=r.dt_ms)) for t, r in zip(train, recs)]
     plain = FitConfig.variant_start
     for amp, tau in a.starts:
         def start(self, model, amp=amp, tau=tau):  # the extensions' currents start at (amp, tau)
@@ -56,11 +52,11 @@ def main() -> None:
             cfg = FitConfig(model=a.model, bootstrap=0, **ONE_START)
             fits = fit_recordings(recs, cfg, window_s=1.0, device="cpu", progress=False)
         rows = []
-        for (c, i), f, frac, rec in zip(keys, fits, short, recs):
+        for (c, i), f, frac, burst in zip(keys, fits, short, bursts):
             cand = f.result.selection["candidates"][0]
-            rows.append(dict(cache=c, cell=i, model=a.model, amp=amp, tau=tau, etv=f.result.etv,
-                             val=float("nan") if cand["validation_etv"] is None else cand["validation_etv"], loss=cand["train_loss"], short_isi_fraction=frac,
-                             bursting=bursting(rec.first(1.0).train.spikes, dataclasses.replace(cfg0, dt_ms=rec.dt_ms))))
+            val = float("nan") if cand["validation_etv"] is None else cand["validation_etv"]
+            rows.append(dict(cache=c, cell=i, model=a.model, amp=amp, tau=tau, etv=f.result.etv, val=val,
+                             loss=cand["train_loss"], short_isi_fraction=frac, bursting=burst))
         if a.out:
             with open(a.out, "a") as fh:
                 fh.writelines(json.dumps(r) + "\n" for r in rows)
