@@ -16,7 +16,11 @@ Opt-in extensions of :class:`ALIF` (``reset=True``, ``n_asc=J``; equations in
 threshold, so a refractory neuron still cannot cross it), and J after-spike currents
 with unconstrained amplitudes :math:`A_j` (``asc_amp``, (n_out, J)) and time constants
 ``tau_asc`` ((n_out, J), bounded log space as above). Without them the layer has
-exactly the parameters, state-dict keys and results it always had.
+exactly the parameters, state-dict keys and results it always had. A third, ``sub=True``
+(one input only), subtracts a linear subthreshold adaptation current that follows the stimulus,
+:math:`x - k\\,L_{\\tau_\\text{sub}}x` (:func:`cellfit.functional.linear.subthreshold_adapted`), with
+:math:`k = k_\\max\\,\\sigma(u_k)` (``sub_amp``, below :data:`SUB_AMP_MAX`) and ``tau_sub`` (bounded log
+space); it changes the input current only, so every engine runs it unchanged.
 
 Example::
 
@@ -44,10 +48,14 @@ from cellfit.functional.alif import (
     leaky_integrator,
     simulate,
 )
-from cellfit.functional.linear import channel_linear
+from cellfit.functional.linear import channel_linear, subthreshold_adapted
 from cellfit.functional.surrogate import SpikeFn, get_surrogate
 
-__all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch"]
+__all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch", "SUB_AMP_MAX"]
+
+#: upper bound of the subthreshold adaptation amplitude k (``sub=True``): a current that cancelled
+#: the whole of a sustained stimulus (k = 1) would leave the cell blind to its mean
+SUB_AMP_MAX = 0.95
 
 
 class BoundedTimeConstant(nn.Module):
@@ -124,9 +132,16 @@ class ALIF(nn.Module):
             default 10 and 200 ms for J = 1, 2, geometric from 10 to 200 ms for J > 2).
         v_reset_bounds: ``(low, high)`` of :math:`V_r`, high below the base threshold 1.
         tau_asc_bounds_ms: learnable range of the after-spike time constants.
+        sub: learn a subthreshold adaptation current that follows the stimulus (parameters
+            ``sub_amp_raw`` and ``tau_sub``; properties ``sub_amp`` and ``tau_sub_ms``, (n_out,));
+            only with ``n_in == 1``.
+        sub_amp, tau_sub_ms: their initial values (number or (n_out,)), strictly inside
+            (0, :data:`SUB_AMP_MAX`) and ``tau_sub_bounds_ms``; only with ``sub=True``.
+        tau_sub_bounds_ms: learnable range of the subthreshold current's time constant.
 
     Input ``x``: (batch, n_in, time). Output: (batch, n_out, time) spikes of 0/1.
-    The input current is :math:`I = W x + b` (``weight`` (n_out, n_in), ``bias`` (n_out,)).
+    The input current is :math:`I = W x + b` (``weight`` (n_out, n_in), ``bias`` (n_out,)), with
+    ``sub=True`` :math:`I = W (x - k L_{\\tau_\\text{sub}} x) + b`.
     """
 
     def __init__(
@@ -151,6 +166,10 @@ class ALIF(nn.Module):
         tau_asc_ms=None,
         v_reset_bounds: tuple[float, float] = (-1.0, 0.95),
         tau_asc_bounds_ms: tuple[float, float] = (1.0, 2000.0),
+        sub: bool = False,
+        sub_amp=0.5,
+        tau_sub_ms=300.0,
+        tau_sub_bounds_ms: tuple[float, float] = (10.0, 3000.0),
         device=None,
         dtype=None,
     ):
@@ -180,6 +199,7 @@ class ALIF(nn.Module):
         else:
             self.register_parameter("weight_rec", None)
         self._init_extension(reset, n_asc, v_reset, asc_amp, tau_asc_ms, v_reset_bounds, tau_asc_bounds_ms, fkw)
+        self._init_sub(sub, sub_amp, tau_sub_ms, tau_sub_bounds_ms, fkw)
 
     def _init_extension(self, reset, n_asc, v_reset, asc_amp, tau_asc_ms, v_reset_bounds, tau_asc_bounds_ms, fkw) -> None:
         """The optional reset potential and after-spike currents (registered after today's
@@ -213,6 +233,20 @@ class ALIF(nn.Module):
             if bool((as_tensor(asc_amp) != 0).any()) or tau_asc_ms is not None:
                 raise ValueError("asc_amp / tau_asc_ms need n_asc >= 1 (the number of after-spike currents)")
             self.register_parameter("asc_amp", None)
+
+    def _init_sub(self, sub, sub_amp, tau_sub_ms, tau_sub_bounds_ms, fkw) -> None:
+        """The optional subthreshold adaptation current (registered last, only when asked for)."""
+        self.sub = bool(sub)
+        if not self.sub:
+            return
+        if self.n_in != 1:
+            raise ValueError(f"sub=True needs one input (an injected current), got n_in={self.n_in}")
+        k0 = torch.as_tensor(sub_amp, dtype=fkw["dtype"] or torch.get_default_dtype(), device=fkw["device"])
+        k0 = k0.expand(self.n_out).clone()
+        if not bool(((k0 > 0) & (k0 < SUB_AMP_MAX)).all()):
+            raise ValueError(f"initial sub_amp {k0.tolist()} must lie strictly inside (0, {SUB_AMP_MAX:g})")
+        self.sub_amp_raw = nn.Parameter(torch.logit(k0 / SUB_AMP_MAX))
+        self.tau_sub = BoundedTimeConstant(tau_sub_ms, self.n_out, *tau_sub_bounds_ms, **fkw)
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -265,6 +299,24 @@ class ALIF(nn.Module):
 
     # ``asc_amp`` (n_out, n_asc) is the parameter itself (unconstrained), or None.
 
+    @property
+    def sub_amp(self) -> Optional[torch.Tensor]:
+        """(n_out,) subthreshold adaptation amplitude k (fraction of a sustained stimulus cancelled), or None."""
+        return SUB_AMP_MAX * torch.sigmoid(self.sub_amp_raw) if self.sub else None
+
+    @property
+    def tau_sub_ms(self) -> Optional[torch.Tensor]:
+        """(n_out,) time constant of the subthreshold adaptation current in ms, or None."""
+        return self.tau_sub() if self.sub else None
+
+    def stimulus(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, T) or (batch, n_out, T) stimulus -> what the weights see: with ``sub`` the stimulus
+        less the subthreshold current, (batch, n_out, T); else ``x`` unchanged."""
+        if not self.sub:
+            return x
+        log_r = -self.dt_ms / self.tau_sub_ms
+        return subthreshold_adapted(x.expand(-1, self.n_out, -1), self.sub_amp, log_r)
+
     def parameters_physical(self) -> ALIFParameters:
         return ALIFParameters(self.tau_mem_ms, self.tau_adapt_ms, self.adapt_scale, self.arp_ms,
                               v_reset=self.v_reset, asc_amp=self.asc_amp, tau_asc_ms=self.tau_asc_ms)  # fmt: skip
@@ -278,7 +330,7 @@ class ALIF(nn.Module):
         if x.dim() != 3 or x.shape[1] != self.n_in:
             raise ValueError(f"expected input of shape (batch, {self.n_in}, time), got {tuple(x.shape)}")
         if self.n_in == 1:
-            return x * self.weight[None, :, :] + self.bias[None, :, None]
+            return self.stimulus(x) * self.weight[None, :, :] + self.bias[None, :, None]
         return channel_linear(x, self.weight, self.bias)
 
     def simulate(
@@ -309,6 +361,7 @@ class ALIF(nn.Module):
             f"surrogate={self._surrogate_name!r}"
             + (", reset=True" if self.reset else "")
             + (f", n_asc={self.n_asc}" if self.n_asc else "")
+            + (", sub=True" if self.sub else "")
         )
 
 

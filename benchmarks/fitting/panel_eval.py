@@ -87,6 +87,13 @@ VARIANTS: dict[str, dict] = {
     # start_gap with bursting candidates for the cells whose training spikes burst (round 8)
     "bursts": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                    voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3),
+    # start_gap with the subthreshold adaptation variant forced on every cell (round 9's probe)
+    "sub_forced": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, model="alif_sub"),
+    # the same from a small subthreshold current (k = 0.05 instead of 0.5): the start of an ALIF fit
+    "sub_small": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                      voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, model="alif_sub",
+                      sub_amp_init=0.05),
 }
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
@@ -139,6 +146,7 @@ def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, l
                    test_rate_hz=r.test_rate_hz, predicted_rate_hz=r.predicted_rate_hz, epochs=r.epochs,
                    tau_m_ms=r.tau_m_ms, tau_adapt_ms=r.tau_adapt_ms, adapt_scale=r.adapt_scale, gain=r.gain,
                    bias=r.bias, true_tau_m_ms=tau_m, true_tau_adapt_ms=tau_a,
+                   **({} if r.sub_amp is None else dict(sub_amp=r.sub_amp, tau_sub_ms=r.tau_sub_ms)),
                    model=r.model, intervals=r.intervals, undetermined=list(r.undetermined), at_bound=list(r.at_bound),
                    selection=r.selection,
                    panel_wall_s=wall, n_cells=len(fits))

@@ -293,7 +293,8 @@ def fit_recordings(
         n_asc = sum(name.startswith("asc_amp_") for name in params)
         fitted = dict(**{name: params[name] for name in PARAMETER_NAMES}, v_reset=params.get("v_reset"),
                       asc_amp=tuple(params[f"asc_amp_{j + 1}"] for j in range(n_asc)),
-                      tau_asc_ms=tuple(params[f"tau_asc_{j + 1}_ms"] for j in range(n_asc)))
+                      tau_asc_ms=tuple(params[f"tau_asc_{j + 1}_ms"] for j in range(n_asc)),
+                      sub_amp=params.get("sub_amp"), tau_sub_ms=params.get("tau_sub_ms"))
         selection = dict(
             basis=basis, chosen=index, validation_s=0.0 if scores is None else val.seconds(config.dt_ms),
             candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""),

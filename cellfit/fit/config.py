@@ -16,7 +16,7 @@ import torch
 from cellfit.device import DTYPES, resolve_dtype
 from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
-from cellfit.modules import ALIF
+from cellfit.modules import ALIF, SUB_AMP_MAX
 
 __all__ = ["FitConfig", "inside_bounds", "AT_BOUND_TOLERANCE", "MODELS", "ADAPT_SEARCH", "GRID_RESTARTS", "fit_config"]
 
@@ -24,12 +24,14 @@ __all__ = ["FitConfig", "inside_bounds", "AT_BOUND_TOLERANCE", "MODELS", "ADAPT_
 #: (:class:`cellfit.ALIF` ``reset`` / ``n_asc``): ``alif`` resets to rest and adapts its
 #: threshold; ``_reset`` adds a learnable reset potential (doublets, bursts); ``_asc`` adds two
 #: spike-triggered currents with their own time constants (adaptation currents,
-#: after-depolarisations), as in the GLIF models of Teeter et al. 2018.
+#: after-depolarisations), as in the GLIF models of Teeter et al. 2018; ``alif_sub`` adds a linear
+#: subthreshold adaptation current that follows the stimulus (:class:`cellfit.ALIF` ``sub``).
 MODELS = {
-    "alif": dict(reset=False, n_asc=0),
-    "alif_asc": dict(reset=False, n_asc=2),
-    "alif_reset": dict(reset=True, n_asc=0),
-    "alif_reset_asc": dict(reset=True, n_asc=2),
+    "alif": dict(reset=False, n_asc=0, sub=False),
+    "alif_asc": dict(reset=False, n_asc=2, sub=False),
+    "alif_reset": dict(reset=True, n_asc=0, sub=False),
+    "alif_reset_asc": dict(reset=True, n_asc=2, sub=False),
+    "alif_sub": dict(reset=False, n_asc=0, sub=True),
 }
 
 
@@ -193,6 +195,13 @@ class FitConfig:
     """Learnable range of the reset potential (threshold units; the base threshold is 1)."""
     tau_asc_bounds_ms: tuple = (1.0, 2000.0)
     """Learnable range of the spike-triggered currents' time constants."""
+    sub_amp_init: float = 0.5
+    """Starting amplitude k of the subthreshold adaptation current (``alif_sub``; the fraction of a sustained
+    stimulus it cancels, below :data:`cellfit.modules.SUB_AMP_MAX`)."""
+    tau_sub_init_ms: float = 300.0
+    """Starting time constant of the subthreshold adaptation current."""
+    tau_sub_bounds_ms: tuple = (10.0, 3000.0)
+    """Learnable range of the subthreshold adaptation current's time constant."""
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -260,6 +269,8 @@ class FitConfig:
             start["v_reset"] = 0.0
         if n_asc:
             start.update(asc_amp=[0.0] * n_asc, tau_asc_ms=list(self.asc_tau_init_ms[:n_asc]))
+        if MODELS[model]["sub"]:
+            start.update(sub_amp=self.sub_amp_init, tau_sub_ms=self.tau_sub_init_ms)
         return start
 
     @property
@@ -279,7 +290,8 @@ class FitConfig:
         """``{parameter name: (low, high)}`` of the learnable ranges, named as in the fitted parameters
         (:func:`cellfit.fit.fitter.parameter_names`; ``tau_asc_ms`` stands for every ``tau_asc_j_ms``)."""
         return dict(tau_m_ms=tuple(self.tau_mem_bounds_ms), tau_adapt_ms=tuple(self.tau_adapt_bounds_ms),
-                    tau_asc_ms=tuple(self.tau_asc_bounds_ms), v_reset=tuple(self.v_reset_bounds))
+                    tau_asc_ms=tuple(self.tau_asc_bounds_ms), v_reset=tuple(self.v_reset_bounds),
+                    sub_amp=(0.0, SUB_AMP_MAX), tau_sub_ms=tuple(self.tau_sub_bounds_ms))
 
     def at_bound(self, params: dict) -> list[str]:
         """The names among ``params`` (fitted parameters, physical units) that ended at a learnable bound
@@ -313,7 +325,8 @@ class FitConfig:
         Args:
             init: one dict of initial values (``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
                 ``gain``, ``bias``; physical units; ``model``, the variant, default ``alif``,
-                with its extra parameters ``v_reset``, ``asc_amp``, ``tau_asc_ms``) or a list of
+                with its extra parameters ``v_reset``, ``asc_amp``, ``tau_asc_ms``, ``sub_amp``,
+                ``tau_sub_ms``) or a list of
                 K of them, all of one variant; default :meth:`initial_values` for one cell.
                 Time constants are moved strictly inside the learnable bounds (a data-based
                 estimate can land on a bound).
@@ -336,6 +349,9 @@ class FitConfig:
             extension.update(n_asc=variant["n_asc"], asc_amp=col("asc_amp"),
                              tau_asc_ms=inside_bounds(col("tau_asc_ms"), self.tau_asc_bounds_ms),
                              tau_asc_bounds_ms=tuple(self.tau_asc_bounds_ms))
+        if variant["sub"]:
+            extension.update(sub=True, sub_amp=col("sub_amp"), tau_sub_bounds_ms=tuple(self.tau_sub_bounds_ms),
+                             tau_sub_ms=inside_bounds(col("tau_sub_ms"), self.tau_sub_bounds_ms))
         model = ALIF(
             1, len(inits), dt_ms=self.dt_ms, arp_ms=self.arp_ms, engine=self.engine, surrogate=self.surrogate,
             tau_mem_ms=inside_bounds(col("tau_m_ms"), self.tau_mem_bounds_ms),

@@ -41,6 +41,7 @@ from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.loss import LossTargets, padded
 from cellfit.fit.optim import CellwiseAdam, to_device_rows
 from cellfit.functional.alif import ALIFStepParameters, simulate
+from cellfit.functional.linear import subthreshold_adapted
 from cellfit.functional.surrogate import get_surrogate
 from cellfit.modules import ALIF
 
@@ -272,10 +273,8 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
             idx = torch.as_tensor(rows, device=dev)
             sub_x, sub_targets = (x, targets) if len(rows) == K else (x[:, idx], targets.select(idx))
         params = pop.step_parameters()
-        weight, bias = pop.weight[:, 0], pop.bias
-        if len(rows) != K:
-            params, weight, bias = _rows_of(params, idx), weight[idx], bias[idx]
-        out = simulate(sub_x * weight[None, :, None] + bias[None, :, None], params, config.engine, spike_fn=spike_fn)
+        out = simulate(drive(pop, sub_x, None if len(rows) == K else idx), params if len(rows) == K
+                       else _rows_of(params, idx), config.engine, spike_fn=spike_fn)
         per_cell = sub_targets.loss(out.spikes, stage[rows])  # (active cells,)
         pop.zero_grad(set_to_none=True)
         per_cell.sum().backward()  # cells are independent: each gets its own gradient
@@ -351,6 +350,19 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
     return results
 
 
+def drive(model: ALIF, x: torch.Tensor, idx: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The input current of a fit's neurons (all, or the neurons ``idx``) from their stimuli ``x`` (U, K, T)
+    (one stimulus per neuron): :math:`g x + b`, with ``alif_sub`` :math:`g (x - k L x) + b`."""
+    weight, bias = model.weight[:, 0], model.bias
+    sub = (model.sub_amp, -model.dt_ms / model.tau_sub_ms) if model.sub else None
+    if idx is not None:
+        weight, bias = weight[idx], bias[idx]
+        sub = None if sub is None else (sub[0][idx], sub[1][idx])
+    if sub is not None:
+        x = subthreshold_adapted(x, *sub)
+    return x * weight[None, :, None] + bias[None, :, None]
+
+
 def _rows_of(params: ALIFStepParameters, idx: torch.Tensor) -> ALIFStepParameters:
     """The step parameters of the neurons ``idx`` (per-neuron tensors indexed on their first dimension)."""
     return params._replace(**{name: value[idx] for name, value in params._asdict().items()
@@ -362,13 +374,16 @@ PARAMETER_NAMES = ("tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias")
 
 
 def parameter_names(model: ALIF) -> tuple:
-    """:data:`PARAMETER_NAMES` plus the model's extensions: ``v_reset`` (threshold units) and, per
-    spike-triggered current j = 1, 2, ..., ``asc_amp_j`` (threshold units) and ``tau_asc_j_ms``."""
+    """:data:`PARAMETER_NAMES` plus the model's extensions: ``v_reset`` (threshold units), per
+    spike-triggered current j = 1, 2, ..., ``asc_amp_j`` (threshold units) and ``tau_asc_j_ms``, and
+    ``sub_amp`` and ``tau_sub_ms`` (the subthreshold adaptation current)."""
     names = list(PARAMETER_NAMES)
     if getattr(model, "reset", False):
         names.append("v_reset")
     for j in range(getattr(model, "n_asc", 0)):
         names += [f"asc_amp_{j + 1}", f"tau_asc_{j + 1}_ms"]
+    if getattr(model, "sub", False):
+        names += ["sub_amp", "tau_sub_ms"]
     return tuple(names)
 
 
@@ -380,6 +395,8 @@ def _physical_rows(model: ALIF) -> np.ndarray:
         rows.append(model.v_reset)
     for j in range(getattr(model, "n_asc", 0)):
         rows += [model.asc_amp[:, j], model.tau_asc_ms[:, j]]
+    if getattr(model, "sub", False):
+        rows += [model.sub_amp, model.tau_sub_ms]
     return torch.stack(rows).double().cpu().numpy()
 
 
@@ -407,7 +424,11 @@ def predict_population(models: Sequence[ALIF], current: np.ndarray) -> np.ndarra
     weight = torch.cat([m.weight[:, 0] for m in models])
     bias = torch.cat([m.bias for m in models])
     x = torch.as_tensor(np.asarray(current), dtype=first.weight.dtype, device=first.weight.device)
-    out = simulate(x[:, None, :] * weight[None, :, None] + bias[None, :, None], params, first.engine,
+    x = x[:, None, :].expand(-1, len(models), -1)
+    if first.sub:
+        x = subthreshold_adapted(x, torch.cat([m.sub_amp for m in models]),
+                                 torch.cat([-m.dt_ms / m.tau_sub_ms for m in models]))
+    out = simulate(x * weight[None, :, None] + bias[None, :, None], params, first.engine,
                    spike_fn=first.surrogate)
     return out.spikes.transpose(0, 1).cpu().numpy().astype(np.float32)
 

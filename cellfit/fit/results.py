@@ -207,6 +207,10 @@ class FitResult:
     """Amplitudes of the spike-triggered currents (threshold units of input; variants with them)."""
     tau_asc_ms: tuple = ()
     """Time constants of the spike-triggered currents, ms."""
+    sub_amp: Optional[float] = None
+    """Subthreshold adaptation current (``alif_sub``, else None): the fraction of a sustained stimulus it cancels."""
+    tau_sub_ms: Optional[float] = None
+    """Its time constant, ms (``alif_sub``, else None)."""
     physical: Optional[PhysicalParameters] = None
     # data
     n_train_repeats: Optional[int] = None
