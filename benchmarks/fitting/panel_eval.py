@@ -87,6 +87,10 @@ VARIANTS: dict[str, dict] = {
     # start_gap with bursting candidates for the cells whose training spikes burst (round 8)
     "bursts": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                    voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3),
+    # bursts with alif_sub for the cells whose voltage shows a subthreshold current (round 10)
+    "voltage_sub": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                        sub_r2_gain=0.15),
     # start_gap with the subthreshold adaptation variant forced on every cell (round 9's probe)
     "sub_forced": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, model="alif_sub"),
@@ -97,11 +101,12 @@ VARIANTS: dict[str, dict] = {
 }
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
-#: no bursting candidates (the default before round 8)
+#: no bursting candidates (the default before round 8), and those of rounds 1-9 no alif_sub starts (before round 10)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
-                        **({} if "burst_fraction" in v else dict(burst_fraction=None))))
+                        **({} if "burst_fraction" in v else dict(burst_fraction=None)),
+                        **({} if "sub_r2_gain" in v else dict(sub_r2_gain=None))))
             for name, v in VARIANTS.items()}
 
 

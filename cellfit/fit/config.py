@@ -195,6 +195,16 @@ class FitConfig:
     """Learnable range of the reset potential (threshold units; the base threshold is 1)."""
     tau_asc_bounds_ms: tuple = (1.0, 2000.0)
     """Learnable range of the spike-triggered currents' time constants."""
+    sub_r2_gain: Optional[float] = 0.15
+    """With ``model="alif"`` (the default) and the voltage start: a cell whose subthreshold voltage a subthreshold
+    adaptation current that follows the stimulus explains better by at least this much (R^2, the plain fit
+    explaining at least ``sub_min_r2``; :func:`cellfit.fit.init.sub_start`) is fitted as ``alif_sub`` from that
+    voltage fit instead of ALIF (a bursting cell never: it gets the bursting candidates). None: never (``--model
+    alif``). FITTING.md, round 10."""
+    sub_min_r2: float = 0.5
+    """The plain voltage fit must explain at least this much of the subthreshold voltage (else it says little)."""
+    sub_tau_grid_ms: tuple = (30.0, 100.0, 300.0, 1000.0)
+    """Time constants of the subthreshold current tried in the voltage fit (the best by residual is the start)."""
     sub_amp_init: float = 0.5
     """Starting amplitude k of the subthreshold adaptation current (``alif_sub``; the fraction of a sustained
     stimulus it cancels, below :data:`cellfit.modules.SUB_AMP_MAX`)."""
@@ -237,6 +247,10 @@ class FitConfig:
         if self.burst_fraction is not None and not (0.0 < self.burst_fraction <= 1.0 and self.burst_isi_ms > 0.0):
             raise ValueError(f"burst_fraction must be None or in (0, 1] and burst_isi_ms > 0, got "
                              f"{self.burst_fraction}, {self.burst_isi_ms}")
+        if self.sub_r2_gain is not None and not (self.sub_r2_gain > 0.0 and 0.0 <= self.sub_min_r2 < 1.0
+                                                 and self.sub_tau_grid_ms):
+            raise ValueError(f"sub_r2_gain must be None or > 0, sub_min_r2 in [0, 1) and sub_tau_grid_ms not empty, got "
+                             f"{self.sub_r2_gain}, {self.sub_min_r2}, {self.sub_tau_grid_ms}")
         if self.burst_model not in MODELS or not MODELS[self.burst_model]["n_asc"]:
             raise ValueError(f"burst_model must be a variant with after-spike currents "
                              f"({[m for m in MODELS if MODELS[m]['n_asc']]}), got {self.burst_model!r}")
@@ -272,6 +286,13 @@ class FitConfig:
         if MODELS[model]["sub"]:
             start.update(sub_amp=self.sub_amp_init, tau_sub_ms=self.tau_sub_init_ms)
         return start
+
+    @property
+    def sub_candidates(self) -> bool:
+        """Whether cells whose voltage shows a subthreshold current start as ``alif_sub`` (:attr:`sub_r2_gain` set,
+        ``model="alif"``, the voltage start and the default choice, as for :attr:`burst_candidates`)."""
+        return (self.sub_r2_gain is not None and self.model == "alif" and self.init == "voltage"
+                and self.validation_veto is not None and self.extension_margin is not None)
 
     @property
     def burst_candidates(self) -> bool:
@@ -391,13 +412,14 @@ def fit_config(*, adapt_search: bool = False, restarts: Optional[int] = None, **
     ``restarts`` None (no ``--restarts``): the default search (in each variant under ``model="auto"``);
     ``restarts`` N: the N best grid points, chosen on validation ETV (:data:`GRID_RESTARTS`);
     ``adapt_search`` (``--adapt-search``): :data:`ADAPT_SEARCH` on top. ``model`` None (no ``--model``): the
-    default, ALIF with bursting candidates for bursting cells; a model named explicitly (``--model alif``) fits
-    that variant alone (``burst_fraction`` None).
+    default, ALIF with bursting candidates for bursting cells and ``alif_sub`` for cells whose voltage shows a
+    subthreshold current; a model named explicitly (``--model alif``) fits that variant alone (``burst_fraction``
+    and ``sub_r2_gain`` None).
     """
     if fields.get("model", "missing") is None:
         fields = {k: v for k, v in fields.items() if k != "model"}
     elif "model" in fields:
-        fields = dict(fields, burst_fraction=None)
+        fields = dict(fields, burst_fraction=None, sub_r2_gain=None)
     if restarts is not None:
         fields = dict(fields, restarts=restarts, **GRID_RESTARTS)
     return FitConfig(**dict(fields, **(ADAPT_SEARCH if adapt_search else {})))

@@ -23,6 +23,13 @@ hyperpolarisation otherwise looks like a slow membrane (tau_m several times too 
 :func:`initial_values` uses that fit only where the plain one's tau_m is more than
 ``FitConfig.voltage_spike_ratio`` times longer (FITTING.md, round 6).
 
+With ``sub_tau_ms`` the regressor is instead the stimulus low-passed with time constant
+:math:`\tau_\text{sub}` (the ``alif_sub`` variant's subthreshold adaptation current,
+:func:`cellfit.functional.linear.subthreshold_adapted`); its coefficient is :math:`-g k`. A cell whose
+potential stays near the same mean at every stimulus amplitude while following its fluctuations (a
+slow potassium current below threshold) is explained much better with it (FITTING.md, round 10), and
+:func:`initial_values` starts such a cell as ``alif_sub`` where ``FitConfig.sub_r2_gain`` says so.
+
 The result is only a starting point: the spike-train fit that follows adjusts every
 parameter. On cells whose voltage is not informative (low :math:`R^2`) the caller
 keeps its defaults.
@@ -40,8 +47,10 @@ from cellfit.fit.config import FitConfig, inside_bounds
 from cellfit.fit.loss import LossTargets
 from cellfit.functional.alif import ALIFParameters, block_spikes
 from cellfit.functional.filters import exp_filter
+from cellfit.functional.linear import subthreshold_adapted
+from cellfit.modules import SUB_AMP_MAX
 
-__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "grid_init"]
+__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "sub_start", "grid_init"]
 
 
 class SubthresholdFit(NamedTuple):
@@ -50,6 +59,10 @@ class SubthresholdFit(NamedTuple):
     bias: float
     r2: float
     """Fraction of the subthreshold voltage variance explained."""
+    sub_amp: Optional[float] = None
+    """With ``sub_tau_ms``: the fraction k of a sustained stimulus the subthreshold current cancels."""
+    tau_sub_ms: Optional[float] = None
+    """With ``sub_tau_ms``: its time constant (the grid point that explains most)."""
 
 
 def subthreshold_init(
@@ -63,6 +76,7 @@ def subthreshold_init(
     margin_ms: float = 5.0,
     min_r2: float = 0.2,
     spike_tau_ms: tuple = (),
+    sub_tau_ms: tuple = (),
 ) -> Optional[SubthresholdFit]:
     """Estimate membrane time constant, gain and bias from subthreshold voltage.
 
@@ -80,10 +94,15 @@ def subthreshold_init(
             the membrane; the best of these time constants by residual is used, its amplitude
             discarded). Without it, the slow after-spike hyperpolarisation of a strongly adapting
             cell is fitted as a slow membrane (tau_m several times too long). Empty: no such term.
+        sub_tau_ms: time constants of a subthreshold adaptation current that follows the stimulus
+            (instead of ``spike_tau_ms``: the stimulus low-passed, filtered by the membrane, one more
+            regressor); the best by residual is returned with its amplitude (``sub_amp``, ``tau_sub_ms``).
 
     Returns:
         :class:`SubthresholdFit`, or ``None`` if the voltage does not determine the parameters.
     """
+    if spike_tau_ms and sub_tau_ms:
+        raise ValueError("spike_tau_ms and sub_tau_ms are two different voltage models; give one")
     x = torch.as_tensor(np.asarray(current, dtype=np.float64).reshape(-1, np.shape(current)[-1]))
     v = torch.as_tensor(np.asarray(voltage, dtype=np.float64).reshape(x.shape))
     s = torch.as_tensor(np.asarray(spikes, dtype=np.float64).reshape(x.shape))
@@ -108,6 +127,9 @@ def subthreshold_init(
     coarse = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
     # the model with a spike-triggered current holds the one without (amplitude 0): fit it alone where it can be
     traces = [exp_filter(s, torch.tensor(-dt_ms / t, dtype=torch.float64)) for t in spike_tau_ms] if bool(s.any()) else []
+    if sub_tau_ms:
+        traces = [-math.expm1(-dt_ms / t) * exp_filter(x, torch.tensor(-dt_ms / t, dtype=torch.float64))
+                  for t in sub_tau_ms]
     fits = [_grid_fit(x, v, keep, starts, coarse, dt_ms, z) for z in traces]
     if not any(math.isfinite(float(f[0].min())) for f in fits):  # no spikes, or a trace collinear with the rest
         traces, fits = [None], [_grid_fit(x, v, keep, starts, coarse, dt_ms)]
@@ -119,7 +141,7 @@ def subthreshold_init(
     # refine around the best grid point
     step = float(coarse[1] - coarse[0]) if n_grid > 1 else 0.0
     fine = torch.linspace(max(lo, float(coarse[i]) - step), min(hi, float(coarse[i]) + step), 9, dtype=torch.float64)
-    sse, gain, bias = _grid_fit(x, v, keep, starts, fine, dt_ms, traces[best])
+    sse, gain, bias, extra = _grid_fit(x, v, keep, starts, fine, dt_ms, traces[best])
     j = int(torch.argmin(sse))
     vk = v[keep]
     sst = float(((vk - vk.mean()) ** 2).sum())
@@ -128,12 +150,17 @@ def subthreshold_init(
     r2 = 1.0 - float(sse[j]) / sst
     if r2 < min_r2:
         return None
-    return SubthresholdFit(tau_m_ms=math.exp(float(fine[j])), gain=float(gain[j]), bias=float(bias[j]), r2=r2)
+    fit = SubthresholdFit(tau_m_ms=math.exp(float(fine[j])), gain=float(gain[j]), bias=float(bias[j]), r2=r2)
+    if sub_tau_ms and traces[best] is not None:
+        k = -float(extra[j]) / fit.gain if fit.gain != 0.0 else float("nan")
+        fit = fit._replace(sub_amp=k, tau_sub_ms=float(sub_tau_ms[best]))
+    return fit
 
 
 def _grid_fit(x, v, keep, starts, log_tau, dt_ms, z=None):
-    """Least-squares gain and bias (and, with a spike trace ``z`` (n, T), the amplitude of that current) for
-    each time constant of the grid; returns (sse, gain, bias), each (G,)."""
+    """Least-squares gain and bias (and, with another input ``z`` (n, T), a spike trace or the low-passed
+    stimulus, its coefficient) for each time constant of the grid; returns (sse, gain, bias, coefficient of
+    ``z`` or None), each (G,)."""
     t_idx = torch.arange(x.shape[-1])
     lam = -dt_ms / torch.exp(log_tau)  # (G,) ln beta
     lag = (t_idx - starts).to(torch.float64)  # (n, T)
@@ -147,7 +174,8 @@ def _grid_fit(x, v, keep, starts, log_tau, dt_ms, z=None):
     y = v[None] - decay * torch.gather(v[None].expand_as(decay), -1, starts[None].expand_as(decay))
     m = keep[None].to(torch.float64)
     if z is not None:
-        return _least_squares([gx, g1, from_segment_start(z)], y, m)
+        sse, coef = _least_squares([gx, g1, from_segment_start(z)], y, m)
+        return sse, coef[:, 0], coef[:, 1], coef[:, 2]
     a11 = (gx * gx * m).sum((1, 2))
     a12 = (gx * g1 * m).sum((1, 2))
     a22 = (g1 * g1 * m).sum((1, 2))
@@ -159,11 +187,11 @@ def _grid_fit(x, v, keep, starts, log_tau, dt_ms, z=None):
     bias = torch.where(ok, (a11 * b2 - a12 * b1) / det, torch.zeros_like(det))
     resid = y - gain[:, None, None] * gx - bias[:, None, None] * g1
     sse = (resid * resid * m).sum((1, 2))
-    return torch.where(ok, sse, torch.full_like(sse, float("inf"))), gain, bias
+    return torch.where(ok, sse, torch.full_like(sse, float("inf"))), gain, bias, None
 
 
 def _least_squares(regressors, y, m):
-    """Masked least squares of ``y`` on the (G, n, T) ``regressors`` per grid point: (sse, first coef, second)."""
+    """Masked least squares of ``y`` on the (G, n, T) ``regressors`` per grid point: (sse (G,), coefficients (G, k))."""
     k = len(regressors)
     prods = {(i, j): (regressors[i] * regressors[j] * m).sum((1, 2)) for i in range(k) for j in range(i, k)}
     A = torch.stack([torch.stack([prods[min(i, j), max(i, j)] for j in range(k)], -1) for i in range(k)], -2)
@@ -175,22 +203,28 @@ def _least_squares(regressors, y, m):
     coef = torch.where(ok[:, None], coef, torch.zeros_like(coef))
     resid = y - sum(coef[:, j, None, None] * r for j, r in enumerate(regressors))
     sse = (resid * resid * m).sum((1, 2))
-    return torch.where(ok, sse, torch.full_like(sse, float("inf"))), coef[:, 0], coef[:, 1]
+    return torch.where(ok, sse, torch.full_like(sse, float("inf"))), coef
 
 
-def initial_values(cfg: FitConfig, data) -> dict:
+def initial_values(cfg: FitConfig, data, *, allow_sub: bool = True) -> dict:
     """A cell's starting parameters: the configuration's defaults, or the voltage-based estimate.
 
     ``data`` is a :class:`cellfit.fit.fitter.TrainingSet`. An estimate on a learnable bound is
     moved just inside it (a time constant on a bound could not move) and ``note`` says so.
+    With ``cfg.sub_candidates`` (and ``allow_sub``) a cell whose voltage the subthreshold current
+    explains much better (:func:`sub_start`) starts as ``alif_sub`` from that voltage fit.
     """
     init = cfg.initial_values()
     if cfg.init == "voltage" and data.voltage is not None:
         everywhere = () if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms)  # the current in every fit
         est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
                                 spike_tau_ms=everywhere)
+        sub = sub_start(cfg, data, est) if allow_sub and cfg.sub_candidates and not everywhere else None
+        if sub is not None:
+            est = None
+            init.update(sub)
         method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
-        if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
+        if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio and sub is None:
             alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
                                     tau_bounds_ms=cfg.tau_mem_bounds_ms, spike_tau_ms=tuple(cfg.voltage_spike_tau_ms))
             if alt is not None and est.tau_m_ms > cfg.voltage_spike_ratio * alt.tau_m_ms:
@@ -202,6 +236,29 @@ def initial_values(cfg: FitConfig, data) -> dict:
                 init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
                                                    f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
     return init
+
+
+def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit]) -> Optional[dict]:
+    """The ``alif_sub`` start of a cell whose subthreshold voltage says it has a subthreshold adaptation current,
+    else None.
+
+    The voltage is fitted again with the current (``cfg.sub_tau_grid_ms``); the cell qualifies where the plain
+    fit ``plain`` explains at least ``cfg.sub_min_r2`` of the voltage (the voltage is informative), the fit with
+    the current explains at least ``cfg.sub_r2_gain`` more, and its amplitude and gain are meaningful (0 < k <
+    :data:`cellfit.modules.SUB_AMP_MAX`, gain > 0). The start: that fit's tau_m, gain, bias, k and tau_sub.
+    """
+    if plain is None or plain.r2 < cfg.sub_min_r2 or 1.0 - plain.r2 < cfg.sub_r2_gain:
+        return None  # uninformative, or too well explained already to gain sub_r2_gain (R^2 <= 1): no second fit
+    est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
+                            n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))
+    if (est is None or est.sub_amp is None or est.r2 - plain.r2 < cfg.sub_r2_gain or not est.gain > 0.0
+            or not 0.0 < est.sub_amp < SUB_AMP_MAX):
+        return None
+    tau_m = float(inside_bounds(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
+    tau_sub = float(inside_bounds(torch.tensor(est.tau_sub_ms, dtype=torch.float64), cfg.tau_sub_bounds_ms))
+    k = min(max(est.sub_amp, 0.01 * SUB_AMP_MAX), 0.99 * SUB_AMP_MAX)  # strictly inside its range
+    return dict(model="alif_sub", tau_m_ms=tau_m, gain=est.gain, bias=est.bias, sub_amp=k, tau_sub_ms=tau_sub,
+                method="voltage with subthreshold current", voltage_r2=est.r2, voltage_r2_plain=plain.r2)
 
 
 @torch.no_grad()
@@ -230,7 +287,16 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
         tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
         params = ALIFParameters(tau_m, ta.repeat(k), dd.repeat(k), cfg.arp_ms).discretise(cfg.dt_ms)
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
-        spikes = block_spikes(x[:, idx] * gain[None, :, None] + bias[None, :, None], params).spikes
+        stim = x[:, idx]
+        sub = [j for j, i in enumerate(chunk) if i.get("model") == "alif_sub"]
+        if sub:  # the alif_sub starts see their subthreshold current (the other rows stay as they were)
+            rows = torch.tensor([j * C + c for j in sub for c in range(C)], device=x.device)
+            amp = torch.tensor([chunk[j]["sub_amp"] for j in sub], dtype=x.dtype, device=x.device).repeat_interleave(C)
+            log_r = -cfg.dt_ms / torch.tensor([chunk[j]["tau_sub_ms"] for j in sub], dtype=x.dtype,
+                                              device=x.device).repeat_interleave(C)
+            stim = stim.clone()
+            stim[:, rows] = subthreshold_adapted(stim[:, rows], amp, log_r)
+        spikes = block_spikes(stim * gain[None, :, None] + bias[None, :, None], params).spikes
         loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
         order = torch.argsort(loss, dim=1, stable=True).cpu().numpy()
         for j, init in enumerate(chunk):

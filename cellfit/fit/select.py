@@ -106,7 +106,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         order; best grid point first), and its refits when they were trained here (else None).
     """
     dev = resolve_device(device)
-    inits = [initial_values(config, s) for s in sets]
+    inits = [initial_values(config, s, allow_sub=not bursting(s.spikes, config)) for s in sets]
     options = [[i] for i in inits]
     if config.grid_init:
         x, targets = training_tensors(sets, config, dev)
@@ -116,14 +116,13 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     out: list[list[CellFitState]] = [[] for _ in sets]
     refits: Optional[list[list[CellFitState]]] = None
     for variant in config.models:
-        start = config.variant_start(variant)
-        jobs = [(k, sets[k], dict(init, **start)) for k, opts in enumerate(options) for init in opts]
+        def start(init):  # a cell started as alif_sub (config.sub_candidates) keeps its variant in place of ALIF
+            return {} if variant == "alif" and init.get("model") == "alif_sub" else config.variant_start(variant)
+        jobs = [(k, sets[k], dict(init, **start(init))) for k, opts in enumerate(options) for init in opts]
         n_fits = len(jobs)
         if together:  # from each cell's best grid point
-            jobs += refit_jobs(sets, [dict(opts[0], **start) for opts in options], config, seed, keys)
-        states = fit_population([data for _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
-                                names=[(names[k] if names else str(k)) for k, _, _ in jobs],
-                                inits=[init for _, _, init in jobs])
+            jobs += refit_jobs(sets, [dict(opts[0], **start(opts[0])) for opts in options], config, seed, keys)
+        states = _fit_by_model(jobs, config, dev, seed, progress, names)
         for (k, _, _), st in zip(jobs[:n_fits], states[:n_fits]):
             out[k].append(st)
         if together:
@@ -143,6 +142,19 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             for (k, _, _), st in zip(jobs, states):
                 out[k].append(st)
     return out, refits
+
+
+def _fit_by_model(jobs, config: FitConfig, dev, seed: int, progress: bool, names) -> list[CellFitState]:
+    """The fits of ``jobs`` (``(cell, data, start)``) in their order, one batched model per model variant."""
+    states: list = [None] * len(jobs)
+    for variant in dict.fromkeys(init.get("model", "alif") for _, _, init in jobs):
+        group = [j for j, (_, _, init) in enumerate(jobs) if init.get("model", "alif") == variant]
+        fitted = fit_population([jobs[j][1] for j in group], config, device=dev, seed=seed, progress=progress,
+                                names=[(names[jobs[j][0]] if names else str(jobs[j][0])) for j in group],
+                                inits=[jobs[j][2] for j in group])
+        for j, st in zip(group, fitted):
+            states[j] = st
+    return states
 
 
 def short_intervals(spikes: np.ndarray, dt_ms: float, isi_ms: float) -> tuple[int, int]:

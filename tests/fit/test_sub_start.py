@@ -1,0 +1,127 @@
+"""Round 10: a cell whose subthreshold voltage shows a subthreshold adaptation current starts as ``alif_sub``.
+
+The voltage fit with the current recovers known parameters from a voltage made by the linear model; the gate
+(``FitConfig.sub_r2_gain``) takes such a cell and leaves a plain leaky integrator and an uninformative voltage
+alone; the default search fits a mixed batch, each cell in its own variant.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from cellfit import ALIF
+from cellfit.fit import FitConfig
+from cellfit.fit.config import GRID_RESTARTS, fit_config
+from cellfit.fit.fitter import TrainingSet
+from cellfit.fit.init import initial_values, sub_start, subthreshold_init
+from cellfit.fit.select import fit_candidates
+
+F64 = torch.float64
+GRID = (30.0, 100.0, 300.0, 1000.0)
+
+
+def _stimulus(seed: int, shape=(2, 3, 10_000), dt_ms: float = 0.1) -> np.ndarray:
+    """Noise epochs at three amplitudes, smoothed over ~3 ms (the protocol's pink noise, roughly)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(shape)
+    a = np.exp(-dt_ms / 3.0)
+    for t in range(1, shape[-1]):
+        z[..., t] = a * z[..., t - 1] + np.sqrt(1 - a * a) * z[..., t]
+    return (np.array([0.75, 1.0, 1.5])[None, :, None] * 0.5 * (1.0 + 0.3 * z)).astype(np.float32)
+
+
+def _voltage(x: np.ndarray, tau_m: float, gain: float, bias: float, k: float, tau_sub: float, dt_ms: float = 0.1):
+    """The subthreshold potential of the linear model, from rest: membrane filter of g (x - k L x) + b."""
+    flat = torch.as_tensor(x.reshape(-1, 1, x.shape[-1]), dtype=F64)
+    layer = ALIF(1, 1, dt_ms=dt_ms, dtype=F64, sub=k > 0, **(dict(sub_amp=k, tau_sub_ms=tau_sub) if k > 0 else {}))
+    with torch.no_grad():
+        layer.weight.fill_(gain)
+        layer.bias.fill_(bias)
+        cur = layer.input_current(flat)[:, 0]
+    beta = np.exp(-dt_ms / tau_m)
+    v = np.zeros_like(cur.numpy())
+    for t in range(1, v.shape[-1]):
+        v[:, t] = beta * v[:, t - 1] + (1 - beta) * cur[:, t].numpy()
+    return v.reshape(x.shape).astype(np.float32)
+
+
+def test_voltage_fit_with_the_current_recovers_its_parameters():
+    x = _stimulus(0)
+    v = _voltage(x, tau_m=20.0, gain=2.0, bias=0.2, k=0.6, tau_sub=100.0)
+    no_spikes = np.zeros_like(x)
+    fit = subthreshold_init(x, v, no_spikes, 0.1, sub_tau_ms=GRID, n_grid=24)
+    plain = subthreshold_init(x, v, no_spikes, 0.1)
+    assert fit.tau_sub_ms == 100.0  # the grid point of the truth
+    # the model that made the voltage is in the fitted family: only the tau_m grid (24 coarse points, 9 fine
+    # around the best over 1-200 ms, about 6% apart) keeps the estimates from the truth
+    assert fit.sub_amp == pytest.approx(0.6, rel=0.05)
+    assert fit.tau_m_ms == pytest.approx(20.0, rel=0.1) and fit.gain == pytest.approx(2.0, rel=0.1)
+    assert fit.r2 > 0.99 and fit.r2 - plain.r2 > 0.15  # without the current the fit misses a lot
+    assert plain.sub_amp is None and plain.tau_sub_ms is None
+    with pytest.raises(ValueError, match="give one"):
+        subthreshold_init(x, v, no_spikes, 0.1, sub_tau_ms=GRID, spike_tau_ms=(100.0,))
+
+
+def test_the_gate_takes_a_cell_with_the_current_and_leaves_the_others():
+    cfg = FitConfig()
+    assert cfg.sub_candidates and cfg.sub_r2_gain == 0.15
+    x = _stimulus(1)
+    quiet = np.zeros_like(x)
+    # (with tau_sub = tau_m the two filters are hard to tell apart, and the plain fit explains more of the voltage)
+    with_current = TrainingSet(x, quiet, _voltage(x, tau_m=20.0, gain=2.0, bias=0.1, k=0.6, tau_sub=100.0))
+    start = sub_start(cfg, with_current, subthreshold_init(x, with_current.voltage, quiet, 0.1))
+    assert start["model"] == "alif_sub" and start["tau_sub_ms"] == 100.0
+    assert start["sub_amp"] == pytest.approx(0.6, rel=0.05) and start["voltage_r2"] > start["voltage_r2_plain"] + 0.15
+    init = initial_values(cfg, with_current)
+    assert init["model"] == "alif_sub" and init["method"] == "voltage with subthreshold current"
+    assert "model" not in initial_values(cfg, with_current, allow_sub=False)  # a bursting cell: ALIF (and bursts)
+    assert "model" not in initial_values(dataclasses.replace(cfg, sub_r2_gain=None), with_current)
+    # a plain leaky integrator: the current explains nothing more
+    plain = TrainingSet(x, quiet, _voltage(x, tau_m=30.0, gain=3.0, bias=0.1, k=0.0, tau_sub=30.0))
+    assert sub_start(cfg, plain, subthreshold_init(x, plain.voltage, quiet, 0.1)) is None
+    assert "model" not in initial_values(cfg, plain)
+    # a voltage that says little (noise): no start from it
+    noisy = TrainingSet(x, quiet, np.random.default_rng(2).standard_normal(x.shape).astype(np.float32) * 0.3)
+    assert sub_start(cfg, noisy, subthreshold_init(x, noisy.voltage, quiet, 0.1, min_r2=0.0)) is None
+
+
+def test_only_the_default_search_starts_cells_as_alif_sub():
+    assert not fit_config(model="alif").sub_candidates and fit_config(model="alif").sub_r2_gain is None
+    assert fit_config(model=None).sub_candidates
+    assert not FitConfig(restarts=1, **GRID_RESTARTS).sub_candidates
+    assert not FitConfig(init="default").sub_candidates
+    with pytest.raises(ValueError, match="sub_r2_gain"):
+        FitConfig(sub_r2_gain=0.0)
+    with pytest.raises(ValueError, match="sub_r2_gain"):
+        FitConfig(sub_tau_grid_ms=())
+
+
+def test_a_batch_fits_each_cell_in_its_own_variant():
+    """An ALIF cell and a cell with a subthreshold current (spikes and voltage of the model itself) in one call:
+    the first gets ALIF candidates, the second ``alif_sub`` ones from its voltage fit, trained as two models."""
+    dt = 0.5
+    x = _stimulus(3, shape=(2, 3, 2000), dt_ms=dt)
+    sets = []
+    for sub in (False, True):
+        layer = ALIF(1, 1, dt_ms=dt, dtype=F64, tau_mem_ms=20.0, tau_adapt_ms=150.0, adapt_scale=0.3, sub=sub,
+                     **(dict(sub_amp=0.6, tau_sub_ms=100.0) if sub else {}))
+        with torch.no_grad():
+            layer.weight.fill_(4.0 if sub else 2.2)
+            layer.bias.fill_(0.0)
+        flat = torch.as_tensor(x.reshape(-1, 1, x.shape[-1]), dtype=F64)
+        with torch.no_grad():
+            trace = layer.simulate(flat, record=("v",))
+        spikes = trace.spikes.reshape(x.shape).numpy().astype(np.float32)
+        volt = trace.v.reshape(x.shape).numpy().astype(np.float32)
+        assert spikes.sum() > 20
+        sets.append(TrainingSet(x, spikes, volt))
+    cfg = FitConfig(dt_ms=dt, epochs=4, bootstrap=2, validation_s=0.0, burst_fraction=None)
+    cands, refits = fit_candidates(sets, cfg, device="cpu", progress=False)
+    assert {c.init.get("model", "alif") for c in cands[0]} == {"alif"}
+    assert {c.init["model"] for c in cands[1]} == {"alif_sub"} and len(cands[1]) == cfg.restarts
+    assert all(c.init["method"].startswith("voltage with subthreshold current") for c in cands[1])
+    assert cands[1][0].model.sub and cands[1][0].model.sub_amp.item() == pytest.approx(0.6, abs=0.15)
+    assert refits is not None and {r.init["model"] for r in refits[1]} == {"alif_sub"}
+    assert {r.init.get("model", "alif") for r in refits[0]} == {"alif"}
