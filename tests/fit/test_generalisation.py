@@ -31,6 +31,13 @@ CELLS = {
 }
 
 
+def _default_fits(indices: list) -> list:
+    """Default fits of the test-panel cells ``indices`` (simulated in memory, fitted together at DT 0.1 ms)."""
+    panel = test_panel()
+    recs = synthetic_recordings([panel[i] for i in indices], dt_ms=0.1, window_s=2.0)
+    return fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)
+
+
 @pytest.fixture(scope="module")
 def fits():
     panel = test_panel()
@@ -174,10 +181,7 @@ def test_the_default_keeps_bursting_fits_on_the_test_panels_bursting_cells():
     Hodgkin-Huxley cells (992000016, 992000017) kept a bursting fit in the panel run (0.158 -> 0.848 and 0.622 ->
     0.765); simulated in memory and fitted together as here, 0.801 and 0.743 (2026-12-03), each bursting fit's
     training loss 57% and 33% below the ALIF fit's, so the choice does not hang on rounding. Floors 0.1 below."""
-    panel = test_panel()
-    recs = synthetic_recordings([panel[15], panel[16]], dt_ms=0.1, window_s=2.0)
-    fits = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)
-    for fit, floor in zip(fits, (0.70, 0.64)):
+    for fit, floor in zip(_default_fits([15, 16]), (0.70, 0.64)):
         r = fit.result
         assert r.status == "ok", r.error
         print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, start {r.init['method']}")
@@ -192,10 +196,7 @@ def test_the_default_starts_the_test_panels_regular_spiking_hh_cells_as_alif_sub
     from that voltage fit; simulated in memory and fitted together as here, 0.921 and 0.899 (2026-12-03; the ALIF fits: 0.808 and
     0.438 in the panel run). Their plain voltage fits explain 0.505 and 0.548 of the voltage (the gate: 0.5), the fits
     with the current 0.84 and 0.90 (float64 least squares: far from rounding). Floors 0.1 below (module docstring)."""
-    panel = test_panel()
-    recs = synthetic_recordings([panel[11], panel[12]], dt_ms=0.1, window_s=2.0)
-    fits = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)
-    for fit, floor in zip(fits, (0.82, 0.80)):
+    for fit, floor in zip(_default_fits([11, 12]), (0.82, 0.80)):
         r = fit.result
         assert r.status == "ok", r.error
         print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, start {r.init['method']}")
