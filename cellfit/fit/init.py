@@ -224,7 +224,7 @@ def initial_values(cfg: FitConfig, data, *, allow_sub: bool = True) -> dict:
             est = None
             init.update(sub)
         method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
-        if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio and sub is None:
+        if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
             alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
                                     tau_bounds_ms=cfg.tau_mem_bounds_ms, spike_tau_ms=tuple(cfg.voltage_spike_tau_ms))
             if alt is not None and est.tau_m_ms > cfg.voltage_spike_ratio * alt.tau_m_ms:

@@ -212,12 +212,8 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
     """
     jobs = refit_jobs(sets, [None if st.failed else st.init for st in chosen], config, seed, keys)
     out: list[list[CellFitState]] = [[] for _ in sets]
-    for variant in dict.fromkeys(init.get("model", "alif") for _, _, init in jobs):  # one model per variant
-        group = [job for job in jobs if job[2].get("model", "alif") == variant]
-        states = fit_population([data for _, data, _ in group], config, device=device, seed=seed,
-                                progress=progress, inits=[init for _, _, init in group])
-        for (k, _, _), st in zip(group, states):
-            out[k].append(st)
+    for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, device, seed, progress, None)):
+        out[k].append(st)
     return out
 
 
