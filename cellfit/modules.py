@@ -309,13 +309,18 @@ class ALIF(nn.Module):
         """(n_out,) time constant of the subthreshold adaptation current in ms, or None."""
         return self.tau_sub() if self.sub else None
 
+    @property
+    def sub_filter(self) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """``(k, log r)`` per neuron, the arguments of :func:`cellfit.functional.linear.subthreshold_adapted`
+        (``log r = -dt / tau_sub``), or None without the subthreshold current."""
+        return (self.sub_amp, -self.dt_ms / self.tau_sub_ms) if self.sub else None
+
     def stimulus(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 1, T) or (batch, n_out, T) stimulus -> what the weights see: with ``sub`` the stimulus
         less the subthreshold current, (batch, n_out, T); else ``x`` unchanged."""
         if not self.sub:
             return x
-        log_r = -self.dt_ms / self.tau_sub_ms
-        return subthreshold_adapted(x.expand(-1, self.n_out, -1), self.sub_amp, log_r)
+        return subthreshold_adapted(x.expand(-1, self.n_out, -1), *self.sub_filter)
 
     def parameters_physical(self) -> ALIFParameters:
         return ALIFParameters(self.tau_mem_ms, self.tau_adapt_ms, self.adapt_scale, self.arp_ms,

@@ -90,7 +90,16 @@ VARIANTS: dict[str, dict] = {
     # bursts with alif_sub for the cells whose voltage shows a subthreshold current (round 10)
     "voltage_sub": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                         voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
-                        sub_r2_gain=0.15),
+                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=None),
+    # voltage_sub with alif_sub candidates beside ALIF's for cells whose voltage gains 0.05-0.15 (round 11)
+    "voltage_sub_zone": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                             voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                             sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05),
+    # voltage_sub without the plain voltage fit's floor and with a gain of 0.05 (round 11's probe: every cell that
+    # any rule between the two might gate; a rejected plain fit counts as 0.2)
+    "voltage_sub_05": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                           voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                           sub_r2_gain=0.05, sub_min_r2=0.0, sub_zone_gain=None),
     # start_gap with the subthreshold adaptation variant forced on every cell (round 9's probe)
     "sub_forced": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, model="alif_sub"),

@@ -203,6 +203,11 @@ class FitConfig:
     alif``). FITTING.md, round 10."""
     sub_min_r2: float = 0.5
     """The plain voltage fit must explain at least this much of the subthreshold voltage (else it says little)."""
+    sub_zone_gain: Optional[float] = 0.05
+    """With ``sub_r2_gain``: a cell whose voltage fit with the current explains at least this much more but less than
+    ``sub_r2_gain`` more (the rest as there) gets ``alif_sub`` candidates from that voltage fit beside its ALIF ones
+    (the same search), kept where their training loss is ``extension_margin`` lower. None: no such candidates.
+    FITTING.md, round 11."""
     sub_tau_grid_ms: tuple = (30.0, 100.0, 300.0, 1000.0)
     """Time constants of the subthreshold current tried in the voltage fit (the best by residual is the start)."""
     sub_amp_init: float = 0.5
@@ -251,6 +256,10 @@ class FitConfig:
                                                  and self.sub_tau_grid_ms):
             raise ValueError(f"sub_r2_gain must be None or > 0, sub_min_r2 in [0, 1) and sub_tau_grid_ms not empty, got "
                              f"{self.sub_r2_gain}, {self.sub_min_r2}, {self.sub_tau_grid_ms}")
+        if self.sub_zone_gain is not None and self.sub_r2_gain is not None and not (
+                0.0 < self.sub_zone_gain < self.sub_r2_gain):
+            raise ValueError(f"sub_zone_gain must be None or in (0, sub_r2_gain {self.sub_r2_gain}), got "
+                             f"{self.sub_zone_gain}")
         if self.burst_model not in MODELS or not MODELS[self.burst_model]["n_asc"]:
             raise ValueError(f"burst_model must be a variant with after-spike currents "
                              f"({[m for m in MODELS if MODELS[m]['n_asc']]}), got {self.burst_model!r}")

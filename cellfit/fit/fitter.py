@@ -354,7 +354,7 @@ def drive(model: ALIF, x: torch.Tensor, idx: Optional[torch.Tensor] = None) -> t
     """The input current of a fit's neurons (all, or the neurons ``idx``) from their stimuli ``x`` (U, K, T)
     (one stimulus per neuron): :math:`g x + b`, with ``alif_sub`` :math:`g (x - k L x) + b`."""
     weight, bias = model.weight[:, 0], model.bias
-    sub = (model.sub_amp, -model.dt_ms / model.tau_sub_ms) if model.sub else None
+    sub = model.sub_filter
     if idx is not None:
         weight, bias = weight[idx], bias[idx]
         sub = None if sub is None else (sub[0][idx], sub[1][idx])
@@ -426,8 +426,7 @@ def predict_population(models: Sequence[ALIF], current: np.ndarray) -> np.ndarra
     x = torch.as_tensor(np.asarray(current), dtype=first.weight.dtype, device=first.weight.device)
     x = x[:, None, :].expand(-1, len(models), -1)
     if first.sub:
-        x = subthreshold_adapted(x, torch.cat([m.sub_amp for m in models]),
-                                 torch.cat([-m.dt_ms / m.tau_sub_ms for m in models]))
+        x = subthreshold_adapted(x, *(torch.cat(part) for part in zip(*(m.sub_filter for m in models))))
     out = simulate(x * weight[None, :, None] + bias[None, :, None], params, first.engine,
                    spike_fn=first.surrogate)
     return out.spikes.transpose(0, 1).cpu().numpy().astype(np.float32)

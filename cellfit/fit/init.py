@@ -50,7 +50,10 @@ from cellfit.functional.filters import exp_filter
 from cellfit.functional.linear import subthreshold_adapted
 from cellfit.modules import SUB_AMP_MAX
 
-__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "sub_start", "grid_init"]
+#: a voltage fit explaining less than this of the subthreshold voltage is rejected (:func:`subthreshold_init`)
+VOLTAGE_MIN_R2 = 0.2
+
+__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "initial_starts", "sub_start", "grid_init"]
 
 
 class SubthresholdFit(NamedTuple):
@@ -74,7 +77,7 @@ def subthreshold_init(
     tau_bounds_ms: tuple[float, float] = (1.0, 200.0),
     n_grid: int = 48,
     margin_ms: float = 5.0,
-    min_r2: float = 0.2,
+    min_r2: float = VOLTAGE_MIN_R2,
     spike_tau_ms: tuple = (),
     sub_tau_ms: tuple = (),
 ) -> Optional[SubthresholdFit]:
@@ -214,51 +217,68 @@ def initial_values(cfg: FitConfig, data, *, allow_sub: bool = True) -> dict:
     With ``cfg.sub_candidates`` (and ``allow_sub``) a cell whose voltage the subthreshold current
     explains much better (:func:`sub_start`) starts as ``alif_sub`` from that voltage fit.
     """
+    return initial_starts(cfg, data, allow_sub=allow_sub)[0]
+
+
+def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict]:
+    """``[initial_values(...)]``, and for a cell in the zone of ``cfg.sub_zone_gain`` (its voltage fit gains at
+    least that much from the subthreshold current, but less than ``cfg.sub_r2_gain``) also the ``alif_sub`` start
+    of :func:`sub_start`: that cell is fitted in both variants."""
     init = cfg.initial_values()
-    if cfg.init == "voltage" and data.voltage is not None:
-        everywhere = () if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms)  # the current in every fit
-        est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
-                                spike_tau_ms=everywhere)
-        sub = sub_start(cfg, data, est) if allow_sub and cfg.sub_candidates and not everywhere else None
-        if sub is not None:
-            est = None
-            init.update(sub)
-        method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
-        if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
-            alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
-                                    tau_bounds_ms=cfg.tau_mem_bounds_ms, spike_tau_ms=tuple(cfg.voltage_spike_tau_ms))
-            if alt is not None and est.tau_m_ms > cfg.voltage_spike_ratio * alt.tau_m_ms:
-                est, method = alt, "voltage with spike current"
-        if est is not None:
-            init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method=method, voltage_r2=est.r2)
-            inside = float(inside_bounds(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
-            if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
-                init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
-                                                   f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
-    return init
+    if cfg.init != "voltage" or data.voltage is None:
+        return [init]
+    everywhere = () if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms)  # the current in every fit
+    est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
+                            spike_tau_ms=everywhere)
+    sub = None
+    if allow_sub and cfg.sub_candidates and not everywhere:
+        sub = sub_start(cfg, data, est, min_gain=cfg.sub_zone_gain or cfg.sub_r2_gain)
+    if sub is not None and sub["voltage_r2"] - (VOLTAGE_MIN_R2 if est is None else est.r2) >= cfg.sub_r2_gain:
+        init.update(sub)  # the current explains much more: the cell is fitted as alif_sub alone
+        return [init]
+    method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
+    if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
+        alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
+                                tau_bounds_ms=cfg.tau_mem_bounds_ms, spike_tau_ms=tuple(cfg.voltage_spike_tau_ms))
+        if alt is not None and est.tau_m_ms > cfg.voltage_spike_ratio * alt.tau_m_ms:
+            est, method = alt, "voltage with spike current"
+    if est is not None:
+        init.update(tau_m_ms=est.tau_m_ms, gain=est.gain, bias=est.bias, method=method, voltage_r2=est.r2)
+        inside = float(inside_bounds(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
+        if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
+            init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
+                                               f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
+    return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
 
 
-def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit]) -> Optional[dict]:
+def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
+              min_gain: Optional[float] = None) -> Optional[dict]:
     """The ``alif_sub`` start of a cell whose subthreshold voltage says it has a subthreshold adaptation current,
     else None.
 
     The voltage is fitted again with the current (``cfg.sub_tau_grid_ms``); the cell qualifies where the plain
-    fit ``plain`` explains at least ``cfg.sub_min_r2`` of the voltage (the voltage is informative), the fit with
-    the current explains at least ``cfg.sub_r2_gain`` more, and its amplitude and gain are meaningful (0 < k <
-    :data:`cellfit.modules.SUB_AMP_MAX`, gain > 0). The start: that fit's tau_m, gain, bias, k and tau_sub.
+    fit ``plain`` explains at least ``cfg.sub_min_r2`` of the voltage (the voltage is informative; a plain fit
+    that :func:`subthreshold_init` rejected counts as :data:`VOLTAGE_MIN_R2`), the fit with the current explains
+    at least ``min_gain`` (default ``cfg.sub_r2_gain``) more, and its amplitude and gain are meaningful (0 < k <
+    :data:`cellfit.modules.SUB_AMP_MAX`, gain > 0). The start: that fit's tau_m, gain, bias, k and tau_sub
+    (``voltage_r2``, and ``voltage_r2_plain``, None where the plain fit was rejected).
     """
-    if plain is None or plain.r2 < cfg.sub_min_r2 or 1.0 - plain.r2 < cfg.sub_r2_gain:
-        return None  # uninformative, or too well explained already to gain sub_r2_gain (R^2 <= 1): no second fit
+    min_gain = cfg.sub_r2_gain if min_gain is None else min_gain
+    # a plain fit that was rejected explained less than VOLTAGE_MIN_R2: counting it as that understates the gain
+    plain_r2 = plain.r2 if plain is not None else VOLTAGE_MIN_R2
+    if plain_r2 < cfg.sub_min_r2 or 1.0 - plain_r2 < min_gain:
+        return None  # uninformative, or too well explained already to gain min_gain (R^2 <= 1): no second fit
     est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
                             n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))
-    if (est is None or est.sub_amp is None or est.r2 - plain.r2 < cfg.sub_r2_gain or not est.gain > 0.0
+    if (est is None or est.sub_amp is None or est.r2 - plain_r2 < min_gain or not est.gain > 0.0
             or not 0.0 < est.sub_amp < SUB_AMP_MAX):
         return None
     tau_m = float(inside_bounds(torch.tensor(est.tau_m_ms, dtype=torch.float64), cfg.tau_mem_bounds_ms))
     tau_sub = float(inside_bounds(torch.tensor(est.tau_sub_ms, dtype=torch.float64), cfg.tau_sub_bounds_ms))
     k = min(max(est.sub_amp, 0.01 * SUB_AMP_MAX), 0.99 * SUB_AMP_MAX)  # strictly inside its range
     return dict(model="alif_sub", tau_m_ms=tau_m, gain=est.gain, bias=est.bias, sub_amp=k, tau_sub_ms=tau_sub,
-                method="voltage with subthreshold current", voltage_r2=est.r2, voltage_r2_plain=plain.r2)
+                method="voltage with subthreshold current", voltage_r2=est.r2,
+                voltage_r2_plain=None if plain is None else plain.r2)
 
 
 @torch.no_grad()

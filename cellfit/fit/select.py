@@ -55,7 +55,7 @@ from cellfit.fit.fitter import (
     training_tensors,
     unique_stimuli,
 )
-from cellfit.fit.init import grid_init, initial_values
+from cellfit.fit.init import grid_init, initial_starts
 from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
@@ -89,7 +89,9 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
                    keys: Optional[Sequence[int]] = None
                    ) -> tuple[list[list[CellFitState]], Optional[list[list[CellFitState]]]]:
     """The candidate fits of every cell: each model variant of ``config.models`` from each of the
-    cell's ``config.restarts`` best grid points. The cells' candidates of one variant train together
+    cell's ``config.restarts`` best grid points; a cell with a second, ``alif_sub``, start
+    (:func:`cellfit.fit.init.initial_starts`) also ``alif_sub`` from that start's best grid points, and a
+    bursting cell the bursting candidates. The cells' candidates of one variant train together
     as one batched model.
 
     Where there is nothing to choose (one start, one variant), the kept fit's start is known before
@@ -106,11 +108,16 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         order; best grid point first), and its refits when they were trained here (else None).
     """
     dev = resolve_device(device)
-    inits = [initial_values(config, s, allow_sub=not bursting(s.spikes, config)) for s in sets]
-    options = [[i] for i in inits]
-    if config.grid_init:
-        x, targets = training_tensors(sets, config, dev)
-        options = grid_init(inits, x, targets, config, top=config.restarts)
+    starts = [initial_starts(config, s, allow_sub=not bursting(s.spikes, config)) for s in sets]
+    inits = [st[0] for st in starts]
+    if config.models == ("alif_sub",):  # forced: the grid ranks the starts with the current they will train with
+        inits = [dict(i, **config.variant_start("alif_sub")) for i in inits]  # (the other variants start as ALIF)
+    zone = [(k, st[1]) for k, st in enumerate(starts) if len(st) > 1]  # cells fitted as alif_sub too (round 11)
+    options = [[i] for i in inits + [z for _, z in zone]]
+    if config.grid_init:  # a zone cell's alif_sub start ranks its grid points as one more cell
+        x, targets = training_tensors(list(sets) + [sets[k] for k, _ in zone], config, dev)
+        options = grid_init(inits + [z for _, z in zone], x, targets, config, top=config.restarts)
+    options, zone_options = options[:len(sets)], options[len(sets):]
     together = config.bootstrap > 0 and len(config.models) == 1 and (
         all(len(o) == 1 for o in options) or config.diverse_restarts)
     out: list[list[CellFitState]] = [[] for _ in sets]
@@ -130,6 +137,10 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             for (k, _, _), st in zip(jobs[n_fits:], states[n_fits:]):
                 if not all(c.failed for c in out[k]):  # a cell without a fit gets no refits (as in bootstrap_refits)
                     refits[k].append(st)
+    if zone:  # the alif_sub candidates of the zone cells, one batched model (choose: kept by extension_margin)
+        jobs = [(k, sets[k], dict(init)) for (k, _), opts in zip(zone, zone_options) for init in opts]
+        for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
+            out[k].append(st)
     if config.burst_candidates:  # bursting cells: the burst model from each burst start, one batched model
         jobs = [(k, sets[k], dict(opts[0], **config.burst_start(b),
                                   method=f"{opts[0].get('method', '')} + bursting start {b + 1}"))

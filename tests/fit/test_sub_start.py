@@ -2,7 +2,8 @@
 
 The voltage fit with the current recovers known parameters from a voltage made by the linear model; the gate
 (``FitConfig.sub_r2_gain``) takes such a cell and leaves a plain leaky integrator and an uninformative voltage
-alone; the default search fits a mixed batch, each cell in its own variant.
+alone; the default search fits a mixed batch, each cell in its own variant. Round 11: a cell in the zone below the
+gate (``FitConfig.sub_zone_gain``) is fitted in both variants and keeps alif_sub only by the extension margin.
 """
 
 import dataclasses
@@ -15,8 +16,8 @@ from cellfit import ALIF
 from cellfit.fit import FitConfig
 from cellfit.fit.config import GRID_RESTARTS, fit_config
 from cellfit.fit.fitter import TrainingSet
-from cellfit.fit.init import initial_values, sub_start, subthreshold_init
-from cellfit.fit.select import fit_candidates
+from cellfit.fit.init import VOLTAGE_MIN_R2, initial_starts, initial_values, sub_start, subthreshold_init
+from cellfit.fit.select import choose, fit_candidates
 
 F64 = torch.float64
 GRID = (30.0, 100.0, 300.0, 1000.0)
@@ -125,3 +126,92 @@ def test_a_batch_fits_each_cell_in_its_own_variant():
     assert cands[1][0].model.sub and cands[1][0].model.sub_amp.item() == pytest.approx(0.6, abs=0.15)
     assert refits is not None and {r.init["model"] for r in refits[1]} == {"alif_sub"}
     assert {r.init.get("model", "alif") for r in refits[0]} == {"alif"}
+
+
+def test_a_forced_alif_sub_fit_ranks_its_grid_starts_with_the_current(monkeypatch):
+    """``--model alif_sub``: the adaptation grid simulates the subthreshold current the fit will train with (its
+    configured start), not the ALIF model without it."""
+    import cellfit.fit.select as select
+
+    seen = []
+
+    def spy(inits, *args, **kwargs):
+        seen.extend(dict(i) for i in inits)
+        return [[dict(i)] for i in inits]
+
+    monkeypatch.setattr(select, "grid_init", spy)
+    dt = 0.5
+    x = _stimulus(4, shape=(2, 3, 2000), dt_ms=dt)
+    sets = [TrainingSet(x, (np.random.default_rng(5).random(x.shape) < 0.01).astype(np.float32))]
+    cfg = fit_config(model="alif_sub", dt_ms=dt, epochs=1, bootstrap=0, validation_s=0.0)
+    fit_candidates(sets, cfg, device="cpu", progress=False)
+    assert seen and all(i["model"] == "alif_sub" and i["sub_amp"] == cfg.sub_amp_init
+                        and i["tau_sub_ms"] == cfg.tau_sub_init_ms for i in seen)
+
+
+def _zone_config(data: TrainingSet, **fields) -> FitConfig:
+    """A configuration whose zone brackets ``data``'s measured gain from the current (half of it to 1.5 times it),
+    so the test does not hang on where the default thresholds fall for a made-up voltage."""
+    x, v, s = data.current, data.voltage, data.spikes
+    plain = subthreshold_init(x, v, s, fields.get("dt_ms", 0.1))
+    full = subthreshold_init(x, v, s, fields.get("dt_ms", 0.1), n_grid=24, sub_tau_ms=GRID)
+    gain = full.r2 - plain.r2
+    assert gain > 0.02
+    return FitConfig(sub_r2_gain=1.5 * gain, sub_zone_gain=0.5 * gain, sub_min_r2=min(0.5, plain.r2 - 0.01), **fields)
+
+
+def test_a_cell_in_the_zone_starts_in_both_variants():
+    """Round 11: a voltage the current explains somewhat better (between ``sub_zone_gain`` and ``sub_r2_gain``)
+    gives the ALIF start and an alif_sub one; above the zone only alif_sub, below it only ALIF."""
+    x = _stimulus(6)
+    quiet = np.zeros_like(x)
+    v = _voltage(x, tau_m=20.0, gain=2.0, bias=0.1, k=0.3, tau_sub=300.0)
+    data = TrainingSet(x, quiet, v + np.random.default_rng(7).standard_normal(v.shape).astype(np.float32) * 0.05)
+    cfg = _zone_config(data)
+    both = initial_starts(cfg, data)
+    assert [s.get("model", "alif") for s in both] == ["alif", "alif_sub"]
+    assert both[0]["method"] == "voltage" and both[1]["method"] == "voltage with subthreshold current"
+    assert initial_values(cfg, data) == both[0]
+    assert [s.get("model", "alif") for s in initial_starts(cfg, data, allow_sub=False)] == ["alif"]
+    above = dataclasses.replace(cfg, sub_r2_gain=cfg.sub_zone_gain * 1.01)  # the gain is above the gate now
+    assert [s["model"] for s in initial_starts(above, data)] == ["alif_sub"]
+    assert len(initial_starts(dataclasses.replace(cfg, sub_zone_gain=None), data)) == 1
+    with pytest.raises(ValueError, match="sub_zone_gain"):
+        FitConfig(sub_zone_gain=0.2)  # above sub_r2_gain 0.15
+
+
+def test_a_rejected_plain_fit_counts_as_the_acceptance_level():
+    """A plain voltage fit below :data:`VOLTAGE_MIN_R2` is rejected (None); with ``sub_min_r2`` 0 its gain is
+    measured from that level (understated, never overstated), and with the default floor the cell is left alone."""
+    x = _stimulus(8)
+    quiet = np.zeros_like(x)
+    v = _voltage(x, tau_m=20.0, gain=2.0, bias=0.1, k=0.9, tau_sub=30.0)
+    data = TrainingSet(x, quiet, v)
+    full = subthreshold_init(x, v, quiet, 0.1, n_grid=24, sub_tau_ms=GRID)
+    assert sub_start(FitConfig(), data, None) is None  # default floor 0.5
+    start = sub_start(FitConfig(sub_min_r2=0.0, sub_r2_gain=full.r2 - VOLTAGE_MIN_R2 - 0.01), data, None)
+    assert start["model"] == "alif_sub" and start["voltage_r2_plain"] is None
+    assert sub_start(FitConfig(sub_min_r2=0.0, sub_r2_gain=full.r2 - VOLTAGE_MIN_R2 + 0.01), data, None) is None
+
+
+def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by_the_margin():
+    dt = 0.5
+    x = _stimulus(9, shape=(2, 3, 2000), dt_ms=dt)
+    layer = ALIF(1, 1, dt_ms=dt, dtype=F64, tau_mem_ms=20.0, tau_adapt_ms=150.0, adapt_scale=0.3, sub=True,
+                 sub_amp=0.3, tau_sub_ms=300.0)
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+        layer.bias.fill_(0.0)
+        trace = layer.simulate(torch.as_tensor(x.reshape(-1, 1, x.shape[-1]), dtype=F64), record=("v",))
+    spikes = trace.spikes.reshape(x.shape).numpy().astype(np.float32)
+    volt = trace.v.reshape(x.shape).numpy().astype(np.float32)
+    data = TrainingSet(x, spikes, volt + np.random.default_rng(10).standard_normal(x.shape).astype(np.float32) * 0.05)
+    cfg = _zone_config(data, dt_ms=dt, epochs=3, bootstrap=0, validation_s=0.0, burst_fraction=None)
+    cands, _ = fit_candidates([data], cfg, device="cpu", progress=False)
+    models = [c.init.get("model", "alif") for c in cands[0]]
+    assert models == ["alif"] * cfg.restarts + ["alif_sub"] * cfg.restarts
+    best = {m: min(c.best_loss for c, mm in zip(cands[0], models) if mm == m) for m in ("alif", "alif_sub")}
+    for margin in (0.0, 0.05, 0.5):  # equal validation scores (none vetoed): the training loss and the margin decide
+        index, basis = choose(cands[0], [1.0] * len(models), cfg.validation_veto, margin)
+        keep_sub = best["alif_sub"] < best["alif"] * (1.0 - margin)
+        assert models[index] == ("alif_sub" if keep_sub else "alif") and "another variant" in basis
