@@ -95,6 +95,17 @@ VARIANTS: dict[str, dict] = {
     "voltage_sub_zone": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                              voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
                              sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05),
+    # voltage_sub_zone with one more start per gain factor 2 and 4 (the best grid point of each, bias lowered to
+    # keep the mean drive) beside the five starts (round 12)
+    "gain_starts": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                        gain_starts="always"),
+    # the same starts only for a cell whose kept candidate never left its start (round 12; the default since)
+    "gain_rescue": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                        gain_starts="stuck"),
     # voltage_sub without the plain voltage fit's floor and with a gain of 0.05 (round 11's probe: every cell that
     # any rule between the two might gate; a rejected plain fit counts as 0.2)
     "voltage_sub_05": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
@@ -110,12 +121,14 @@ VARIANTS: dict[str, dict] = {
 }
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
-#: no bursting candidates (the default before round 8), and those of rounds 1-9 no alif_sub starts (before round 10)
+#: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
+#: and those of rounds 1-11 no gain starts (before round 12)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
                         **({} if "burst_fraction" in v else dict(burst_fraction=None)),
-                        **({} if "sub_r2_gain" in v else dict(sub_r2_gain=None))))
+                        **({} if "sub_r2_gain" in v else dict(sub_r2_gain=None)),
+                        **({} if "grid_gain_scale" in v else dict(grid_gain_scale=(1.0,)))))
             for name, v in VARIANTS.items()}
 
 

@@ -248,7 +248,7 @@ def fit_recordings(
     names = [str(r.meta.specimen_id) for r in recordings]
     t0 = time.perf_counter()
     keys = [int(r.meta.specimen_id) for r in recordings]  # seeds of each cell's bootstrap draws
-    candidates, early_refits = _fit_in_chunks(sets, config, dev, seed, progress, names, keys)
+    candidates, early_refits = _fit_in_chunks(sets, config, dev, seed, progress, names, keys, validation)
     picks = []
     for cands, val in zip(candidates, validation):
         scores = validation_scores(cands, val, config.dt_ms) if val is not None else None
@@ -342,13 +342,14 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _fit_in_chunks(sets, config, dev, seed, progress, names, keys=None):
+def _fit_in_chunks(sets, config, dev, seed, progress, names, keys=None, validation=None):
     """:func:`cellfit.fit.select.fit_candidates`, halving the batch of cells whenever it does not fit in memory.
 
     Cells are independent, so fitting them in smaller batches gives the same per-cell results.
     """
     try:
-        return fit_candidates(sets, config, device=dev, seed=seed, progress=progress, names=names, keys=keys)
+        return fit_candidates(sets, config, device=dev, seed=seed, progress=progress, names=names, keys=keys,
+                              validation=validation)
     except (torch.cuda.OutOfMemoryError, RuntimeError, MemoryError) as exc:
         if not (_is_out_of_memory(exc) or isinstance(exc, MemoryError)) or len(sets) == 1:
             raise
@@ -358,8 +359,9 @@ def _fit_in_chunks(sets, config, dev, seed, progress, names, keys=None):
     logger.warning("%d cells do not fit in %s memory together; fitting them as %d + %d",
                    len(sets), dev, half, len(sets) - half)
     keys = list(keys) if keys is not None else list(range(len(sets)))
-    first = _fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half], keys[:half])
-    second = _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:], keys[half:])
+    validation = list(validation) if validation is not None else [None] * len(sets)
+    first = _fit_in_chunks(sets[:half], config, dev, seed, progress, names[:half], keys[:half], validation[:half])
+    second = _fit_in_chunks(sets[half:], config, dev, seed, progress, names[half:], keys[half:], validation[half:])
     refits = None if first[1] is None or second[1] is None else first[1] + second[1]
     return first[0] + second[0], refits
 

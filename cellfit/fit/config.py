@@ -106,6 +106,17 @@ class FitConfig:
     grid_bias_shift: tuple = (-0.2, 0.0, 0.2, 0.4, 0.7)
     """Shifts of the initial bias (threshold units) tried with every (tau_adapt, d): the voltage-based
     bias of a cell outside the ALIF family can leave the model silent."""
+    grid_gain_scale: tuple = (1.0, 2.0, 4.0)
+    """Factors on the start's gain tried with every other grid point, the bias lowered so that the mean drive
+    stays (:func:`cellfit.fit.init.grid_init`); each factor other than 1 gives its best grid point as one more
+    start (the "gain starts"), besides the ``restarts`` starts of factor 1, when ``gain_starts`` says. A start
+    whose gain is too small to follow the stimulus fires on its bias alone, and gradient descent does not
+    leave that regime: its fit ends where it started. (1.0,): no gain starts."""
+    gain_starts: str = "stuck"
+    """When the starts of ``grid_gain_scale`` train: ``"stuck"`` only for a cell whose kept candidate (as the
+    choice would keep it) never left its start, after the other candidates (its grid is then run again with the
+    factors; FITTING.md, round 12), or ``"always"`` beside the other starts (studied, not adopted: it loses on
+    the development cells)."""
     restarts: int = 5
     """Candidate fits per cell, trained together as neurons of one batched model; one is kept
     (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
@@ -235,6 +246,12 @@ class FitConfig:
             raise ValueError(f"validation_veto must be None or >= 0, got {self.validation_veto}")
         if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):
             raise ValueError(f"extension_margin must be None or in [0, 1), got {self.extension_margin}")
+        if 1.0 not in self.grid_gain_scale or not all(g > 0.0 for g in self.grid_gain_scale) or len(
+                set(self.grid_gain_scale)) != len(self.grid_gain_scale):
+            raise ValueError(f"grid_gain_scale must hold 1.0 (the voltage fit's gain) and other distinct factors > 0, got "
+                             f"{self.grid_gain_scale}")
+        if self.gain_starts not in ("always", "stuck"):
+            raise ValueError(f"gain_starts must be 'always' or 'stuck', got {self.gain_starts!r}")
         if not (0.0 <= self.validation_s <= 2.0):
             raise ValueError(f"validation_s must lie in [0, 2] s (the rest of a 3 s epoch), got {self.validation_s}")
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:

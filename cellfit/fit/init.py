@@ -283,14 +283,21 @@ def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
 
 @torch.no_grad()
 def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig, max_neurons: int = 4096,
-              top: int = 1) -> list[list[dict]]:
-    """Pick each cell's starting (tau_adapt, d, bias shift) from a grid by the first-stage loss.
+              top: int = 1, gain_scale: tuple = (1.0,)) -> list[list[dict]]:
+    """Pick each cell's starting (tau_adapt, d, bias shift, gain factor) from a grid by the first-stage loss.
+
+    A gain factor ``s`` of ``gain_scale`` (e.g. ``cfg.grid_gain_scale``) other than 1 multiplies the start's gain and lowers its
+    bias by ``(s - 1) gain m``, with ``m`` the cell's mean training input (weighted like the loss): the mean
+    drive stays where the voltage fit put it, and only the response to the stimulus's fluctuations grows.
+    The ranked starts come from the points of factor 1 (as without factors); after them, each other factor
+    adds its best point, as one more start.
 
     Forward passes only (spikes from :func:`block_spikes`), every candidate of a chunk of
     cells in one batch. ``inits[k]`` is updated to cell k's best grid point; the return value
     lists, per cell, the ``top`` best starting points (best first), for restarts.
     """
-    grid = [(ta, dd, db) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale for db in cfg.grid_bias_shift
+    grid = [(ta, dd, db, gs) for ta in cfg.grid_tau_adapt_ms for dd in cfg.grid_adapt_scale
+            for db in cfg.grid_bias_shift for gs in gain_scale
             if cfg.tau_adapt_bounds_ms[0] < ta < cfg.tau_adapt_bounds_ms[1]]
     if not grid:
         return [[dict(i)] for i in inits]
@@ -298,13 +305,14 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
     ta = torch.tensor([g[0] for g in grid], dtype=x.dtype, device=x.device)
     dd = torch.tensor([g[1] for g in grid], dtype=x.dtype, device=x.device)
     db = torch.tensor([g[2] for g in grid], dtype=x.dtype, device=x.device)
+    gs = torch.tensor([g[3] for g in grid], dtype=x.dtype, device=x.device)
     per_chunk = max(1, max_neurons // C)
     ranked: list[list[dict]] = []
     for lo in range(0, len(inits), per_chunk):
         chunk = inits[lo: lo + per_chunk]
         k = len(chunk)
         col = lambda key: torch.tensor([i[key] for i in chunk], dtype=x.dtype, device=x.device).repeat_interleave(C)
-        tau_m, gain, bias = col("tau_m_ms"), col("gain"), col("bias") + db.repeat(k)
+        tau_m, gain0, bias0 = col("tau_m_ms"), col("gain"), col("bias")
         params = ALIFParameters(tau_m, ta.repeat(k), dd.repeat(k), cfg.arp_ms).discretise(cfg.dt_ms)
         idx = torch.arange(lo, lo + k, device=x.device).repeat_interleave(C)
         stim = x[:, idx]
@@ -316,16 +324,28 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
                                               device=x.device).repeat_interleave(C)
             stim = stim.clone()
             stim[:, rows] = subthreshold_adapted(stim[:, rows], amp, log_r)
+        chunk_targets = targets.select(idx)
+        mean_input = (chunk_targets.w.to(stim.dtype) * stim.mean(-1)).sum(0)  # (k C,): each cell's weighted mean
+        gain = gain0 * gs.repeat(k)
+        bias = bias0 + db.repeat(k) - (gain - gain0) * mean_input
         spikes = block_spikes(stim * gain[None, :, None] + bias[None, :, None], params).spikes
-        loss = targets.select(idx).loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
+        loss = chunk_targets.loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
+        gain_h, bias_h = gain.cpu().numpy().reshape(k, C), bias.cpu().numpy().reshape(k, C)
         order = torch.argsort(loss, dim=1, stable=True).cpu().numpy()
         for j, init in enumerate(chunk):
             options = []
-            for rank, g in enumerate(_first_per_tau(order[j], grid, top) if cfg.diverse_restarts
-                                     else order[j][: max(1, top)]):
-                tau_a, d, shift = grid[int(g)]
-                option = dict(init, tau_adapt_ms=tau_a, adapt_scale=d, bias=init["bias"] + shift, bias_shift=shift)
-                option["method"] = init["method"] + "+grid" + (f" (rank {rank + 1})" if rank else "")
+            plain = [g for g in order[j] if grid[int(g)][3] == 1.0]
+            ranked_points = (_first_per_tau(plain, grid, top) if cfg.diverse_restarts else plain[: max(1, top)])
+            for scale in (s for s in gain_scale if s != 1.0):  # each other gain factor's best point
+                ranked_points.append(next(g for g in order[j] if grid[int(g)][3] == scale))
+            for rank, g in enumerate(ranked_points):
+                tau_a, d, shift, scale = grid[int(g)]
+                option = dict(init, tau_adapt_ms=tau_a, adapt_scale=d, bias_shift=shift,
+                              bias=init["bias"] + shift if scale == 1.0 else float(bias_h[j, int(g)]))
+                if scale != 1.0:
+                    option.update(gain=float(gain_h[j, int(g)]), gain_scale=scale)
+                option["method"] = init["method"] + "+grid" + (f" (gain x{scale:g})" if scale != 1.0 else
+                                                                 f" (rank {rank + 1})" if rank else "")
                 options.append(option)
             init.clear()
             init.update(options[0])

@@ -60,7 +60,7 @@ from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table", "bursting",
-           "short_intervals",
+           "short_intervals", "left_start",
            "widen_to_starts", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
@@ -86,7 +86,8 @@ class ValidationSet:
 
 def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, seed: int = 0,
                    progress: bool = True, names: Optional[Sequence[str]] = None,
-                   keys: Optional[Sequence[int]] = None
+                   keys: Optional[Sequence[int]] = None,
+                   validation: Optional[Sequence[Optional[ValidationSet]]] = None,
                    ) -> tuple[list[list[CellFitState]], Optional[list[list[CellFitState]]]]:
     """The candidate fits of every cell: each model variant of ``config.models`` from each of the
     cell's ``config.restarts`` best grid points; a cell with a second, ``alif_sub``, start
@@ -101,7 +102,9 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     whichever start is kept, and train beside the restarts too: where the kept fit lies in another
     valley along tau_adapt than the refits, its interval (widened to contain the estimate) spans both
     and flags tau_adapt as undetermined. ``keys`` (e.g. specimen
-    ids) seed each cell's refits (:func:`refit_jobs`).
+    ids) seed each cell's refits (:func:`refit_jobs`). With ``config.gain_starts == "stuck"``, a cell whose kept
+    candidate (:func:`choose`, on ``validation[k]`` where given) never left its start (:func:`left_start`) is
+    fitted from its gain starts too (``config.grid_gain_scale``), appended after the other candidates.
 
     Returns:
         ``(candidates, refits)``: per cell, its candidates' :class:`CellFitState` (variants in
@@ -114,9 +117,13 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         inits = [dict(i, **config.variant_start("alif_sub")) for i in inits]  # (the other variants start as ALIF)
     zone = [(k, st[1]) for k, st in enumerate(starts) if len(st) > 1]  # cells fitted as alif_sub too (round 11)
     options = [[i] for i in inits + [z for _, z in zone]]
+    # under gain_starts "stuck" the grid's gain factors wait for the cells that need them (the rescue below)
+    rescue = config.gain_starts == "stuck" and config.grid_init and len(config.grid_gain_scale) > 1
+    before_grid = [dict(i) for i in inits + [z for _, z in zone]]
     if config.grid_init:  # a zone cell's alif_sub start ranks its grid points as one more cell
         x, targets = training_tensors(list(sets) + [sets[k] for k, _ in zone], config, dev)
-        options = grid_init(inits + [z for _, z in zone], x, targets, config, top=config.restarts)
+        options = grid_init(inits + [z for _, z in zone], x, targets, config, top=config.restarts,
+                            gain_scale=(1.0,) if rescue else config.grid_gain_scale)
     options, zone_options = options[:len(sets)], options[len(sets):]
     together = config.bootstrap > 0 and len(config.models) == 1 and (
         all(len(o) == 1 for o in options) or config.diverse_restarts)
@@ -152,7 +159,33 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
                                     inits=[init for _, _, init in jobs])
             for (k, _, _), st in zip(jobs, states):
                 out[k].append(st)
+    if rescue:  # cells whose kept candidate (as the choice would keep it) never left its start: the gain starts too
+        def kept(k: int) -> CellFitState:
+            val = validation[k] if validation is not None else None
+            scores = validation_scores(out[k], val, config.dt_ms) if val is not None else None
+            return out[k][choose(out[k], scores, config.validation_veto, config.extension_margin)[0]]
+
+        cells = [k for k in range(len(sets)) if not kept(k).failed and not left_start(kept(k))]
+        rows = [(k, before_grid[k]) for k in cells] + [(k, before_grid[len(sets) + j]) for j, (k, _) in enumerate(zone)
+                                                       if k in cells]
+        if rows:  # their grid again, with the gain factors: each factor's best point is one more start
+            x, targets = training_tensors([sets[k] for k, _ in rows], config, dev)
+            ranked = grid_init([dict(start) for _, start in rows], x, targets, config, top=config.restarts,
+                               gain_scale=config.grid_gain_scale)
+            jobs = [(k, sets[k], opt) for (k, _), opts in zip(rows, ranked) for opt in opts if "gain_scale" in opt]
+            for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
+                out[k].append(st)
     return out, refits
+
+
+def left_start(state: CellFitState) -> bool:
+    """Whether a fit's kept parameters differ from those of its first epoch (its start): False where no epoch of
+    any loss stage improved on the stage's first (each stage restarts from the previous stage's best)."""
+    if state.best_epoch < 1:
+        return False
+    return any(h[state.best_epoch - 1] != h[0] for h in state.param_history.values())
+
+
 
 
 def _fit_by_model(jobs, config: FitConfig, dev, seed: int, progress: bool, names) -> list[CellFitState]:
