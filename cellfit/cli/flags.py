@@ -182,7 +182,8 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         help="fit from the N best starting points of the initial grid and keep the one that predicts held-out "
              "Noise 1 seconds best (1: one start, 0.65-0.85x the default's time, tau_adapt often too short); "
              "default: one start per adaptation time constant of the grid (5), the lowest training loss kept "
-             "unless it predicts the held-out Noise 1 seconds clearly worse (FITTING.md)")),
+             "unless it predicts the held-out Noise 1 seconds clearly worse, and, where the kept fit never left "
+             "its start, two more from 2x and 4x the gain (FITTING.md)")),
     "adapt_search": (("--adapt-search",), dict(
         action="store_true",
         help="the default's five starts, the lowest training loss kept without the held-out Noise 1 check "
