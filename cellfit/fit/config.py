@@ -248,8 +248,8 @@ class FitConfig:
             raise ValueError(f"extension_margin must be None or in [0, 1), got {self.extension_margin}")
         if 1.0 not in self.grid_gain_scale or not all(g > 0.0 for g in self.grid_gain_scale) or len(
                 set(self.grid_gain_scale)) != len(self.grid_gain_scale):
-            raise ValueError(f"grid_gain_scale must hold 1.0 (the voltage fit's gain) and other distinct factors > 0, got "
-                             f"{self.grid_gain_scale}")
+            raise ValueError(f"grid_gain_scale must hold 1.0 (the start's own gain) and other distinct factors > 0, "
+                             f"got {self.grid_gain_scale}")
         if self.gain_starts not in ("always", "stuck"):
             raise ValueError(f"gain_starts must be 'always' or 'stuck', got {self.gain_starts!r}")
         if not (0.0 <= self.validation_s <= 2.0):

@@ -286,9 +286,10 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
               top: int = 1, gain_scale: tuple = (1.0,)) -> list[list[dict]]:
     """Pick each cell's starting (tau_adapt, d, bias shift, gain factor) from a grid by the first-stage loss.
 
-    A gain factor ``s`` of ``gain_scale`` (e.g. ``cfg.grid_gain_scale``) other than 1 multiplies the start's gain and lowers its
-    bias by ``(s - 1) gain m``, with ``m`` the cell's mean training input (weighted like the loss): the mean
-    drive stays where the voltage fit put it, and only the response to the stimulus's fluctuations grows.
+    A gain factor ``s`` of ``gain_scale`` (e.g. ``cfg.grid_gain_scale``) other than 1 multiplies the start's
+    gain and lowers its bias by ``(s - 1) gain m``, with ``m`` the cell's mean training input (weighted like
+    the loss): the mean drive stays where the voltage fit put it, and only the response to the stimulus's
+    fluctuations grows.
     The ranked starts come from the points of factor 1 (as without factors); after them, each other factor
     adds its best point, as one more start.
 

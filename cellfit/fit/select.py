@@ -165,9 +165,12 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             scores = validation_scores(out[k], val, config.dt_ms) if val is not None else None
             return out[k][choose(out[k], scores, config.validation_veto, config.extension_margin)[0]]
 
-        # (the choice, with its validation scores, only where some candidate never left its start)
-        cells = [k for k in range(len(sets)) if not all(c.failed or left_start(c) for c in out[k])
-                 and not kept(k).failed and not left_start(kept(k))]
+        cells = []
+        for k in range(len(sets)):  # (the choice, with its validation scores, only where some candidate stayed)
+            if not all(c.failed or left_start(c) for c in out[k]):
+                st = kept(k)
+                if not st.failed and not left_start(st):
+                    cells.append(k)
         rows = [(k, before_grid[k]) for k in cells] + [(k, before_grid[len(sets) + j]) for j, (k, _) in enumerate(zone)
                                                        if k in cells]
         if rows:  # their grid again, with the gain factors: each factor's best point is one more start

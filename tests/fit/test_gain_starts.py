@@ -64,8 +64,9 @@ def test_each_gain_factor_adds_its_best_grid_point_after_the_default_starts():
 
 
 def test_a_gain_start_reaches_the_fluctuation_driven_fit_that_the_default_starts_miss():
-    """``gain_starts="always"`` (studied in round 12, not the default): the cell's five starts fire on the bias and end at a training loss that its gain starts beat by more than
-    15% (about 25% on the machine where this was written), and the choice keeps a gain start."""
+    """``gain_starts="always"`` (studied in round 12, not the default): the cell's five starts fire on the bias
+    and end at a training loss that its gain starts beat by more than 15% (about 25% on the machine where this
+    was written), and the choice keeps a gain start."""
     data = _fluctuation_driven_cell()
     cfg = FitConfig(dt_ms=DT, epochs=40, bootstrap=0, validation_s=0.0, burst_fraction=None, grid_gain_scale=SCALES,
                     gain_starts="always")

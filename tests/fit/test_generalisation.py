@@ -235,6 +235,7 @@ def test_the_default_fits_gain_starts_for_a_development_cell_whose_fit_never_lef
     assert r.status == "ok", r.error
     print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, kept {r.init['method']}")
     starts = [c["start"] for c in r.selection["candidates"]]
-    assert len(starts) == FitConfig().restarts + 2 and starts[-2:] == ["default+grid (gain x2)", "default+grid (gain x4)"]
+    assert len(starts) == FitConfig().restarts + 2
+    assert starts[-2:] == ["default+grid (gain x2)", "default+grid (gain x4)"]
     assert "gain x" in r.init["method"]
     assert r.etv >= 0.88, f"{r.specimen_id}: held-out ETV {r.etv:.3f} < 0.88"
