@@ -326,12 +326,14 @@ def grid_init(inits: list, x: torch.Tensor, targets: LossTargets, cfg: FitConfig
             stim = stim.clone()
             stim[:, rows] = subthreshold_adapted(stim[:, rows], amp, log_r)
         chunk_targets = targets.select(idx)
-        mean_input = (chunk_targets.w.to(stim.dtype) * stim.mean(-1)).sum(0)  # (k C,): each cell's weighted mean
-        gain = gain0 * gs.repeat(k)
-        bias = bias0 + db.repeat(k) - (gain - gain0) * mean_input
+        gain, bias = gain0, bias0 + db.repeat(k)
+        if len(gain_scale) > 1:  # gain factors: the bias keeps each cell's weighted mean drive
+            mean_input = (chunk_targets.w.to(stim.dtype) * stim.mean(-1)).sum(0)  # (k C,)
+            gain = gain0 * gs.repeat(k)
+            bias = bias - (gain - gain0) * mean_input
+            gain_h, bias_h = gain.cpu().numpy().reshape(k, C), bias.cpu().numpy().reshape(k, C)
         spikes = block_spikes(stim * gain[None, :, None] + bias[None, :, None], params).spikes
         loss = chunk_targets.loss(spikes, np.zeros(k * C, dtype=int)).reshape(k, C)
-        gain_h, bias_h = gain.cpu().numpy().reshape(k, C), bias.cpu().numpy().reshape(k, C)
         order = torch.argsort(loss, dim=1, stable=True).cpu().numpy()
         for j, init in enumerate(chunk):
             options = []

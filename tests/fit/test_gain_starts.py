@@ -16,6 +16,7 @@ from cellfit.fit import FitConfig
 from cellfit.fit.fitter import TrainingSet, training_tensors
 from cellfit.fit.init import grid_init, initial_values
 from cellfit.fit.select import choose, fit_candidates, left_start
+from test_sub_start import _stimulus  # the smoothed three-amplitude noise of round 10's tests
 
 F64 = torch.float64
 DT = 0.5
@@ -25,12 +26,7 @@ SCALES = (1.0, 2.0, 4.0)
 def _fluctuation_driven_cell(seed: int = 11):
     """Stimulus (2 repeats, 3 epochs at rising amplitude) and the spikes of an ALIF neuron with a large gain and a
     negative bias: it fires on the stimulus's fluctuations, far from the default start (gain 1.5, bias 0.5)."""
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((2, 3, 2000))
-    a = np.exp(-DT / 3.0)
-    for t in range(1, z.shape[-1]):
-        z[..., t] = a * z[..., t - 1] + np.sqrt(1 - a * a) * z[..., t]
-    x = (np.array([0.75, 1.0, 1.5])[None, :, None] * 0.5 * (1.0 + 0.9 * z)).astype(np.float32)
+    x = _stimulus(seed, shape=(2, 3, 2000), dt_ms=DT, spread=0.9)
     layer = ALIF(1, 1, dt_ms=DT, dtype=F64, tau_mem_ms=20.0, tau_adapt_ms=150.0, adapt_scale=0.3)
     with torch.no_grad():
         layer.weight.fill_(4.0)

@@ -23,14 +23,15 @@ F64 = torch.float64
 GRID = (30.0, 100.0, 300.0, 1000.0)
 
 
-def _stimulus(seed: int, shape=(2, 3, 10_000), dt_ms: float = 0.1) -> np.ndarray:
-    """Noise epochs at three amplitudes, smoothed over ~3 ms (the protocol's pink noise, roughly)."""
+def _stimulus(seed: int, shape=(2, 3, 10_000), dt_ms: float = 0.1, spread: float = 0.3) -> np.ndarray:
+    """Noise epochs at three amplitudes, smoothed over ~3 ms (the protocol's pink noise, roughly); ``spread``: the
+    fluctuations' size relative to the epoch's mean."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal(shape)
     a = np.exp(-dt_ms / 3.0)
     for t in range(1, shape[-1]):
         z[..., t] = a * z[..., t - 1] + np.sqrt(1 - a * a) * z[..., t]
-    return (np.array([0.75, 1.0, 1.5])[None, :, None] * 0.5 * (1.0 + 0.3 * z)).astype(np.float32)
+    return (np.array([0.75, 1.0, 1.5])[None, :, None] * 0.5 * (1.0 + spread * z)).astype(np.float32)
 
 
 def _voltage(x: np.ndarray, tau_m: float, gain: float, bias: float, k: float, tau_sub: float, dt_ms: float = 0.1):
