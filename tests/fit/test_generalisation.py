@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import pytest
 
+import cellfit.fit.api as fit_api
 from cellfit.data.synthetic import development_panel, synthetic_recordings, test_panel
 from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.select import bootstrap_refits
 
 #: test-panel index -> (what the cell is, ETV floor)
 CELLS = {
@@ -224,14 +226,23 @@ def test_the_default_fits_a_development_lts_cell_both_ways_and_keeps_alif_sub():
 
 
 @pytest.mark.slow
-def test_the_default_fits_gain_starts_for_a_development_cell_whose_fit_never_left_its_start():
+def test_the_default_fits_gain_starts_for_a_development_cell_whose_fit_never_left_its_start(monkeypatch):
     """Round 12 where it was decided (development panel, draw 5, the AdEx adapting cell 991000006): from the five
     starts of factor 1 the kept fit never leaves its start (it fires on its bias; held-out ETV 0.587 with the gain
     starts off), so the gain starts train too and the gain x2 start is kept (training loss 2.17 against 2.53 for
     the best of the five: far from rounding). Simulated in memory as here: held-out ETV 0.984 (2026-12-03, 2-core
-    x86-64); floor 0.1 below (module docstring)."""
+    x86-64); floor 0.1 below (module docstring). The bootstrap refits start from the kept gain start (not from the
+    start that stayed put, where the refits beside the candidates began)."""
+    refit_starts = []
+
+    def spy(sets, chosen, config, **kw):
+        refit_starts.extend(st.init for st in chosen)
+        return bootstrap_refits(sets, chosen, config, **kw)
+
+    monkeypatch.setattr(fit_api, "bootstrap_refits", spy)
     recs = synthetic_recordings([development_panel(seed=5)[5]], dt_ms=0.1, window_s=2.0)
     r = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)[0].result
+    assert [s["method"] for s in refit_starts] == [r.init["method"]]
     assert r.status == "ok", r.error
     print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, kept {r.init['method']}")
     starts = [c["start"] for c in r.selection["candidates"]]
