@@ -104,7 +104,8 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     and flags tau_adapt as undetermined. ``keys`` (e.g. specimen
     ids) seed each cell's refits (:func:`refit_jobs`). With ``config.gain_starts == "stuck"``, a cell whose kept
     candidate (:func:`choose`, on ``validation[k]`` where given) never left its start (:func:`left_start`) is
-    fitted from its gain starts too (``config.grid_gain_scale``), appended after the other candidates.
+    fitted from its gain starts too (``config.grid_gain_scale``), appended after the other candidates (a cell
+    that keeps one refits from it afterwards, :func:`cellfit.fit.api.fit_recordings`).
 
     Returns:
         ``(candidates, refits)``: per cell, its candidates' :class:`CellFitState` (variants in
