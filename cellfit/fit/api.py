@@ -257,8 +257,10 @@ def fit_recordings(
     chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
     if early_refits is None:
         refits = bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress, keys=keys)
-    else:  # trained beside the candidates as the first variant; a cell that kept another (a bursting fit) or a gain
-        refits = list(early_refits)  # start (the refits began at the start that stayed put) refits now, from its start
+    else:  # trained beside the candidates as the first variant, from the best grid point; a cell that kept another
+        # variant (a bursting fit) or a gain start (the refits began at the start that stayed put) refits now, from
+        # its kept start
+        refits = list(early_refits)
         redo = [k for k, (st, boot) in enumerate(zip(chosen, refits))
                 if boot and not st.failed and (boot[0].init.get("model", "alif") != st.init.get("model", "alif")
                                                or "gain_scale" in st.init)]

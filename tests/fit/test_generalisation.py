@@ -242,8 +242,8 @@ def test_the_default_fits_gain_starts_for_a_development_cell_whose_fit_never_lef
     monkeypatch.setattr(fit_api, "bootstrap_refits", spy)
     recs = synthetic_recordings([development_panel(seed=5)[5]], dt_ms=0.1, window_s=2.0)
     r = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)[0].result
-    assert [s["method"] for s in refit_starts] == [r.init["method"]]
     assert r.status == "ok", r.error
+    assert [s["method"] for s in refit_starts] == [r.init["method"]]
     print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, kept {r.init['method']}")
     starts = [c["start"] for c in r.selection["candidates"]]
     assert len(starts) == FitConfig().restarts + 2
