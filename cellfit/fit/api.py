@@ -45,11 +45,10 @@ from cellfit.fit.results import FitResult, LossStage, PhysicalParameters
 from cellfit.fit.select import (
     ValidationSet,
     bootstrap_refits,
-    choose,
+    choice,
     equivalent_candidates,
     fit_candidates,
     interval_table,
-    validation_scores,
     variant_members,
 )
 from cellfit.functional.alif import resolve_block_kernel
@@ -249,12 +248,8 @@ def fit_recordings(
     t0 = time.perf_counter()
     keys = [int(r.meta.specimen_id) for r in recordings]  # seeds of each cell's bootstrap draws
     candidates, early_refits = _fit_in_chunks(sets, config, dev, seed, progress, names, keys, validation)
-    picks = []
-    for cands, val in zip(candidates, validation):
-        scores = validation_scores(cands, val, config.dt_ms) if val is not None else None
-        index, basis = choose(cands, scores, config.validation_veto, config.extension_margin)
-        picks.append((index, basis, scores))
-    chosen = [cands[i] for cands, (i, _, _) in zip(candidates, picks)]
+    picks = [choice(cands, data, val, config) for cands, data, val in zip(candidates, sets, validation)]
+    chosen = [cands[i] for cands, (i, _, _, _) in zip(candidates, picks)]
     if early_refits is None:
         refits = bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress, keys=keys)
     else:  # trained beside the candidates as the first variant, from the best grid point; a cell that kept another
@@ -273,7 +268,7 @@ def fit_recordings(
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
-    for rec, st, cands, (index, basis, scores), boot, val in zip(recordings, chosen, candidates, picks, refits,
+    for rec, st, cands, (index, basis, scores, train), boot, val in zip(recordings, chosen, candidates, picks, refits,
                                                                  validation):
         common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
@@ -303,6 +298,7 @@ def fit_recordings(
             candidates=[dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""),
                              start_tau_adapt_ms=c.init.get("tau_adapt_ms"), train_loss=c.best_loss,
                              epochs=c.epochs, validation_etv=None if scores is None else scores[i],
+                             **({} if train is None else dict(train_etv=train[i])),
                              tau_m_ms=(fitted_cands[i] or {}).get("tau_m_ms"),
                              tau_adapt_ms=(fitted_cands[i] or {}).get("tau_adapt_ms"),
                              equivalent=i in same, failed=c.failed) for i, c in enumerate(cands)],

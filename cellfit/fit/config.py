@@ -200,6 +200,15 @@ class FitConfig:
     burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
     """``((amplitudes), (time constants ms))`` of the after-spike currents of each bursting candidate's start: a
     fast depolarising current that keeps a burst going and a slow hyperpolarising one that ends it."""
+    burst_reset_starts: tuple = ()
+    """Reset potentials (threshold units) of more candidates for a bursting cell, one each: ``alif_reset_asc`` from
+    the best grid point with its reset started there and its after-spike currents at 0 (a reset near threshold
+    bursts without a depolarising current, as the AdEx cells do). Empty: none. FITTING.md, after round 12."""
+    burst_choice: str = "loss"
+    """How a bursting cell's model variants are compared (each variant's pick made as usual): ``"loss"``, another
+    variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);
+    ``"train_etv"``, the pick whose ETV on the training window itself is the highest (ALIF's unless another's is
+    higher). FITTING.md, after round 12."""
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)
@@ -284,6 +293,12 @@ class FitConfig:
             if not len(amp) == len(tau) == MODELS[self.burst_model]["n_asc"]:
                 raise ValueError(f"each of burst_starts needs {MODELS[self.burst_model]['n_asc']} amplitudes and time "
                                  f"constants, got {amp}, {tau}")
+        lo, hi = self.v_reset_bounds
+        if not all(lo < float(v) < hi for v in self.burst_reset_starts):
+            raise ValueError(f"burst_reset_starts must lie inside v_reset_bounds {self.v_reset_bounds}, got "
+                             f"{self.burst_reset_starts}")
+        if self.burst_choice not in ("loss", "train_etv"):
+            raise ValueError(f"burst_choice must be 'loss' or 'train_etv', got {self.burst_choice!r}")
         for name in (self.model, *self.candidate_models):
             if name not in MODELS and not (name == "auto" and name == self.model):
                 raise ValueError(f"unknown model {name!r}; choose one of {['auto', *MODELS]}")
@@ -326,6 +341,11 @@ class FitConfig:
         the default choice (a validation veto and an ``extension_margin``; not ``--restarts`` or ``--adapt-search``)."""
         return (self.burst_fraction is not None and self.model == "alif" and bool(self.burst_starts)
                 and self.validation_veto is not None and self.extension_margin is not None)
+
+    def burst_reset_start(self, v_reset: float) -> dict:
+        """The extra starting values of the bursting cell's candidate with its reset started at ``v_reset``
+        (:attr:`burst_reset_starts`)."""
+        return dict(self.variant_start("alif_reset_asc"), v_reset=float(v_reset), reset_start=float(v_reset))
 
     def burst_start(self, index: int) -> dict:
         """The extra starting values of bursting candidate ``index`` (:attr:`burst_starts`)."""

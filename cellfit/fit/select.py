@@ -59,7 +59,7 @@ from cellfit.fit.init import grid_init, initial_starts
 from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
-           "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table", "bursting",
+           "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table", "bursting",
            "short_intervals", "left_start",
            "widen_to_starts", "SEARCHED"]
 
@@ -149,22 +149,19 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         jobs = [(k, sets[k], dict(init)) for (k, _), opts in zip(zone, zone_options) for init in opts]
         for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
             out[k].append(st)
-    if config.burst_candidates:  # bursting cells: the burst model from each burst start, one batched model
-        jobs = [(k, sets[k], dict(opts[0], **config.burst_start(b),
-                                  method=f"{opts[0].get('method', '')} + bursting start {b + 1}"))
-                for k, opts in enumerate(options) if bursting(sets[k].spikes, config)
-                for b in range(len(config.burst_starts))]
-        if jobs:
-            states = fit_population([data for _, data, _ in jobs], config, device=dev, seed=seed, progress=progress,
-                                    names=[(names[k] if names else str(k)) for k, _, _ in jobs],
-                                    inits=[init for _, _, init in jobs])
-            for (k, _, _), st in zip(jobs, states):
-                out[k].append(st)
+    if config.burst_candidates:  # bursting cells: the burst model from each burst start (and each reset start)
+        bursts = [k for k in range(len(sets)) if bursting(sets[k].spikes, config)]
+        jobs = [(k, sets[k], dict(options[k][0], **config.burst_start(b),
+                                  method=f"{options[k][0].get('method', '')} + bursting start {b + 1}"))
+                for k in bursts for b in range(len(config.burst_starts))]
+        jobs += [(k, sets[k], dict(options[k][0], **config.burst_reset_start(v),
+                                   method=f"{options[k][0].get('method', '')} + reset start {v:g}"))
+                 for k in bursts for v in config.burst_reset_starts]
+        for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):  # a batch per variant
+            out[k].append(st)
     if rescue:  # cells whose kept candidate (as the choice would keep it) never left its start: the gain starts too
         def kept(k: int) -> CellFitState:
-            val = validation[k] if validation is not None else None
-            scores = validation_scores(out[k], val, config.dt_ms) if val is not None else None
-            return out[k][choose(out[k], scores, config.validation_veto, config.extension_margin)[0]]
+            return out[k][choice(out[k], sets[k], validation[k] if validation is not None else None, config)[0]]
 
         cells = []
         for k in range(len(sets)):  # (the choice, with its validation scores, only where some candidate stayed)
@@ -278,6 +275,19 @@ def spread_start(init: dict, config: FitConfig, rng: np.random.Generator) -> dic
     return out
 
 
+def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Optional[ValidationSet],
+           config: FitConfig) -> tuple[int, str, Optional[list[float]], Optional[list[float]]]:
+    """The kept candidate of one cell as :func:`choose` keeps it under ``config``: ``(index, basis, validation
+    scores, training-window scores)`` (the scores None where not computed). The training window's ETV is scored
+    only for a bursting cell under ``config.burst_choice == "train_etv"``."""
+    scores = validation_scores(candidates, validation, config.dt_ms) if validation is not None else None
+    train = None
+    if config.burst_choice == "train_etv" and config.burst_candidates and bursting(data.spikes, config):
+        train = validation_scores(candidates, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
+    index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin, train_scores=train)
+    return index, basis, scores, train
+
+
 def validation_scores(candidates: Sequence[CellFitState], validation: ValidationSet, dt_ms: float) -> list[float]:
     """Validation ETV of each candidate of one cell (NaN where it cannot be scored)."""
     stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
@@ -304,7 +314,8 @@ def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) ->
 
 
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
-           veto: Optional[float] = None, margin: Optional[float] = None) -> tuple[int, str]:
+           veto: Optional[float] = None, margin: Optional[float] = None,
+           train_scores: Optional[Sequence[float]] = None) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
     ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
@@ -313,7 +324,9 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     without a score for the first, the variant's lowest training loss). With several variants (the
     first is the base, e.g. ALIF) and ``margin`` (``FitConfig.extension_margin``), another variant's
     pick replaces the base's only where its training loss is lower by at least that fraction (the
-    lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV.
+    lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV. With
+    ``train_scores`` (each candidate's ETV on its own training window; ``FitConfig.burst_choice``) and ``margin``,
+    another variant's pick replaces the base's where its training-window ETV is higher (the highest such one).
     Where no candidate has a validation score (no validation data, or no reliable spikes there),
     the lowest final training loss among those that did not fail.
     """
@@ -338,6 +351,12 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     if margin is None:
         return max(picks, key=lambda i: scores[i] if finite(i) else -math.inf), basis + " per variant, then validation ETV"
     base = picks[0]
+    if train_scores is not None:
+        def etv(i):
+            return train_scores[i] if math.isfinite(train_scores[i]) else -math.inf
+
+        better = [i for i in picks[1:] if etv(i) > etv(base)]
+        return (max(better, key=etv) if better else base), basis + " per variant; another variant if its training-window ETV is higher"
     better = [i for i in picks[1:] if candidates[i].best_loss < candidates[base].best_loss * (1.0 - margin)]
     return (lowest(better) if better else base), basis + f" per variant; another variant if its loss is {margin:g} lower"
 

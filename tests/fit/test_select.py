@@ -398,7 +398,7 @@ def test_a_bursting_cell_gets_bursting_candidates_and_a_kept_one_its_own_refits(
     """Every cell counts as bursting here (``burst_isi_ms`` 1 s); the choice is patched to keep the last
     candidate (a bursting fit), so the refits trained beside the ALIF starts do not fit it: they are redone
     with its variant, and its intervals cover its after-spike currents."""
-    import cellfit.fit.api as api
+    import cellfit.fit.select as select
 
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
     cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0)
@@ -406,9 +406,47 @@ def test_a_bursting_cell_gets_bursting_candidates_and_a_kept_one_its_own_refits(
     cands = plain.result.selection["candidates"]
     assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2
     assert cands[5]["start"].endswith("bursting start 1") and cands[6]["start"].endswith("bursting start 2")
-    monkeypatch.setattr(api, "choose", lambda c, *a, **k: (len(c) - 1, "patched"))
+    assert not any("train_etv" in c for c in cands)  # scored only under burst_choice "train_etv"
+    monkeypatch.setattr(select, "choose", lambda c, *a, **k: (len(c) - 1, "patched"))
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     r = fit.result
     assert r.model == "alif_asc" and r.selection["chosen"] == 6 and r.bootstrap_replicates == 2
     assert {"asc_amp_1", "tau_asc_2_ms"} <= set(r.intervals)
     assert r.init["burst"] == 2 and r.init["tau_asc_ms"] == [50.0, 1000.0]
+
+
+def test_bursting_variants_compared_by_their_training_window_etv():
+    """``FitConfig.burst_choice="train_etv"``: each variant's pick is made as usual (ALIF's by the veto and the
+    training loss, the bursting starts' by the loss alone); another variant's pick replaces ALIF's where its ETV on
+    the training window is higher, whatever the losses."""
+    def of(variant, loss, burst=None):
+        return dataclasses.replace(state(loss), init=dict(model=variant, **({"burst": burst} if burst else {})))
+
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.9, 1), of("alif_asc", 0.6, 2), of("alif_reset_asc", 0.85)]
+    scores = [0.9, 0.85, 0.2, 0.0, 0.9]
+    assert choose(cands, scores, veto=0.1, margin=0.05)[0] == 3  # by the loss: the bursting fit
+    index, basis = choose(cands, scores, veto=0.1, margin=0.05, train_scores=[0.5, 0.6, 0.9, 0.7, 0.8])
+    assert index == 4 and basis.endswith("training-window ETV is higher")  # the picks: 1 (0.6), 3 (0.7), 4 (0.8)
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=[0.5, 0.9, 0.9, 0.7, float("nan")])[0] == 1
+    with pytest.raises(ValueError, match="burst_choice"):
+        FitConfig(burst_choice="validation")
+    with pytest.raises(ValueError, match="burst_reset_starts"):
+        FitConfig(burst_reset_starts=(1.0,))  # at or above the reset's upper bound (0.95)
+
+
+def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
+    """``burst_reset_starts``: a bursting cell (every cell here, ``burst_isi_ms`` 1 s) gets one more candidate per
+    value, ``alif_reset_asc`` from the best grid point with its reset started there and no after-spike current;
+    under ``burst_choice="train_etv"`` result.json holds each candidate's training-window ETV."""
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, burst_reset_starts=(0.8,),
+                    burst_choice="train_etv")
+    start = cfg.burst_reset_start(0.8)
+    assert (start["model"], start["v_reset"], start["asc_amp"]) == ("alif_reset_asc", 0.8, [0.0, 0.0])
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    r = fit.result
+    cands = r.selection["candidates"]
+    assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2 + ["alif_reset_asc"]
+    assert cands[7]["start"].endswith("reset start 0.8")
+    assert all(np.isfinite(c["train_etv"]) for c in cands)
+    assert r.selection["basis"].endswith("training-window ETV is higher")

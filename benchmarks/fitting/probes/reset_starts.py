@@ -51,11 +51,13 @@ def _probe(rec, config: FitConfig, resets) -> dict:
     n_default = len(cands) - len(inits)
     kept = choose(cands[:n_default], scores[:n_default], config.validation_veto, config.extension_margin)[0]
     test = first.normalised_current("test"), first.test.spikes
+    train = first.normalised_current("train"), first.train.spikes
     rows = []
     for i, (c, s) in enumerate(zip(cands, scores)):
         rows.append(dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""), burst=bool(c.init.get("burst")),
                          reset=c.init.get("v_reset") if i >= n_default else None, loss=float(c.best_loss),
                          validation_etv=s, counts=_counts(rec, config, c.model),
+                         train_etv=float(score_model(c.model, *train, config.dt_ms)[0].etv),
                          held_out=float(score_model(c.model, *test, config.dt_ms)[0].etv), kept=i == kept))
     return dict(cell=_counts(rec, config, None), candidates=rows)
 
@@ -99,7 +101,7 @@ def main() -> None:
         print(f"{key[0]} cell {key[1]}: spikes (training, validation, Noise 2) {cell['cell']}", flush=True)
         for c in cell["candidates"]:
             print(f"  {'*' if c['kept'] else ' '} {c['model']:15s} {c['start'][-28:]:28s} loss {c['loss']:7.3f} "
-                  f"validation {c['validation_etv']:6.3f} spikes {c['counts']} held-out {c['held_out']:.3f}", flush=True)
+                  f"validation {c['validation_etv']:6.3f} training ETV {c['train_etv']:6.3f} spikes {c['counts']} held-out {c['held_out']:.3f}", flush=True)
         if a.out is not None:
             with open(a.out, "a") as fh:
                 fh.write(json.dumps(cell) + "\n")
