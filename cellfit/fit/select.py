@@ -59,8 +59,8 @@ from cellfit.fit.init import grid_init, initial_starts
 from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
-           "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table", "bursting",
-           "short_intervals", "left_start",
+           "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
+           "bursting", "short_intervals", "left_start",
            "widen_to_starts", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
@@ -356,7 +356,8 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
             return train_scores[i] if math.isfinite(train_scores[i]) else -math.inf
 
         better = [i for i in picks[1:] if etv(i) > etv(base)]
-        return (max(better, key=etv) if better else base), basis + " per variant; another variant if its training-window ETV is higher"
+        return ((max(better, key=etv) if better else base),
+                basis + " per variant; another variant if its training-window ETV is higher")
     better = [i for i in picks[1:] if candidates[i].best_loss < candidates[base].best_loss * (1.0 - margin)]
     return (lowest(better) if better else base), basis + f" per variant; another variant if its loss is {margin:g} lower"
 

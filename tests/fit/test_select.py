@@ -422,7 +422,8 @@ def test_bursting_variants_compared_by_their_training_window_etv():
     def of(variant, loss, burst=None):
         return dataclasses.replace(state(loss), init=dict(model=variant, **({"burst": burst} if burst else {})))
 
-    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.9, 1), of("alif_asc", 0.6, 2), of("alif_reset_asc", 0.85)]
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.9, 1), of("alif_asc", 0.6, 2),
+             of("alif_reset_asc", 0.85)]
     scores = [0.9, 0.85, 0.2, 0.0, 0.9]
     assert choose(cands, scores, veto=0.1, margin=0.05)[0] == 3  # by the loss: the bursting fit
     index, basis = choose(cands, scores, veto=0.1, margin=0.05, train_scores=[0.5, 0.6, 0.9, 0.7, 0.8])

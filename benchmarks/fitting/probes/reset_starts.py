@@ -1,11 +1,12 @@
-"""Probe (after round 12): do the intrinsically bursting cells fit better from a high reset? Per cell, every
-candidate of today's default fit (its five ALIF starts and, for a bursting cell, its two bursting starts), and
-``alif_reset_asc`` from the best grid point with the reset potential started at each of ``--resets`` (threshold
-units) and the after-spike currents at 0 (the AdEx cells' bursts come from a reset near threshold, not from a
-depolarising current). For each: final training loss, validation ETV, spike counts per epoch summed over the
-epochs (training second, validation seconds, Noise 2's scored second; mean over repeats; the cell's on the first
-line), and held-out ETV on Noise 2 (never used to choose). Then, offline, the held-out ETV that some choice rules
-would keep, per cell (``RULES``). Development cells only; nothing here changes the library."""
+"""Probe (after round 12): do the intrinsically bursting cells fit better from a high reset, and what would
+choose such a fit? Per cell, every candidate of today's default fit (its five ALIF starts and, for a bursting cell,
+its two bursting starts), and ``alif_reset_asc`` from the best grid point with the reset potential started at each
+of ``--resets`` (threshold units) and the after-spike currents at 0 (the AdEx cells' bursts come from a reset near
+threshold, not from a depolarising current). For each: final training loss, validation ETV, ETV on the training
+window, spike counts per epoch summed over the epochs (training second, validation seconds, Noise 2's scored
+second; mean over repeats; the cell's on the first line), and held-out ETV on Noise 2 (never used to choose). Then,
+offline, the held-out ETV that some choice rules would keep, per cell (``RULES``). Development cells only; nothing
+here changes the library."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def _probe(rec, config: FitConfig, resets) -> dict:
     train = first.normalised_current("train"), first.train.spikes
     rows = []
     for i, (c, s) in enumerate(zip(cands, scores)):
-        rows.append(dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""), burst=bool(c.init.get("burst")),
+        rows.append(dict(model=c.init.get("model", "alif"), start=c.init.get("method", ""),
+                         burst=bool(c.init.get("burst")),
                          reset=c.init.get("v_reset") if i >= n_default else None, loss=float(c.best_loss),
                          validation_etv=s, counts=_counts(rec, config, c.model),
                          train_etv=float(score_model(c.model, *train, config.dt_ms)[0].etv),
@@ -62,10 +64,11 @@ def _probe(rec, config: FitConfig, resets) -> dict:
     return dict(cell=_counts(rec, config, None), candidates=rows)
 
 
-def _rule(cell: dict, resets=(), silent=None, margin=0.05, veto=0.1) -> float:
+def _rule(cell: dict, resets=(), silent=None, margin=0.05, veto=0.1, by="loss") -> float:
     """Held-out ETV of the candidate a rule keeps: ALIF by the default's veto and training loss; the bursting fits
-    (without those firing under ``silent`` x the cell's validation spikes) and the reset fits of ``resets``, each
-    kept over ALIF where its training loss is ``margin`` lower (the lowest such)."""
+    (without those firing under ``silent`` x the cell's validation spikes; the lowest loss among them) and the
+    reset fits of ``resets``, each kept over ALIF where its training loss is ``margin`` lower (the lowest such), or,
+    ``by="train_etv"``, where its ETV on the training window is higher (the highest such)."""
     cands = cell["candidates"]
     alif = [c for c in cands if c["model"] == "alif"]
     ok = [c for c in alif if c is alif[0] or c["validation_etv"] >= alif[0]["validation_etv"] - veto]
@@ -73,6 +76,9 @@ def _rule(cell: dict, resets=(), silent=None, margin=0.05, veto=0.1) -> float:
     picks = [c for c in cands if c["burst"] and (silent is None or c["counts"][1] >= silent * cell["cell"][1])]
     picks = [min(picks, key=lambda c: c["loss"])] if picks else []
     picks += [c for c in cands if c["reset"] in resets]
+    if by == "train_etv":
+        better = [c for c in picks if c["train_etv"] > base["train_etv"]]
+        return max(better, key=lambda c: c["train_etv"])["held_out"] if better else base["held_out"]
     better = [c for c in picks if c["loss"] < base["loss"] * (1.0 - margin)]
     return min(better, key=lambda c: c["loss"])["held_out"] if better else base["held_out"]
 
@@ -85,6 +91,10 @@ RULES = {
     "bursting fits silent in validation (< 0.5 x the cell's spikes) dropped": dict(silent=0.5),
     "... dropped, + both resets": dict(silent=0.5, resets=(0.5, 0.8)),
     "< 0.25 x dropped, + both resets": dict(silent=0.25, resets=(0.5, 0.8)),
+    "variants compared by training-window ETV": dict(by="train_etv"),
+    "... + reset 0.5": dict(by="train_etv", resets=(0.5,)),
+    "... + reset 0.8": dict(by="train_etv", resets=(0.8,)),
+    "... + both resets": dict(by="train_etv", resets=(0.5, 0.8)),
 }
 
 
@@ -101,7 +111,8 @@ def main() -> None:
         print(f"{key[0]} cell {key[1]}: spikes (training, validation, Noise 2) {cell['cell']}", flush=True)
         for c in cell["candidates"]:
             print(f"  {'*' if c['kept'] else ' '} {c['model']:15s} {c['start'][-28:]:28s} loss {c['loss']:7.3f} "
-                  f"validation {c['validation_etv']:6.3f} training ETV {c['train_etv']:6.3f} spikes {c['counts']} held-out {c['held_out']:.3f}", flush=True)
+                  f"validation {c['validation_etv']:6.3f} training ETV {c['train_etv']:6.3f} spikes {c['counts']} "
+                  f"held-out {c['held_out']:.3f}", flush=True)
         if a.out is not None:
             with open(a.out, "a") as fh:
                 fh.write(json.dumps(cell) + "\n")
