@@ -101,13 +101,13 @@ VARIANTS: dict[str, dict] = {
                         voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
                         sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                         gain_starts="always"),
-    # the same starts only for a cell whose kept candidate never left its start (round 12; the default since)
+    # the same starts only for a cell whose kept candidate never left its start (round 12)
     "gain_rescue": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                         voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
                         sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                         gain_starts="stuck"),
     # gain_rescue with one more candidate for a bursting cell, alif_reset_asc from a reset of 0.8, and its variants
-    # compared by their ETV on the training window instead of the training loss (after round 12)
+    # compared by their ETV on the training window instead of the training loss (round 13; the default since)
     "burst_etv": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
                       sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
@@ -128,13 +128,16 @@ VARIANTS: dict[str, dict] = {
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
-#: and those of rounds 1-11 no gain starts (before round 12)
+#: those of rounds 1-11 no gain starts (before round 12), and those of rounds 1-12 no reset start for a bursting
+#: cell, whose variants they compare by the training loss (before round 13)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
                         **({} if "burst_fraction" in v else dict(burst_fraction=None)),
                         **({} if "sub_r2_gain" in v else dict(sub_r2_gain=None)),
-                        **({} if "grid_gain_scale" in v else dict(grid_gain_scale=(1.0,)))))
+                        **({} if "grid_gain_scale" in v else dict(grid_gain_scale=(1.0,))),
+                        **({} if "burst_reset_starts" in v else dict(burst_reset_starts=())),
+                        **({} if "burst_choice" in v else dict(burst_choice="loss"))))
             for name, v in VARIANTS.items()}
 
 

@@ -200,15 +200,16 @@ class FitConfig:
     burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
     """``((amplitudes), (time constants ms))`` of the after-spike currents of each bursting candidate's start: a
     fast depolarising current that keeps a burst going and a slow hyperpolarising one that ends it."""
-    burst_reset_starts: tuple = ()
+    burst_reset_starts: tuple = (0.8,)
     """Reset potentials (threshold units) of more candidates for a bursting cell, one each: ``alif_reset_asc`` from
     the best grid point with its reset started there and its after-spike currents at 0 (a reset near threshold
-    bursts without a depolarising current, as the AdEx cells do). Empty: none. FITTING.md, after round 12."""
-    burst_choice: str = "loss"
+    bursts without a depolarising current, as the AdEx cells do). Empty: none (the default before round 13).
+    FITTING.md, round 13."""
+    burst_choice: str = "train_etv"
     """How a bursting cell's model variants are compared (each variant's pick made as usual): ``"loss"``, another
     variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);
     ``"train_etv"``, the pick whose ETV on the training window itself is the highest (ALIF's unless another's is
-    higher). FITTING.md, after round 12."""
+    higher; the default since round 13). FITTING.md, round 13."""
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)

@@ -395,13 +395,14 @@ def test_bursting_candidates_only_in_the_default_search():
 
 
 def test_a_bursting_cell_gets_bursting_candidates_and_a_kept_one_its_own_refits(monkeypatch):
-    """Every cell counts as bursting here (``burst_isi_ms`` 1 s); the choice is patched to keep the last
-    candidate (a bursting fit), so the refits trained beside the ALIF starts do not fit it: they are redone
-    with its variant, and its intervals cover its after-spike currents."""
+    """Every cell counts as bursting here (``burst_isi_ms`` 1 s); round 8's candidates (no reset start, the
+    variants compared by the loss); the choice is patched to keep the last candidate (a bursting fit), so the
+    refits trained beside the ALIF starts do not fit it: they are redone with its variant, and its intervals
+    cover its after-spike currents."""
     import cellfit.fit.select as select
 
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
-    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(), burst_choice="loss")
     (plain,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     cands = plain.result.selection["candidates"]
     assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2
@@ -436,12 +437,13 @@ def test_bursting_variants_compared_by_their_training_window_etv():
 
 
 def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
-    """``burst_reset_starts``: a bursting cell (every cell here, ``burst_isi_ms`` 1 s) gets one more candidate per
-    value, ``alif_reset_asc`` from the best grid point with its reset started there and no after-spike current;
-    under ``burst_choice="train_etv"`` result.json holds each candidate's training-window ETV."""
+    """By default (round 13, ``burst_reset_starts`` (0.8,)) a bursting cell (every cell here, ``burst_isi_ms``
+    1 s) gets one more candidate per value, ``alif_reset_asc`` from the best grid point with its reset started there
+    and no after-spike current; under ``burst_choice="train_etv"`` (the default) result.json holds each
+    candidate's training-window ETV."""
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
-    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, burst_reset_starts=(0.8,),
-                    burst_choice="train_etv")
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0)
+    assert (cfg.burst_reset_starts, cfg.burst_choice) == ((0.8,), "train_etv")
     start = cfg.burst_reset_start(0.8)
     assert (start["model"], start["v_reset"], start["asc_amp"]) == ("alif_reset_asc", 0.8, [0.0, 0.0])
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
