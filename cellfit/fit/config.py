@@ -189,10 +189,11 @@ class FitConfig:
     """With ``model="alif"`` (the default): a cell whose training spikes burst, at least this fraction of its
     inter-spike intervals shorter than ``burst_isi_ms`` (:func:`cellfit.fit.select.bursting`), also gets
     ``burst_model`` candidates, one from each of ``burst_starts`` (the best grid point with depolarising, then
-    hyperpolarising after-spike currents). The lowest training loss among them replaces the ALIF fit only where it
-    is ``extension_margin`` lower; the validation seconds do not veto them (they come after the epoch's onset, which holds the
-    bursts: such fits score about 0 there and up to 0.93 on held-out onsets). Cells that do not burst cost
-    nothing more. None: never (``--model alif``). FITTING.md, round 8."""
+    hyperpolarising after-spike currents), and one ``alif_reset_asc`` candidate per ``burst_reset_starts``. The
+    lowest training loss among each variant's candidates is its pick, and ``burst_choice`` says whether another
+    variant's pick replaces ALIF's; the validation seconds do not veto them (they come after the epoch's onset,
+    which holds the bursts: such fits score about 0 there and up to 0.93 on held-out onsets). Cells that do not
+    burst cost nothing more. None: never (``--model alif``). FITTING.md, rounds 8 and 13."""
     burst_isi_ms: float = 10.0
     """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""
     burst_model: str = "alif_asc"

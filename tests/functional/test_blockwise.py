@@ -1,7 +1,5 @@
 """The blockwise CPU path of the Block engine: gradients against the step-by-step engine, its pieces."""
 
-import math
-
 import pytest
 import torch
 from hypothesis import assume, event, given, settings
