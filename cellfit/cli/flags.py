@@ -171,9 +171,10 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         choices=("auto", *MODEL_NAMES), default=None, metavar="NAME",
         help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; default: alif, and for a cell whose "
              "training spikes burst (30% of its intervals under 10 ms) also alif_asc from two bursting starts and "
-             "alif_reset_asc from a reset of 0.8, the one that predicts its own training window best kept, and alif_sub for a cell whose voltage shows a "
-             "subthreshold current (explained 0.15 better in R^2 with it; 0.05-0.15 better: fitted both ways, alif_sub "
-             "kept where its training loss is 5% lower); a variant named here is fitted alone; auto "
+             "alif_reset_asc from a reset of 0.8, an extension kept where it predicts the training window better "
+             "(ETV) than the ALIF fit, and alif_sub for a cell whose voltage shows a subthreshold current "
+             "(explained 0.15 better in R^2 with it; 0.05-0.15 better: fitted both ways, alif_sub kept where its "
+             "training loss is 5% lower); a variant named here is fitted alone; auto "
              "runs the default's search in every variant and keeps an extension only where its training loss is "
              "5% below the ALIF fit's (about 3.5x the time; FITTING.md); with --restarts N, the variant and start "
              "that predict held-out Noise 1 seconds best")),

@@ -193,7 +193,8 @@ def test_the_default_keeps_bursting_fits_on_the_test_panels_bursting_cells():
         r = fit.result
         assert r.status == "ok", r.error
         print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, start {r.init['method']}")
-        assert r.model != "alif" and (r.init.get("burst") or "reset_start" in r.init), f"{r.specimen_id} kept {r.model}"
+        extra = r.init.get("burst") or "reset_start" in r.init
+        assert r.model != "alif" and extra, f"{r.specimen_id} kept {r.model}"
         assert r.etv >= floor, f"{r.specimen_id}: held-out ETV {r.etv:.3f} < {floor}"
 
 
