@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every GPU number of BENCHMARKS.md, in two parts that each fit one 10-minute command.
+# Every GPU number of BENCHMARKS.md, in parts that each fit one 10-minute command.
 #
-#   bash benchmarks/gpu_suite.sh core  OUT_DIR   # engine tests, fit step, synthetic net, panel, single fits
+#   bash benchmarks/gpu_suite.sh core  OUT_DIR   # fit step, single fits, panel, synthetic net, engine tests (capped steps)
+#   bash benchmarks/gpu_suite.sh fused OUT_DIR   # fused-kernel rows without the standard engine, panel at K=146
 #   bash benchmarks/gpu_suite.sh sweep OUT_DIR   # the paper's Figure 3 grid (time-capped)
 #   bash benchmarks/gpu_suite.sh smoke OUT_DIR   # checks this script on a CPU in a minute
 #
@@ -18,8 +19,8 @@
 # device tool returns) and prints a short table last.
 # Exit status: 0 if every step ran, 1 if any failed (the others still run).
 set -uo pipefail
-part=${1:?usage: gpu_suite.sh core|sweep|smoke OUT_DIR}
-out=${2:?usage: gpu_suite.sh core|sweep|smoke OUT_DIR}
+part=${1:?usage: gpu_suite.sh core|fused|sweep|smoke OUT_DIR}
+out=${2:?usage: gpu_suite.sh core|fused|sweep|smoke OUT_DIR}
 mkdir -p "$out"
 work=$(mktemp -d)
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
@@ -29,11 +30,11 @@ device=${CELLFIT_SUITE_DEVICE:-cuda}  # the smoke part runs on cpu
 status=0
 exec > >(tee -a "$out/log.txt") 2>&1
 
-step() {  # step NAME COMMAND...: run, time, keep going on failure
+step() {  # step NAME COMMAND...: run, time, keep going on failure; cap=SECONDS before it stops it there
     local name=$1; shift
-    echo "== $name: $*"
+    echo "== $name: $*${cap:+ (capped at $cap s)}"
     local t0=$SECONDS
-    "$@"
+    if [ -n "${cap:-}" ] && [ "$(type -t "$1")" = file ]; then timeout "$cap" "$@"; else "$@"; fi
     local rc=$?
     if [ $rc -eq 0 ]; then echo "== $name: ok in $((SECONDS - t0)) s"; else echo "== $name: FAILED (exit $rc) after $((SECONDS - t0)) s"; status=1; fi
     return $rc
@@ -59,23 +60,36 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 
 case $part in
 core)
-    # engine tests; on a GPU the fused-kernel property tests run the compiled kernel on CUDA
-    step engine-tests "$PY" -m pytest -q -p no:cacheprovider tests/functional
-    # single-cell fit step (3 sweeps x 10,000 steps, ARP 2 ms): fused kernel (auto), then the PyTorch block loop
-    bench fit-cell --grid fit-cell --repeats 20 --warmup 3 --time-budget 20
-    bench fit-cell-torchloop --grid fit-cell --block-kernel torch --engines blocks --repeats 10 --warmup 2
-    # synthetic training step (1 recurrent layer of 128, 1000 inputs, ARP 40, batch 64, T 1024/2048)
-    bench paper-synthetic --grid paper-synthetic --repeats 10 --warmup 2 --time-budget 20
-    bench paper-synthetic-torchloop --grid paper-synthetic --block-kernel torch --engines blocks --repeats 10 --warmup 2
-    step breakdown "$PY" benchmarks/engine_breakdown.py --T 2048 --device "$device"   # stage times, in log.txt
-    # whole panel (146 cells, DT 0.1 ms, ARP 2 ms, up to 200 epochs), K cells per batch; then single-cell fits
-    step panel "$PY" benchmarks/panel_benchmark.py --in-memory --cells 146 --cells-per-batch 146 73 16 \
-        --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
-    step single "$PY" benchmarks/panel_benchmark.py --in-memory --cells 4 --cells-per-batch 1 \
+    # ordered by what BENCHMARKS.md's GPU rows need most, each step capped (cap=seconds) so that the
+    # whole part, install included, ends inside one 10-minute command with every step given its turn;
+    # a step cut off at its cap is reported FAILED (exit 124) and its lines stay in log.txt
+    # single-cell fit step (3 sweeps x 10,000 steps, ARP 2 ms): fused kernel (auto)
+    cap=75 bench fit-cell --grid fit-cell --repeats 20 --warmup 3 --time-budget 20
+    # full single-cell fits, one cell per batch (4 cells), then the whole panel (146 cells, DT 0.1 ms,
+    # ARP 2 ms, up to 200 epochs), K cells per batch
+    cap=80 step single "$PY" benchmarks/panel_benchmark.py --in-memory --cells 4 --cells-per-batch 1 \
         --device "$device" --out "$work/single" && cp "$work/single/panel.csv" "$out/single-cell.csv"
+    cap=140 step panel "$PY" benchmarks/panel_benchmark.py --in-memory --cells 146 --cells-per-batch 146 73 \
+        --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
+    # synthetic training step (1 recurrent layer of 128, 1000 inputs, ARP 40, batch 64, T 1024/2048)
+    cap=60 bench paper-synthetic --grid paper-synthetic --repeats 10 --warmup 2 --time-budget 20
+    # engine tests; on a GPU the fused-kernel property tests run the compiled kernel on CUDA
+    cap=80 step engine-tests "$PY" -m pytest -q -p no:cacheprovider -x tests/functional
+    # the PyTorch block loop for the same two steps, and the stage times (in log.txt)
+    cap=40 bench fit-cell-torchloop --grid fit-cell --block-kernel torch --engines blocks --repeats 10 --warmup 2
+    cap=40 bench paper-synthetic-torchloop --grid paper-synthetic --block-kernel torch --engines blocks --repeats 10 --warmup 2
+    cap=30 step breakdown "$PY" benchmarks/engine_breakdown.py --T 2048 --device "$device"
+    ;;
+fused)
+    # what the core part's caps cut off on an H200 (2026-12-04), as one short command: the fused kernel's
+    # steps without the standard engine (its 10,000 sequential steps alone outlast the cap) and the panel at K=146
+    cap=60 bench fit-cell --grid fit-cell --engines blocks --repeats 10 --warmup 2 --time-budget 10
+    cap=150 step panel "$PY" benchmarks/panel_benchmark.py --in-memory --cells 146 --cells-per-batch 146 \
+        --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
+    cap=40 bench paper-synthetic --grid paper-synthetic --engines blocks --repeats 10 --warmup 2 --time-budget 10
     ;;
 smoke)  # the script's own plumbing, in a minute on a CPU (no GPU needed)
-    bench quick --quick
+    cap=60 bench quick --quick
     step panel "$PY" benchmarks/panel_benchmark.py --in-memory --cells 2 --cells-per-batch 2 --epochs 2 \
         --device "$device" --out "$work/panel" && cp "$work/panel/panel.csv" "$out/panel.csv"
     ;;
@@ -87,7 +101,7 @@ sweep)
         --grid sweep --repeats 3 --warmup 1 --time-budget 2 --max-run-seconds 20
     ;;
 *)
-    echo "unknown part '$part': choose core, sweep or smoke"; exit 2 ;;
+    echo "unknown part '$part': choose core, fused, sweep or smoke"; exit 2 ;;
 esac
 
 echo "== summary"
