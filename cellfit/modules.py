@@ -12,8 +12,11 @@ on: a refractory neuron, held at V = 0, can never cross threshold).
 
 Opt-in extensions of :class:`ALIF` (``reset=True``, ``n_asc=J``; equations in
 :mod:`cellfit.functional.alif`): a learnable reset potential
-:math:`V_r = \\ell + (h - \\ell)\\,\\sigma(u_r)` inside ``v_reset_bounds`` (below the base
-threshold, so a refractory neuron still cannot cross it), and J after-spike currents
+:math:`V_r = \\ell + (h - \\ell)\\,\\sigma(u_r)` inside ``v_reset_bounds`` (up to
+:data:`V_RESET_MAX`; a reset above the base threshold makes the neuron fire again as soon as its
+refractory steps have passed, until adaptation lifts the threshold above :math:`V_r`: a burst at the
+refractory rate. Every engine gates refractory steps explicitly, so the Block algorithm stays exact;
+``tests/functional/test_glif.py`` draws resets on both sides of the threshold), and J after-spike currents
 with unconstrained amplitudes :math:`A_j` (``asc_amp``, (n_out, J)) and time constants
 ``tau_asc`` ((n_out, J), bounded log space as above). Without them the layer has
 exactly the parameters, state-dict keys and results it always had. A third, ``sub=True``
@@ -51,11 +54,15 @@ from cellfit.functional.alif import (
 from cellfit.functional.linear import channel_linear, subthreshold_adapted
 from cellfit.functional.surrogate import SpikeFn, get_surrogate
 
-__all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch", "SUB_AMP_MAX"]
+__all__ = ["ALIF", "Integrator", "BoundedTimeConstant", "EngineSwitch", "SUB_AMP_MAX", "V_RESET_MAX"]
 
 #: upper bound of the subthreshold adaptation amplitude k (``sub=True``): a current that cancelled
 #: the whole of a sustained stimulus (k = 1) would leave the cell blind to its mean
 SUB_AMP_MAX = 0.95
+
+#: largest upper bound of the reset potential (threshold units; the base threshold is 1): a reset
+#: above it would fire a neuron at the refractory rate even with its threshold doubled by adaptation
+V_RESET_MAX = 2.0
 
 
 class BoundedTimeConstant(nn.Module):
@@ -130,7 +137,8 @@ class ALIF(nn.Module):
             positive = depolarising after-potential); only with ``n_asc > 0``.
         tau_asc_ms: initial after-spike time constants (number, (J,) or (n_out, J) ms;
             default 10 and 200 ms for J = 1, 2, geometric from 10 to 200 ms for J > 2).
-        v_reset_bounds: ``(low, high)`` of :math:`V_r`, high below the base threshold 1.
+        v_reset_bounds: ``(low, high)`` of :math:`V_r`, high at most :data:`V_RESET_MAX` (above the
+            base threshold 1 only for cells that fire bursts at the refractory rate).
         tau_asc_bounds_ms: learnable range of the after-spike time constants.
         sub: learn a subthreshold adaptation current that follows the stimulus (parameters
             ``sub_amp_raw`` and ``tau_sub``; properties ``sub_amp`` and ``tau_sub_ms``, (n_out,));
@@ -211,8 +219,9 @@ class ALIF(nn.Module):
         as_tensor = lambda v: torch.as_tensor(v, dtype=dtype, device=fkw["device"])  # noqa: E731
         if self.reset:
             lo, hi = (float(b) for b in v_reset_bounds)
-            if not lo < hi < 1.0:
-                raise ValueError(f"v_reset_bounds must satisfy low < high < 1 (the base threshold), got {v_reset_bounds}")
+            if not lo < hi <= V_RESET_MAX:
+                raise ValueError(f"v_reset_bounds must satisfy low < high <= {V_RESET_MAX:g} (threshold units), "
+                                 f"got {v_reset_bounds}")
             self.v_reset_bounds = (lo, hi)
             v0 = as_tensor(v_reset).expand(self.n_out).clone()
             if not bool(((v0 > lo) & (v0 < hi)).all()):

@@ -214,7 +214,9 @@ class FitConfig:
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)
-    """Learnable range of the reset potential (threshold units; the base threshold is 1)."""
+    """Learnable range of the reset potential (threshold units; the base threshold is 1). The high end may lie
+    above 1, up to ``cellfit.modules.V_RESET_MAX`` (a neuron then fires again as soon as its refractory period ends,
+    until adaptation lifts its threshold above the reset); the default keeps the reset below threshold."""
     tau_asc_bounds_ms: tuple = (1.0, 2000.0)
     """Learnable range of the spike-triggered currents' time constants."""
     sub_r2_gain: Optional[float] = 0.15

@@ -26,7 +26,9 @@ The extensions (fields ``v_reset``, ``asc_amp``/``asc_log_decay`` of
 :math:`V_r = 0` and :math:`J = 0`, which is the plain ALIF model, run by exactly the
 code it always ran. :math:`V_r` is the potential at the step after a spike; while
 refractory the input is zero, so :math:`V = V_r\beta^{m-1}` at m steps after the spike
-until integration resumes. :math:`A_j` (any sign: negative is an adaptation current,
+until integration resumes. :math:`V_r` may lie above the threshold: refractory steps are gated in
+every engine (never left to the potential), so such a neuron fires again at the first free step
+while :math:`V` exceeds :math:`\theta` there, a burst at the refractory rate. :math:`A_j` (any sign: negative is an adaptation current,
 positive a depolarising after-potential) and :math:`c_j`, a spike count that decays by
 :math:`r_j` per step like the adaptation variable ``a``, give each after-spike current.
 

@@ -27,7 +27,8 @@ TIE = 1e-9
 @st.composite
 def glif_scenarios(draw, max_T=lambda t_ref: 6 * t_ref + 300):
     """Everything the ALIF property test varies (T_R 1-50 steps, DT, batch, neurons, T not a
-    multiple of T_R, recurrence), plus a reset potential in [-0.9, 0.9], J in {0, 1, 2}
+    multiple of T_R, recurrence), plus a reset potential in [-0.9, 0.9] or [-0.9, 1.8] (above the
+    base threshold: a neuron that fires again as soon as it may), J in {0, 1, 2}
     after-spike currents with A_j in [-1, 1] and tau_asc in [1, 500] ms (log-uniform)."""
     t_ref = draw(st.integers(1, 50))
     dt_ms = draw(st.sampled_from([0.05, 0.1, 0.25, 1.0, 2.0, 4.0]))
@@ -41,7 +42,7 @@ def glif_scenarios(draw, max_T=lambda t_ref: 6 * t_ref + 300):
     tau_m = dt_ms * torch.exp(u(math.log(0.3), math.log(300.0), n))
     tau_a = dt_ms * torch.exp(u(math.log(0.3), math.log(3000.0), n))
     d = u(0.0, draw(st.sampled_from([0.0, 0.5, 3.0])), n)
-    v_reset = u(-0.9, 0.9, n) if with_reset else None
+    v_reset = u(-0.9, draw(st.sampled_from([0.9, 1.8])), n) if with_reset else None
     amp = u(-1.0, 1.0, n, J) if J else None
     tau_asc = torch.exp(u(0.0, math.log(500.0), n, J)) if J else None
     current = draw(st.floats(0.5, 8.0)) + draw(st.floats(0.0, 5.0)) * torch.randn(b, n, T, dtype=F64, generator=g)
@@ -293,6 +294,11 @@ def test_layer_reset_and_after_spike_currents_add_exactly_the_named_parameters()
     assert layer.v_reset.max() <= 0.95
     with pytest.raises(ValueError, match="v_reset"):
         ALIF(1, 2, reset=True, v_reset=0.99)
+    # a reset above the base threshold, on request only, and at most V_RESET_MAX
+    high = ALIF(1, 2, reset=True, v_reset=1.2, v_reset_bounds=(-1.0, 1.5), dtype=F64)
+    torch.testing.assert_close(high.v_reset, torch.full((2,), 1.2, dtype=F64))
+    with pytest.raises(ValueError, match="v_reset_bounds"):
+        ALIF(1, 2, reset=True, v_reset_bounds=(-1.0, 2.5))
     with pytest.raises(ValueError, match="reset=True"):
         ALIF(1, 2, v_reset=0.5)
     with pytest.raises(ValueError, match="n_asc"):
@@ -339,3 +345,25 @@ def test_todays_state_dict_loads_and_extended_state_dicts_round_trip():
     copy.load_state_dict(ext.state_dict())
     torch.testing.assert_close(copy.v_reset, ext.v_reset)
     torch.testing.assert_close(copy.asc_amp, ext.asc_amp)
+
+
+def test_reset_above_threshold_fires_at_the_refractory_rate_until_adaptation_stops_it():
+    # T_R = 3 steps, V_r = 1.5, d = 0.3, adaptation that does not decay (tau 1e9 ms), a current of 0.5 that
+    # alone never reaches threshold; a starting potential of 1.2 fires the first spike at step 0. After a spike
+    # the potential is V_r, decays for the refractory steps and meets the threshold 1 + 0.3 a at the first free
+    # step with V = 1.5 beta^2 + 0.5 (1 - beta): the neuron fires again there (every 3 steps) while
+    # 1 + 0.3 k stays below that, k the spikes so far; here twice (0 and 3), then never (1.6 > 1.49)
+    params = ALIFParameters(torch.tensor([20.0], dtype=F64), torch.tensor([1e9], dtype=F64),
+                            torch.tensor([0.3], dtype=F64), arp_ms=0.3,
+                            v_reset=torch.tensor([1.5], dtype=F64)).discretise(0.1)  # fmt: skip
+    beta = math.exp(-0.1 / 20.0)
+    current = torch.full((1, 1, 40), 0.5, dtype=F64)
+    state = ALIFState(v=torch.tensor([[1.2]], dtype=F64), a=torch.zeros(1, 1, dtype=F64),
+                      spikes=torch.zeros(1, 1, 3, dtype=F64))  # fmt: skip
+    ref = alif_standard(current, params, state=state)
+    assert torch.equal(alif_blocks(current, params, state=state).spikes, ref.spikes)
+    assert torch.equal(block_spikes(current, params, state=state, kernel="torch").spikes, ref.spikes)
+    v_free = 1.5 * beta**2 + 0.5 * (1 - beta)
+    burst = 1 + sum(1 for k in range(1, 10) if 1.0 + 0.3 * k < v_free)
+    assert burst == 2
+    assert ref.spikes[0, 0].nonzero().flatten().tolist() == [3 * k for k in range(burst)]

@@ -264,12 +264,12 @@ def test_fused_kernel_with_extension_equals_standard():
 @pytest.mark.parametrize("t_ref", [1, 2, 20, 33])
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_fused_kernel_with_extension_busy_neurons(t_ref, recurrent):
-    # strong drive, high and negative resets, after-potentials of both signs: a spike in most blocks
+    # strong drive, a reset above the base threshold and a negative one, after-potentials of both signs: a spike in most blocks
     g = torch.Generator().manual_seed(100 + t_ref)
     n = 3
     params = ALIFParameters(torch.tensor([2.0, 10.0, 40.0], dtype=F64), torch.tensor([5.0, 50.0, 500.0], dtype=F64),
                             torch.tensor([0.0, 0.3, 1.0], dtype=F64), arp_ms=t_ref * 0.1,
-                            v_reset=torch.tensor([0.9, -0.5, 0.6], dtype=F64),
+                            v_reset=torch.tensor([1.4, -0.5, 0.6], dtype=F64),
                             asc_amp=torch.tensor([[0.8, -0.3], [-1.0, 0.5], [0.4, 0.2]], dtype=F64),
                             tau_asc_ms=torch.tensor([[1.0, 30.0], [5.0, 400.0], [0.5, 2.0]], dtype=F64)).discretise(0.1)  # fmt: skip
     current = 4.0 + 3.0 * torch.randn(2, n, 7 * t_ref + 40, dtype=F64, generator=g)
