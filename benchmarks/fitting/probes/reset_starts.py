@@ -10,6 +10,7 @@ here changes the library."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 
@@ -38,7 +39,7 @@ def _counts(rec, config: FitConfig, model) -> tuple[float, float, float]:
     return tuple(out)
 
 
-def _probe(rec, config: FitConfig, resets) -> dict:
+def _probe(rec, config: FitConfig, resets, reset_high=None) -> dict:
     first = rec.first(1.0)
     data = TrainingSet(first.normalised_current("train"), first.train.spikes, first.normalised_voltage("train"))
     val = _validation(rec, WINDOW, config)
@@ -46,8 +47,10 @@ def _probe(rec, config: FitConfig, resets) -> dict:
     start = cands[0].init  # the best grid point (the ALIF start of rank 1)
     inits = [dict(start, **dict(config.variant_start("alif_reset_asc"), v_reset=float(v)),
                   method=f"{start.get('method', '')} + reset {v:g}") for v in resets]
-    if inits:
-        cands += fit_population([data] * len(inits), config, device="cpu", seed=0, progress=False, inits=inits)
+    if inits:  # with --reset-high, only these fits get the wider range (today's candidates keep theirs)
+        wide = config if reset_high is None else dataclasses.replace(
+            config, v_reset_bounds=(config.v_reset_bounds[0], reset_high))
+        cands += fit_population([data] * len(inits), wide, device="cpu", seed=0, progress=False, inits=inits)
     scores = validation_scores(cands, val, config.dt_ms)
     n_default = len(cands) - len(inits)
     kept = choose(cands[:n_default], scores[:n_default], config.validation_veto, config.extension_margin)[0]
@@ -64,11 +67,12 @@ def _probe(rec, config: FitConfig, resets) -> dict:
     return dict(cell=_counts(rec, config, None), candidates=rows)
 
 
-def _rule(cell: dict, resets=(), silent=None, margin=0.05, veto=0.1, by="loss") -> float:
+def _rule(cell: dict, resets=(), silent=None, margin=0.05, veto=0.1, by="loss", default_reset=False) -> float:
     """Held-out ETV of the candidate a rule keeps: ALIF by the default's veto and training loss; the bursting fits
     (without those firing under ``silent`` x the cell's validation spikes; the lowest loss among them) and the
     reset fits of ``resets``, each kept over ALIF where its training loss is ``margin`` lower (the lowest such), or,
-    ``by="train_etv"``, where its ETV on the training window is higher (the highest such)."""
+    ``by="train_etv"``, where its ETV on the training window is higher (the highest such). ``default_reset``: the
+    reset fit among today's own candidates (round 13's, from 0.8) competes too."""
     cands = cell["candidates"]
     alif = [c for c in cands if c["model"] == "alif"]
     ok = [c for c in alif if c is alif[0] or c["validation_etv"] >= alif[0]["validation_etv"] - veto]
@@ -76,6 +80,8 @@ def _rule(cell: dict, resets=(), silent=None, margin=0.05, veto=0.1, by="loss") 
     picks = [c for c in cands if c["burst"] and (silent is None or c["counts"][1] >= silent * cell["cell"][1])]
     picks = [min(picks, key=lambda c: c["loss"])] if picks else []
     picks += [c for c in cands if c["reset"] in resets]
+    if default_reset:
+        picks += [c for c in cands if c["model"] == "alif_reset_asc" and c["reset"] is None]
     if by == "train_etv":
         better = [c for c in picks if c["train_etv"] > base["train_etv"]]
         return max(better, key=lambda c: c["train_etv"])["held_out"] if better else base["held_out"]
@@ -100,13 +106,22 @@ RULES = {
 
 def main() -> None:
     a = parse(__doc__.splitlines()[0], "7,12",
-              lambda ap: ap.add_argument("--resets", default="0.5,0.8", help="reset starts (default %(default)s)"))
+              lambda ap: (ap.add_argument("--resets", default="0.5,0.8", help="reset starts (default %(default)s)"),
+                          ap.add_argument("--reset-high", type=float, default=None,
+                                          help="upper bound of the reset for these starts (default: FitConfig's)"),
+                          ap.add_argument("--all-high", type=float, default=None,
+                                          help="upper bound of the reset for every fit, today's candidates too")))
     resets = [float(v) for v in a.resets.split(",") if v]
-    config = FitConfig()
+    rules = dict(RULES, **{"round 13 (today's default: training-window ETV, reset fit from 0.8)":
+                           dict(by="train_etv", default_reset=True)})
+    rules.update({f"round 13 + reset {v:g}": dict(by="train_etv", default_reset=True, resets=(v,)) for v in resets})
+    if len(resets) > 1:
+        rules["round 13 + every reset start"] = dict(by="train_etv", default_reset=True, resets=tuple(resets))
+    config = FitConfig() if a.all_high is None else FitConfig(v_reset_bounds=(-1.0, a.all_high))
     recs, keys = load(a)
     cells = []
     for rec, key in zip(recs, keys):
-        cell = dict(cache=key[0], position=key[1], **_probe(rec, config, resets))
+        cell = dict(cache=key[0], position=key[1], reset_high=a.reset_high, all_high=a.all_high, **_probe(rec, config, resets, a.reset_high))
         cells.append(cell)
         print(f"{key[0]} cell {key[1]}: spikes (training, validation, Noise 2) {cell['cell']}", flush=True)
         for c in cell["candidates"]:
@@ -116,7 +131,7 @@ def main() -> None:
         if a.out is not None:
             with open(a.out, "a") as fh:
                 fh.write(json.dumps(cell) + "\n")
-    for name, kw in RULES.items():
+    for name, kw in rules.items():
         held = [_rule(c, **kw) for c in cells]
         print(f"{name:72s} mean {statistics.mean(held):.3f}, < 0.7: {sum(h < 0.7 for h in held):2d}  "
               + " ".join(f"{h:.2f}" for h in held))
