@@ -112,6 +112,13 @@ VARIANTS: dict[str, dict] = {
                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
                       sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                       gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv"),
+    # burst_etv with a second reset start above threshold, 1.4, fitted in its own range (-1, 1.8) (the probe after
+    # round 13; the 0.8 start keeps its range (-1, 0.95))
+    "reset_high": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                       sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                       gain_starts="stuck", burst_reset_starts=(0.8, 1.4), high_reset_bounds=(-1.0, 1.8),
+                       burst_choice="train_etv"),
     # voltage_sub without the plain voltage fit's floor and with a gain of 0.05 (round 11's probe: every cell that
     # any rule between the two might gate; a rejected plain fit counts as 0.2)
     "voltage_sub_05": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,

@@ -313,7 +313,7 @@ def fit_recordings(
             intervals=intervals,
             interval_level=config.interval_level if intervals else None,
             undetermined=tuple(undetermined),
-            at_bound=tuple(config.at_bound(params)),
+            at_bound=tuple(config.at_bound(params, st.init)),
             bootstrap_replicates=sum(not b.failed for b in boot),
             stop_reason=_stop_reason(st),
             fit_seconds=wall / len(recordings),
@@ -393,7 +393,9 @@ def model_from_result(result: FitResult | dict, state_dict: dict) -> ALIF:
     """Rebuild a fitted model from its result (or result.json dict) and model.pt state dict."""
     config = FitConfig.from_dict(result.config if isinstance(result, FitResult) else result["config"])
     variant = (result.model if isinstance(result, FitResult) else result.get("model")) or "alif"
-    model = config.build_model(dict(config.initial_values(), **config.variant_start(variant)))
+    init = (result.init if isinstance(result, FitResult) else result.get("init")) or {}
+    own = {"v_reset_bounds": init["v_reset_bounds"]} if init.get("v_reset_bounds") is not None else {}  # its own range
+    model = config.build_model(dict(config.initial_values(), **config.variant_start(variant), **own))
     model.load_state_dict(state_dict)
     return model
 

@@ -16,7 +16,7 @@ import torch
 from cellfit.device import DTYPES, resolve_dtype
 from cellfit.functional.alif import ENGINES, arp_steps
 from cellfit.functional.surrogate import get_surrogate
-from cellfit.modules import ALIF, SUB_AMP_MAX
+from cellfit.modules import ALIF, SUB_AMP_MAX, V_RESET_MAX
 
 __all__ = ["FitConfig", "inside_bounds", "AT_BOUND_TOLERANCE", "MODELS", "ADAPT_SEARCH", "GRID_RESTARTS", "fit_config"]
 
@@ -205,7 +205,8 @@ class FitConfig:
     """Reset potentials (threshold units) of more candidates for a bursting cell, one each: ``alif_reset_asc`` from
     the best grid point with its reset started there and its after-spike currents at 0 (a reset near threshold
     bursts without a depolarising current, as the AdEx cells do). Empty: none (the default before round 13).
-    FITTING.md, round 13."""
+    A start at or above ``v_reset_bounds``' high end (a reset above the base threshold) is fitted in
+    ``high_reset_bounds`` instead. FITTING.md, round 13 and the probe after it."""
     burst_choice: str = "train_etv"
     """How a bursting cell's model variants are compared (each variant's pick made as usual): ``"loss"``, another
     variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);
@@ -217,6 +218,10 @@ class FitConfig:
     """Learnable range of the reset potential (threshold units; the base threshold is 1). The high end may lie
     above 1, up to ``cellfit.modules.V_RESET_MAX`` (a neuron then fires again as soon as its refractory period ends,
     until adaptation lifts its threshold above the reset); the default keeps the reset below threshold."""
+    high_reset_bounds: tuple = (-1.0, 1.8)
+    """Learnable range of the reset of a candidate whose reset start lies at or above ``v_reset_bounds``' high
+    end (``burst_reset_starts``): its own range, so that the other reset fits keep theirs. The range travels
+    with the fit (``init["v_reset_bounds"]``), so that a saved result reloads with it."""
     tau_asc_bounds_ms: tuple = (1.0, 2000.0)
     """Learnable range of the spike-triggered currents' time constants."""
     sub_r2_gain: Optional[float] = 0.15
@@ -298,9 +303,13 @@ class FitConfig:
                 raise ValueError(f"each of burst_starts needs {MODELS[self.burst_model]['n_asc']} amplitudes and time "
                                  f"constants, got {amp}, {tau}")
         lo, hi = self.v_reset_bounds
-        if not all(lo < float(v) < hi for v in self.burst_reset_starts):
-            raise ValueError(f"burst_reset_starts must lie inside v_reset_bounds {self.v_reset_bounds}, got "
-                             f"{self.burst_reset_starts}")
+        hlo, hhi = self.high_reset_bounds
+        if not (lo < hi <= V_RESET_MAX and hlo < hi < hhi <= V_RESET_MAX):
+            raise ValueError(f"v_reset_bounds {self.v_reset_bounds} and high_reset_bounds {self.high_reset_bounds} "
+                             f"need low < high <= {V_RESET_MAX:g}, the second's high above the first's")
+        if not all(lo < float(v) < hi or hi <= float(v) < hhi for v in self.burst_reset_starts):
+            raise ValueError(f"burst_reset_starts must lie inside v_reset_bounds {self.v_reset_bounds} or, from its high "
+                             f"end on, inside high_reset_bounds {self.high_reset_bounds}, got {self.burst_reset_starts}")
         if self.burst_choice not in ("loss", "train_etv"):
             raise ValueError(f"burst_choice must be 'loss' or 'train_etv', got {self.burst_choice!r}")
         for name in (self.model, *self.candidate_models):
@@ -349,7 +358,10 @@ class FitConfig:
     def burst_reset_start(self, v_reset: float) -> dict:
         """The extra starting values of the bursting cell's candidate with its reset started at ``v_reset``
         (:attr:`burst_reset_starts`)."""
-        return dict(self.variant_start("alif_reset_asc"), v_reset=float(v_reset), reset_start=float(v_reset))
+        start = dict(self.variant_start("alif_reset_asc"), v_reset=float(v_reset), reset_start=float(v_reset))
+        if float(v_reset) >= self.v_reset_bounds[1]:  # above the usual range: fitted in its own
+            start["v_reset_bounds"] = [float(b) for b in self.high_reset_bounds]
+        return start
 
     def burst_start(self, index: int) -> dict:
         """The extra starting values of bursting candidate ``index`` (:attr:`burst_starts`)."""
@@ -357,18 +369,26 @@ class FitConfig:
         return dict(self.variant_start(self.burst_model), asc_amp=[float(a) for a in amp],
                     tau_asc_ms=[float(t) for t in tau], burst=index + 1)
 
-    def bounds(self) -> dict:
+    def bounds(self, init: Optional[dict] = None) -> dict:
         """``{parameter name: (low, high)}`` of the learnable ranges, named as in the fitted parameters
-        (:func:`cellfit.fit.fitter.parameter_names`; ``tau_asc_ms`` stands for every ``tau_asc_j_ms``)."""
+        (:func:`cellfit.fit.fitter.parameter_names`; ``tau_asc_ms`` stands for every ``tau_asc_j_ms``); those of
+        the fit started from ``init`` where it carries its own reset range (:meth:`burst_reset_start`)."""
         return dict(tau_m_ms=tuple(self.tau_mem_bounds_ms), tau_adapt_ms=tuple(self.tau_adapt_bounds_ms),
-                    tau_asc_ms=tuple(self.tau_asc_bounds_ms), v_reset=tuple(self.v_reset_bounds),
+                    tau_asc_ms=tuple(self.tau_asc_bounds_ms), v_reset=self.reset_bounds(init),
                     sub_amp=(0.0, SUB_AMP_MAX), tau_sub_ms=tuple(self.tau_sub_bounds_ms))
 
-    def at_bound(self, params: dict) -> list[str]:
+    def reset_bounds(self, init: Optional[dict] = None) -> tuple:
+        """The reset range of the fit started from ``init``: its own (``init["v_reset_bounds"]``) or
+        :attr:`v_reset_bounds`."""
+        own = (init or {}).get("v_reset_bounds")
+        return tuple(float(b) for b in own) if own is not None else tuple(self.v_reset_bounds)
+
+    def at_bound(self, params: dict, init: Optional[dict] = None) -> list[str]:
         """The names among ``params`` (fitted parameters, physical units) that ended at a learnable bound
         (:data:`AT_BOUND_TOLERANCE`): the loss pushed them against the range, so the value is a limit of
-        the range, not an estimate (for example tau_m at 200 ms on a cell the model class does not describe)."""
-        bounds = self.bounds()
+        the range, not an estimate (for example tau_m at 200 ms on a cell the model class does not describe).
+        ``init``: the fit's start, for a reset range of its own."""
+        bounds = self.bounds(init)
         out = []
         for name, value in params.items():
             key = "tau_asc_ms" if name.startswith("tau_asc_") else name
@@ -411,11 +431,14 @@ class FitConfig:
         if len(names) != 1:
             raise ValueError(f"one model holds one variant, got {sorted(names)}")
         variant = MODELS[names.pop()]
+        ranges = {self.reset_bounds(i) for i in inits}
+        if variant["reset"] and len(ranges) != 1:
+            raise ValueError(f"one model holds one reset range, got {sorted(ranges)}")
         dtype = resolve_dtype(self.dtype)
         col = lambda key: torch.tensor([i[key] for i in inits], dtype=dtype, device=device)  # noqa: E731
         extension = {}
         if variant["reset"]:
-            extension.update(reset=True, v_reset=col("v_reset"), v_reset_bounds=tuple(self.v_reset_bounds))
+            extension.update(reset=True, v_reset=col("v_reset"), v_reset_bounds=ranges.pop())
         if variant["n_asc"]:
             extension.update(n_asc=variant["n_asc"], asc_amp=col("asc_amp"),
                              tau_asc_ms=inside_bounds(col("tau_asc_ms"), self.tau_asc_bounds_ms),

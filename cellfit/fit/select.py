@@ -192,10 +192,12 @@ def left_start(state: CellFitState) -> bool:
 
 
 def _fit_by_model(jobs, config: FitConfig, dev, seed: int, progress: bool, names) -> list[CellFitState]:
-    """The fits of ``jobs`` (``(cell, data, start)``) in their order, one batched model per model variant."""
+    """The fits of ``jobs`` (``(cell, data, start)``) in their order, one batched model per model variant (and per
+    reset range, where a start carries its own: :meth:`FitConfig.burst_reset_start`)."""
     states: list = [None] * len(jobs)
-    for variant in dict.fromkeys(init.get("model", "alif") for _, _, init in jobs):
-        group = [j for j, (_, _, init) in enumerate(jobs) if init.get("model", "alif") == variant]
+    key = lambda init: (init.get("model", "alif"), config.reset_bounds(init))  # noqa: E731
+    for variant in dict.fromkeys(key(init) for _, _, init in jobs):
+        group = [j for j, (_, _, init) in enumerate(jobs) if key(init) == variant]
         fitted = fit_population([jobs[j][1] for j in group], config, device=dev, seed=seed, progress=progress,
                                 names=[(names[jobs[j][0]] if names else str(jobs[j][0])) for j in group],
                                 inits=[jobs[j][2] for j in group])

@@ -433,7 +433,9 @@ def test_bursting_variants_compared_by_their_training_window_etv():
     with pytest.raises(ValueError, match="burst_choice"):
         FitConfig(burst_choice="validation")
     with pytest.raises(ValueError, match="burst_reset_starts"):
-        FitConfig(burst_reset_starts=(1.0,))  # at or above the reset's upper bound (0.95)
+        FitConfig(burst_reset_starts=(1.9,))  # above the high range's upper bound (1.8)
+    with pytest.raises(ValueError, match="high_reset_bounds"):
+        FitConfig(high_reset_bounds=(-1.0, 2.5))  # above V_RESET_MAX
 
 
 def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
@@ -453,3 +455,31 @@ def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
     assert cands[7]["start"].endswith("reset start 0.8")
     assert all(np.isfinite(c["train_etv"]) for c in cands)
     assert r.selection["basis"].endswith("training-window ETV is higher")
+
+
+def test_a_reset_start_above_threshold_is_fitted_in_its_own_range_and_reloads_with_it(monkeypatch):
+    """A reset start at or above ``v_reset_bounds``' high end (0.95) is fitted in ``high_reset_bounds`` (a reset
+    above the base threshold), in a batch of its own; the range travels in ``init`` so that the kept fit's refits,
+    its at-bound check and a reload from result.json use it. The choice is patched to keep that candidate."""
+    import cellfit.fit.select as select
+    from cellfit.fit import model_from_result
+
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(0.8, 1.4))
+    low, high = cfg.burst_reset_start(0.8), cfg.burst_reset_start(1.4)
+    assert "v_reset_bounds" not in low and high["v_reset_bounds"] == [-1.0, 1.8]
+    assert cfg.reset_bounds(low) == (-1.0, 0.95) and cfg.reset_bounds(high) == (-1.0, 1.8)
+    with pytest.raises(ValueError, match="one reset range"):
+        cfg.build_model([dict(cfg.initial_values(), **low), dict(cfg.initial_values(), **high)])
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    monkeypatch.setattr(select, "choose", lambda c, *a, **k: (len(c) - 1, "patched"))
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    r = fit.result
+    cands = r.selection["candidates"]
+    assert [c["model"] for c in cands][-2:] == ["alif_reset_asc"] * 2
+    assert cands[-1]["start"].endswith("reset start 1.4") and r.selection["chosen"] == len(cands) - 1
+    assert r.model == "alif_reset_asc" and r.init["v_reset_bounds"] == [-1.0, 1.8] and r.bootstrap_replicates == 2
+    assert fit.model.v_reset_bounds == (-1.0, 1.8) and -1.0 < float(fit.model.v_reset.detach()) < 1.8
+    assert json.loads(json.dumps(r.init))["v_reset_bounds"] == [-1.0, 1.8]  # plain JSON
+    again = model_from_result(r, fit.model.state_dict())
+    assert again.v_reset_bounds == (-1.0, 1.8)
+    torch.testing.assert_close(again.v_reset, fit.model.v_reset, rtol=0, atol=0)  # same parameter, same range
