@@ -307,11 +307,14 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
 
 def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) -> list[list[int]]:
     """Indices of the candidates of each model variant, variants and candidates in their order
-    (``alive_only``: without the failed ones, and without variants left empty)."""
+    (``alive_only``: without the failed ones, and without variants left empty). A reset fit in a range of its own
+    (a reset start above threshold, :meth:`FitConfig.burst_reset_start`) is a variant of its own: its pick competes
+    with the others' instead of with the fits of the usual range."""
     groups: dict = {}
     for i, st in enumerate(candidates):
         if not (alive_only and st.failed):
-            groups.setdefault(st.init.get("model", "alif"), []).append(i)
+            own = st.init.get("v_reset_bounds")
+            groups.setdefault((st.init.get("model", "alif"), None if own is None else tuple(own)), []).append(i)
     return list(groups.values())
 
 

@@ -430,6 +430,12 @@ def test_bursting_variants_compared_by_their_training_window_etv():
     index, basis = choose(cands, scores, veto=0.1, margin=0.05, train_scores=[0.5, 0.6, 0.9, 0.7, 0.8])
     assert index == 4 and basis.endswith("training-window ETV is higher")  # the picks: 1 (0.6), 3 (0.7), 4 (0.8)
     assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=[0.5, 0.9, 0.9, 0.7, float("nan")])[0] == 1
+    # a reset fit in a range of its own (a start above threshold) is a variant of its own: its pick is not the
+    # lower-loss reset fit of the usual range, and it wins by its training-window ETV
+    high = dataclasses.replace(state(0.95), init=dict(model="alif_reset_asc", v_reset_bounds=[-1.0, 1.8]))
+    index, _ = choose(cands + [high], scores + [0.9], veto=0.1, margin=0.05,
+                      train_scores=[0.5, 0.6, 0.9, 0.7, 0.8, 0.95])
+    assert index == 5
     with pytest.raises(ValueError, match="burst_choice"):
         FitConfig(burst_choice="validation")
     with pytest.raises(ValueError, match="burst_reset_starts"):
