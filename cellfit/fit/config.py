@@ -201,13 +201,13 @@ class FitConfig:
     burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
     """``((amplitudes), (time constants ms))`` of the after-spike currents of each bursting candidate's start: a
     fast depolarising current that keeps a burst going and a slow hyperpolarising one that ends it."""
-    burst_reset_starts: tuple = (0.8, 1.4)
+    burst_reset_starts: tuple = (0.8,)
     """Reset potentials (threshold units) of more candidates for a bursting cell, one each: ``alif_reset_asc`` from
     the best grid point with its reset started there and its after-spike currents at 0 (a reset near threshold
-    bursts without a depolarising current, as the AdEx cells do). Empty: none (the default before round 13; (0.8,)
-    in round 13). A start at or above ``v_reset_bounds``' high end (a reset above the base threshold, 1.4 by default
-    since round 14) is fitted in ``high_reset_bounds`` instead, and competes as a variant of its own. FITTING.md,
-    rounds 13 and 14."""
+    bursts without a depolarising current, as the AdEx cells do). Empty: none (the default before round 13). A
+    start at or above ``v_reset_bounds``' high end (a reset above the base threshold, e.g. 1.4) is fitted in
+    ``high_reset_bounds`` instead, and competes as a variant of its own: round 14's ``(0.8, 1.4)``, which the
+    development panels chose and fresh test draws did not confirm (not the default). FITTING.md, rounds 13 and 14."""
     burst_choice: str = "train_etv"
     """How a bursting cell's model variants are compared (each variant's pick made as usual): ``"loss"``, another
     variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);
