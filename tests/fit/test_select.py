@@ -488,4 +488,6 @@ def test_a_reset_start_above_threshold_is_fitted_in_its_own_range_and_reloads_wi
     assert json.loads(json.dumps(r.init))["v_reset_bounds"] == [-1.0, 1.8]  # plain JSON
     again = model_from_result(r, fit.model.state_dict())
     assert again.v_reset_bounds == (-1.0, 1.8)
-    torch.testing.assert_close(again.v_reset, fit.model.v_reset, rtol=0, atol=0)  # same parameter, same range
+    # same reset: float32 default tolerance (~1e-5 relative) for the sigmoid recomputed on reload; rebuilt in the
+    # default range (-1, 0.95) the same raw parameter would give a reset lower by up to 0.85, far outside it
+    torch.testing.assert_close(again.v_reset, fit.model.v_reset)
