@@ -195,9 +195,8 @@ def _fit_by_model(jobs, config: FitConfig, dev, seed: int, progress: bool, names
     """The fits of ``jobs`` (``(cell, data, start)``) in their order, one batched model per model variant (and per
     reset range, where a start carries its own: :meth:`FitConfig.burst_reset_start`)."""
     states: list = [None] * len(jobs)
-    key = lambda init: (init.get("model", "alif"), config.reset_bounds(init))  # noqa: E731
-    for variant in dict.fromkeys(key(init) for _, _, init in jobs):
-        group = [j for j, (_, _, init) in enumerate(jobs) if key(init) == variant]
+    for variant in dict.fromkeys(_variant_key(init) for _, _, init in jobs):
+        group = [j for j, (_, _, init) in enumerate(jobs) if _variant_key(init) == variant]
         fitted = fit_population([jobs[j][1] for j in group], config, device=dev, seed=seed, progress=progress,
                                 names=[(names[jobs[j][0]] if names else str(jobs[j][0])) for j in group],
                                 inits=[jobs[j][2] for j in group])
@@ -313,9 +312,15 @@ def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) ->
     groups: dict = {}
     for i, st in enumerate(candidates):
         if not (alive_only and st.failed):
-            own = st.init.get("v_reset_bounds")
-            groups.setdefault((st.init.get("model", "alif"), None if own is None else tuple(own)), []).append(i)
+            groups.setdefault(_variant_key(st.init), []).append(i)
     return list(groups.values())
+
+
+def _variant_key(init: dict) -> tuple:
+    """What makes a fit's model variant, for batching and for the choice: the model name and, for a reset fit in
+    a range of its own (:meth:`FitConfig.burst_reset_start`), that range (None for the usual one)."""
+    own = init.get("v_reset_bounds")
+    return init.get("model", "alif"), None if own is None else tuple(float(b) for b in own)
 
 
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
