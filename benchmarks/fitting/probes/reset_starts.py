@@ -10,7 +10,6 @@ here changes the library."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 
@@ -21,6 +20,7 @@ from cellfit.fit import FitConfig
 from cellfit.fit.api import _validation, score_model
 from cellfit.fit.fitter import TrainingSet, fit_population, predict_population, unique_stimuli
 from cellfit.fit.select import choose, fit_candidates, validation_scores
+from cellfit.modules import V_RESET_MAX
 
 WINDOW = 10000  # bins of the training second at 0.1 ms
 
@@ -45,12 +45,12 @@ def _probe(rec, config: FitConfig, resets, reset_high=None) -> dict:
     val = _validation(rec, WINDOW, config)
     cands = fit_candidates([data], config, device="cpu", seed=0, progress=False, validation=[val])[0][0]
     start = cands[0].init  # the best grid point (the ALIF start of rank 1)
-    inits = [dict(start, **dict(config.variant_start("alif_reset_asc"), v_reset=float(v)),
+    # with --reset-high, only these fits get the wider range (today's candidates keep theirs): each carries it
+    own = {} if reset_high is None else dict(v_reset_bounds=[config.v_reset_bounds[0], float(reset_high)])
+    inits = [dict(start, **dict(config.variant_start("alif_reset_asc"), v_reset=float(v), **own),
                   method=f"{start.get('method', '')} + reset {v:g}") for v in resets]
-    if inits:  # with --reset-high, only these fits get the wider range (today's candidates keep theirs)
-        wide = config if reset_high is None else dataclasses.replace(
-            config, v_reset_bounds=(config.v_reset_bounds[0], reset_high))
-        cands += fit_population([data] * len(inits), wide, device="cpu", seed=0, progress=False, inits=inits)
+    if inits:
+        cands += fit_population([data] * len(inits), config, device="cpu", seed=0, progress=False, inits=inits)
     scores = validation_scores(cands, val, config.dt_ms)
     n_default = len(cands) - len(inits)
     kept = choose(cands[:n_default], scores[:n_default], config.validation_veto, config.extension_margin)[0]
@@ -117,7 +117,9 @@ def main() -> None:
     rules.update({f"round 13 + reset {v:g}": dict(by="train_etv", default_reset=True, resets=(v,)) for v in resets})
     if len(resets) > 1:
         rules["round 13 + every reset start"] = dict(by="train_etv", default_reset=True, resets=tuple(resets))
-    config = FitConfig() if a.all_high is None else FitConfig(v_reset_bounds=(-1.0, a.all_high))
+    # (--all-high: the per-start range must lie above the usual one, so it opens to the engine's limit)
+    config = FitConfig() if a.all_high is None else FitConfig(v_reset_bounds=(-1.0, a.all_high),
+                                                              high_reset_bounds=(-1.0, V_RESET_MAX))
     recs, keys = load(a)
     cells = []
     for rec, key in zip(recs, keys):
