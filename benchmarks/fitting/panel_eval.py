@@ -119,6 +119,29 @@ VARIANTS: dict[str, dict] = {
                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                        gain_starts="stuck", burst_reset_starts=(0.8, 1.4), high_reset_bounds=(-1.0, 1.8),
                        burst_choice="train_etv"),
+    # (round 15's onset_high is today's default)
+    # burst_etv where a cell whose training traces start with a burst (the first interval under 10 ms in at least
+    # 70% of the traces with two spikes; the low-threshold spiking cells) also gets the reset start 0.8 and the
+    # training-window ETV choice of a bursting cell, keeping its own starts (round 15)
+    "onset_reset": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                        gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv",
+                        onset_burst_fraction=0.7, onset_reset_high=False),
+    # onset_reset with the reset start fitted from each of the cell's five starts (its reset variant's pick: the
+    # lowest training loss among them, as for its ALIF starts)
+    "onset_reset5": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                         voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                         sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                         gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv",
+                         onset_burst_fraction=0.7, onset_restarts=5, onset_reset_high=False),
+    # onset_reset with that reset fit in the range of a reset above threshold, (-1, 1.8) (a burst from rest: the
+    # probe's fits from 0.8 had that range)
+    "onset_high": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                       sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                       gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv",
+                       onset_burst_fraction=0.7, high_reset_bounds=(-1.0, 1.8)),
     # voltage_sub without the plain voltage fit's floor and with a gain of 0.05 (round 11's probe: every cell that
     # any rule between the two might gate; a rejected plain fit counts as 0.2)
     "voltage_sub_05": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
@@ -135,8 +158,9 @@ VARIANTS: dict[str, dict] = {
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
-#: those of rounds 1-11 no gain starts (before round 12), and those of rounds 1-12 no reset start for a bursting
-#: cell, whose variants they compare by the training loss (before round 13)
+#: those of rounds 1-11 no gain starts (before round 12), those of rounds 1-12 no reset start for a bursting
+#: cell, whose variants they compare by the training loss (before round 13), and those of rounds 1-14 no reset
+#: start for a cell whose traces start with a burst (before round 15)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
@@ -144,7 +168,8 @@ VARIANTS = {name: (v if name == "default" else
                         **({} if "sub_r2_gain" in v else dict(sub_r2_gain=None)),
                         **({} if "grid_gain_scale" in v else dict(grid_gain_scale=(1.0,))),
                         **({} if "burst_reset_starts" in v else dict(burst_reset_starts=())),
-                        **({} if "burst_choice" in v else dict(burst_choice="loss"))))
+                        **({} if "burst_choice" in v else dict(burst_choice="loss")),
+                        **({} if "onset_burst_fraction" in v else dict(onset_burst_fraction=None))))
             for name, v in VARIANTS.items()}
 
 

@@ -196,6 +196,22 @@ class FitConfig:
     burst cost nothing more. None: never (``--model alif``). FITTING.md, rounds 8 and 13."""
     burst_isi_ms: float = 10.0
     """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""
+    onset_burst_fraction: Optional[float] = 0.7
+    """With the bursting candidates on (:attr:`burst_candidates`): a cell that does not burst by ``burst_fraction``
+    but whose training traces start with a burst, the first inter-spike interval shorter than ``burst_isi_ms`` in at
+    least this fraction of the traces with two spikes (:func:`cellfit.fit.select.onset_bursting`; a low-threshold
+    spiking cell's burst from rest), also gets the ``alif_reset_asc`` candidates of ``burst_reset_starts`` (a reset
+    above the adapted threshold bursts at an onset and fires single spikes once adaptation has built up), and its
+    variants are compared as a bursting cell's (``burst_choice``). It keeps its own starts (``alif_sub`` too) and
+    gets no ``burst_starts`` candidates. None: never (the default before round 15). FITTING.md, round 15."""
+    onset_reset_high: bool = True
+    """With ``onset_burst_fraction``: the onset-bursting cell's reset candidates are fitted in ``high_reset_bounds``
+    whatever their start (the reset may rise above the base threshold: a burst from rest; they compete as a variant
+    of their own); False: in ``v_reset_bounds``, as a bursting cell's from the same start."""
+    onset_restarts: int = 1
+    """With ``onset_burst_fraction``: the onset-bursting cell's reset candidates start from each of its this many
+    best starts (the ranked grid points of its first start; 1: the best alone, as a bursting cell's), the lowest
+    training loss among them the reset variant's pick."""
     burst_model: str = "alif_asc"
     """The model variant of the bursting candidates (two after-spike currents)."""
     burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
@@ -288,6 +304,10 @@ class FitConfig:
         if self.burst_fraction is not None and not (0.0 < self.burst_fraction <= 1.0 and self.burst_isi_ms > 0.0):
             raise ValueError(f"burst_fraction must be None or in (0, 1] and burst_isi_ms > 0, got "
                              f"{self.burst_fraction}, {self.burst_isi_ms}")
+        if self.onset_burst_fraction is not None and not 0.0 < self.onset_burst_fraction <= 1.0:
+            raise ValueError(f"onset_burst_fraction must be None or in (0, 1], got {self.onset_burst_fraction}")
+        if self.onset_restarts < 1:
+            raise ValueError(f"onset_restarts must be at least 1, got {self.onset_restarts}")
         if self.sub_r2_gain is not None and not (self.sub_r2_gain > 0.0 and 0.0 <= self.sub_min_r2 < 1.0
                                                  and self.sub_tau_grid_ms):
             raise ValueError(f"sub_r2_gain must be None or > 0, sub_min_r2 in [0, 1) and sub_tau_grid_ms not empty, got "
@@ -361,6 +381,14 @@ class FitConfig:
         (:attr:`burst_reset_starts`)."""
         start = dict(self.variant_start("alif_reset_asc"), v_reset=float(v_reset), reset_start=float(v_reset))
         if float(v_reset) >= self.v_reset_bounds[1]:  # above the usual range: fitted in its own
+            start["v_reset_bounds"] = [float(b) for b in self.high_reset_bounds]
+        return start
+
+    def onset_reset_start(self, v_reset: float) -> dict:
+        """The extra starting values of an onset-bursting cell's reset candidate (:attr:`onset_burst_fraction`):
+        :meth:`burst_reset_start`, in ``high_reset_bounds`` under :attr:`onset_reset_high`."""
+        start = self.burst_reset_start(v_reset)
+        if self.onset_reset_high:
             start["v_reset_bounds"] = [float(b) for b in self.high_reset_bounds]
         return start
 

@@ -60,7 +60,7 @@ from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
-           "bursting", "short_intervals", "left_start",
+           "bursting", "onset_bursting", "short_intervals", "left_start",
            "widen_to_starts", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
@@ -151,12 +151,17 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             out[k].append(st)
     if config.burst_candidates:  # bursting cells: the burst model from each burst start (and each reset start)
         bursts = [k for k in range(len(sets)) if bursting(sets[k].spikes, config)]
+        onsets = [k for k in range(len(sets)) if k not in bursts and onset_bursting(sets[k].spikes, config)]
         jobs = [(k, sets[k], dict(options[k][0], **config.burst_start(b),
                                   method=f"{options[k][0].get('method', '')} + bursting start {b + 1}"))
                 for k in bursts for b in range(len(config.burst_starts))]
-        jobs += [(k, sets[k], dict(options[k][0], **config.burst_reset_start(v),
-                                   method=f"{options[k][0].get('method', '')} + reset start {v:g}"))
-                 for k in bursts for v in config.burst_reset_starts]
+        # (an onset-bursting cell: from each of its config.onset_restarts best starts, in its own reset range; one
+        # started as alif_sub starts its reset fits from those grid points without the current)
+        jobs += [(k, sets[k], dict(_without_sub(opt), **(config.onset_reset_start(v) if k in onsets else
+                                                         config.burst_reset_start(v)),
+                                   method=f"{opt.get('method', '')} + reset start {v:g}"))
+                 for k in sorted(bursts + onsets)
+                 for opt in options[k][:config.onset_restarts if k in onsets else 1] for v in config.burst_reset_starts]
         for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):  # a batch per variant
             out[k].append(st)
     if rescue:  # cells whose kept candidate (as the choice would keep it) never left its start: the gain starts too
@@ -179,6 +184,11 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
                 out[k].append(st)
     return out, refits
+
+
+def _without_sub(init: dict) -> dict:
+    """``init`` without the subthreshold current's starting values (a start for another variant)."""
+    return {key: value for key, value in init.items() if key not in ("sub_amp", "tau_sub_ms")}
 
 
 def left_start(state: CellFitState) -> bool:
@@ -225,6 +235,19 @@ def bursting(spikes: np.ndarray, config: FitConfig) -> bool:
         return False
     short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
     return total >= 2 and short >= config.burst_fraction * total
+
+
+def onset_bursting(spikes: np.ndarray, config: FitConfig) -> bool:
+    """Whether a cell's training traces ``(repeats, epochs, T)`` start with a burst: the first inter-spike interval
+    shorter than ``config.burst_isi_ms`` in at least ``config.onset_burst_fraction`` of the traces that hold two
+    spikes (False without ``onset_burst_fraction`` or without such a trace). A low-threshold spiking cell bursts
+    from rest at each epoch's onset and fires single spikes after; :func:`bursting` counts every interval."""
+    if config.onset_burst_fraction is None:
+        return False
+    s = np.asarray(spikes)
+    first = [np.diff(np.flatnonzero(trace)[:2])[0] * config.dt_ms for trace in s.reshape(-1, s.shape[-1])
+             if np.count_nonzero(trace) >= 2]
+    return bool(first) and sum(isi < config.burst_isi_ms for isi in first) >= config.onset_burst_fraction * len(first)
 
 
 def refit_jobs(sets: Sequence[TrainingSet], starts: Sequence[Optional[dict]], config: FitConfig,
@@ -283,7 +306,8 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
     only for a bursting cell under ``config.burst_choice == "train_etv"``."""
     scores = validation_scores(candidates, validation, config.dt_ms) if validation is not None else None
     train = None
-    if config.burst_choice == "train_etv" and config.burst_candidates and bursting(data.spikes, config):
+    if config.burst_choice == "train_etv" and config.burst_candidates and (
+            bursting(data.spikes, config) or onset_bursting(data.spikes, config)):
         train = validation_scores(candidates, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
     index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin, train_scores=train)
     return index, basis, scores, train

@@ -357,6 +357,71 @@ def test_bursting_counts_the_intervals_shorter_than_the_burst_interval():
     assert not bursting(np.stack([bursts] * 3)[:, None], dataclasses.replace(cfg, burst_fraction=None))
 
 
+def test_onset_bursting_counts_the_first_interval_of_each_trace():
+    """A cell bursts at its onsets when the first inter-spike interval is shorter than ``burst_isi_ms`` in at least
+    ``onset_burst_fraction`` of the traces with two spikes: a burst from rest and single spikes after (a
+    low-threshold spiking cell) qualifies; bursts later in the trace do not; None never."""
+    from cellfit.fit.select import bursting, onset_bursting
+
+    cfg = FitConfig(onset_burst_fraction=0.7)
+    onset = _train([40, 45, 50, 55] + list(range(150, 1000, 80)))  # 4 spikes at 200 Hz, then 12.5 Hz
+    assert onset_bursting(np.stack([onset] * 3)[:, None], cfg)
+    assert not bursting(np.stack([onset] * 3)[:, None], cfg)  # 3 short of 14 intervals: not a burster
+    late = _train([40, 150, 155, 160, 400, 480])  # a burst, but not the first interval
+    assert not onset_bursting(np.stack([late] * 3)[:, None], cfg)
+    one = _train([500.0])  # traces with a single spike do not count either way
+    assert onset_bursting(np.stack([onset, one, one]).reshape(1, 3, -1), cfg)
+    assert not onset_bursting(np.stack([one] * 3)[:, None], cfg)
+    # the fraction: 2 of 3 traces (67%) is below 70%, at 60% enough
+    mixed = np.stack([onset, onset, late])[:, None]
+    assert not onset_bursting(mixed, cfg)
+    assert onset_bursting(mixed, dataclasses.replace(cfg, onset_burst_fraction=0.6))
+    assert FitConfig().onset_burst_fraction == 0.7  # the default since round 15
+    assert not onset_bursting(np.stack([onset] * 3)[:, None], FitConfig(onset_burst_fraction=None))  # None: never
+    with pytest.raises(ValueError, match="onset_burst_fraction"):
+        FitConfig(onset_burst_fraction=1.5)
+
+
+def test_an_onset_bursting_cell_gets_the_reset_starts_and_the_training_window_choice(monkeypatch):
+    """With ``onset_burst_fraction`` a cell that does not burst (patched here) but whose traces start with a burst
+    (every trace with two spikes, ``burst_isi_ms`` 1 s) keeps its own starts, gets one ``alif_reset_asc`` candidate
+    per ``burst_reset_starts`` (in the range of a reset above threshold) and no ``burst_starts`` candidate, and its
+    variants are compared by training-window ETV; without the setting it is fitted as any other cell."""
+    import cellfit.fit.select as select
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
+    monkeypatch.setattr(select, "bursting", lambda spikes, config: False)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, onset_burst_fraction=0.5)
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    cands = fit.result.selection["candidates"]
+    assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_reset_asc"]
+    assert cands[5]["start"].endswith("reset start 0.8")
+    assert all(np.isfinite(c["train_etv"]) for c in cands)
+    assert fit.result.selection["basis"].endswith("training-window ETV is higher")
+    # the reset fit is in the range of a reset above threshold (high_reset_bounds; onset_reset_high, the default),
+    # else in the usual one, as a bursting cell's from the same start: the choice is patched to keep it
+    cfg_start = cfg.onset_reset_start(0.8)
+    assert cfg_start["v_reset_bounds"] == [-1.0, 1.8] and cfg_start["v_reset"] == 0.8
+    assert "v_reset_bounds" not in dataclasses.replace(cfg, onset_reset_high=False).onset_reset_start(0.8)
+    monkeypatch.setattr(select, "choose", lambda c, *a, **k: (len(c) - 1, "patched"))
+    (kept,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    assert kept.result.model == "alif_reset_asc" and kept.result.init["v_reset_bounds"] == [-1.0, 1.8]
+    assert kept.model.v_reset_bounds == (-1.0, 1.8)
+    monkeypatch.undo()
+    monkeypatch.setattr(select, "bursting", lambda spikes, config: False)
+    # onset_restarts: a reset candidate from each of the cell's best starts (here the five ALIF ones), in their order
+    (five,) = fit_recordings([rec], dataclasses.replace(cfg, onset_restarts=5), window_s=1.0, device="cpu",
+                             progress=False)
+    starts = [c["start"] for c in five.result.selection["candidates"]]
+    assert starts[5:] == [f"{s} + reset start 0.8" for s in starts[:5]]
+    with pytest.raises(ValueError, match="onset_restarts"):
+        FitConfig(onset_restarts=0)
+    (plain,) = fit_recordings([rec], dataclasses.replace(cfg, onset_burst_fraction=None), window_s=1.0, device="cpu",
+                              progress=False)
+    assert [c["model"] for c in plain.result.selection["candidates"]] == ["alif"] * 5
+    assert not any("train_etv" in c for c in plain.result.selection["candidates"])
+
+
 def test_bursting_candidates_are_chosen_by_training_loss_without_the_veto():
     """The bursting starts (``FitConfig.burst_starts``) form their own group: the lowest training loss among them,
     with no validation veto (such fits score about 0 on the validation seconds), replaces the ALIF pick only
