@@ -119,7 +119,6 @@ VARIANTS: dict[str, dict] = {
                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                        gain_starts="stuck", burst_reset_starts=(0.8, 1.4), high_reset_bounds=(-1.0, 1.8),
                        burst_choice="train_etv"),
-    # (round 15's onset_high is today's default)
     # burst_etv where a cell whose training traces start with a burst (the first interval under 10 ms in at least
     # 70% of the traces with two spikes; the low-threshold spiking cells) also gets the reset start 0.8 and the
     # training-window ETV choice of a bursting cell, keeping its own starts (round 15)

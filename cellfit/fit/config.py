@@ -196,14 +196,15 @@ class FitConfig:
     burst cost nothing more. None: never (``--model alif``). FITTING.md, rounds 8 and 13."""
     burst_isi_ms: float = 10.0
     """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""
-    onset_burst_fraction: Optional[float] = 0.7
+    onset_burst_fraction: Optional[float] = None
     """With the bursting candidates on (:attr:`burst_candidates`): a cell that does not burst by ``burst_fraction``
     but whose training traces start with a burst, the first inter-spike interval shorter than ``burst_isi_ms`` in at
     least this fraction of the traces with two spikes (:func:`cellfit.fit.select.onset_bursting`; a low-threshold
     spiking cell's burst from rest), also gets the ``alif_reset_asc`` candidates of ``burst_reset_starts`` (a reset
     above the adapted threshold bursts at an onset and fires single spikes once adaptation has built up), and its
     variants are compared as a bursting cell's (``burst_choice``). It keeps its own starts (``alif_sub`` too) and
-    gets no ``burst_starts`` candidates. None: never (the default before round 15). FITTING.md, round 15."""
+    gets no ``burst_starts`` candidates. None: never (the default: round 15 chose 0.7 on the development panels, and
+    no cell of its fresh test draws passed the gate, so they could not confirm it). FITTING.md, round 15."""
     onset_reset_high: bool = True
     """With ``onset_burst_fraction``: the onset-bursting cell's reset candidates are fitted in ``high_reset_bounds``
     whatever their start (the reset may rise above the base threshold: a burst from rest; they compete as a variant

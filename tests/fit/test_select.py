@@ -376,8 +376,7 @@ def test_onset_bursting_counts_the_first_interval_of_each_trace():
     mixed = np.stack([onset, onset, late])[:, None]
     assert not onset_bursting(mixed, cfg)
     assert onset_bursting(mixed, dataclasses.replace(cfg, onset_burst_fraction=0.6))
-    assert FitConfig().onset_burst_fraction == 0.7  # the default since round 15
-    assert not onset_bursting(np.stack([onset] * 3)[:, None], FitConfig(onset_burst_fraction=None))  # None: never
+    assert not onset_bursting(np.stack([onset] * 3)[:, None], FitConfig())  # None (the default): never
     with pytest.raises(ValueError, match="onset_burst_fraction"):
         FitConfig(onset_burst_fraction=1.5)
 
