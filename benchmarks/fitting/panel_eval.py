@@ -119,6 +119,12 @@ VARIANTS: dict[str, dict] = {
                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                        gain_starts="stuck", burst_reset_starts=(0.8, 1.4), high_reset_bounds=(-1.0, 1.8),
                        burst_choice="train_etv"),
+    # burst_etv where the gain starts also train for a cell whose kept fit is silent on a training stimulus to which
+    # the cell fires at least once per repeat (round 16)
+    "silent_gain": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
+                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
+                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
+                        gain_starts="stuck_or_silent", burst_reset_starts=(0.8,), burst_choice="train_etv"),
     # burst_etv where a cell whose training traces start with a burst (the first interval under 10 ms in at least
     # 70% of the traces with two spikes; the low-threshold spiking cells) also gets the reset start 0.8 and the
     # training-window ETV choice of a bursting cell, keeping its own starts (round 15)

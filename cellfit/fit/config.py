@@ -115,8 +115,10 @@ class FitConfig:
     gain_starts: str = "stuck"
     """When the starts of ``grid_gain_scale`` train: ``"stuck"`` only for a cell whose kept candidate (as the
     choice would keep it) never left its start, after the other candidates (its grid is then run again with the
-    factors; FITTING.md, round 12), or ``"always"`` beside the other starts (studied, not adopted: it loses on
-    the development cells)."""
+    factors; FITTING.md, round 12), ``"stuck_or_silent"`` also for a cell whose kept candidate fires no spike on
+    a training stimulus to which the cell fires at least once per repeat on average (:func:`cellfit.fit.select.
+    silent_where_cell_fires`: a small-gain fit riding under threshold on its bias; FITTING.md, round 16), or
+    ``"always"`` beside the other starts (studied, not adopted: it loses on the development cells)."""
     restarts: int = 5
     """Candidate fits per cell, trained together as neurons of one batched model; one is kept
     (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
@@ -286,8 +288,8 @@ class FitConfig:
                 set(self.grid_gain_scale)) != len(self.grid_gain_scale):
             raise ValueError(f"grid_gain_scale must hold 1.0 (the start's own gain) and other distinct factors > 0, "
                              f"got {self.grid_gain_scale}")
-        if self.gain_starts not in ("always", "stuck"):
-            raise ValueError(f"gain_starts must be 'always' or 'stuck', got {self.gain_starts!r}")
+        if self.gain_starts not in ("always", "stuck", "stuck_or_silent"):
+            raise ValueError(f"gain_starts must be 'always', 'stuck' or 'stuck_or_silent', got {self.gain_starts!r}")
         if not (0.0 <= self.validation_s <= 2.0):
             raise ValueError(f"validation_s must lie in [0, 2] s (the rest of a 3 s epoch), got {self.validation_s}")
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:

@@ -60,7 +60,7 @@ from cellfit.fit.metrics import etv_components
 
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
-           "bursting", "onset_bursting", "short_intervals", "left_start",
+           "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
            "widen_to_starts", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
@@ -119,7 +119,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     zone = [(k, st[1]) for k, st in enumerate(starts) if len(st) > 1]  # cells fitted as alif_sub too (round 11)
     options = [[i] for i in inits + [z for _, z in zone]]
     # under gain_starts "stuck" the grid's gain factors wait for the cells that need them (the rescue below)
-    rescue = config.gain_starts == "stuck" and config.grid_init and len(config.grid_gain_scale) > 1
+    rescue = config.gain_starts in ("stuck", "stuck_or_silent") and config.grid_init and len(config.grid_gain_scale) > 1
     before_grid = [dict(i) for i in inits + [z for _, z in zone]]
     if config.grid_init:  # a zone cell's alif_sub start ranks its grid points as one more cell
         x, targets = training_tensors(list(sets) + [sets[k] for k, _ in zone], config, dev)
@@ -169,10 +169,11 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             return out[k][choice(out[k], sets[k], validation[k] if validation is not None else None, config)[0]]
 
         cells = []
+        silent = config.gain_starts == "stuck_or_silent"
         for k in range(len(sets)):  # (the choice, with its validation scores, only where some candidate stayed)
-            if not all(c.failed or left_start(c) for c in out[k]):
+            if silent or not all(c.failed or left_start(c) for c in out[k]):
                 st = kept(k)
-                if not st.failed and not left_start(st):
+                if not st.failed and (not left_start(st) or silent and silent_where_cell_fires(st, sets[k])):
                     cells.append(k)
         rows = [(k, before_grid[k]) for k in cells] + [(k, before_grid[len(sets) + j]) for j, (k, _) in enumerate(zone)
                                                        if k in cells]
@@ -184,6 +185,15 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
                 out[k].append(st)
     return out, refits
+
+
+def silent_where_cell_fires(state: CellFitState, data: TrainingSet, min_spikes: float = 1.0) -> bool:
+    """Whether a fit fires no spike on some training stimulus to which the cell fires at least ``min_spikes`` times
+    per repeat on average (a small-gain fit riding under its threshold on its bias, silent in the weaker epochs)."""
+    stimuli, index = unique_stimuli(np.asarray(data.current, dtype=np.float32))
+    predicted = predict_population([state.model], stimuli)[0].sum(-1)  # (U,) spikes per distinct stimulus
+    recorded = np.asarray(data.spikes).sum(-1)  # (R, E)
+    return any(recorded[index == u].mean() >= min_spikes and predicted[u] == 0 for u in range(len(stimuli)))
 
 
 def _without_sub(init: dict) -> dict:

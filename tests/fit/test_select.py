@@ -421,6 +421,31 @@ def test_an_onset_bursting_cell_gets_the_reset_starts_and_the_training_window_ch
     assert not any("train_etv" in c for c in plain.result.selection["candidates"])
 
 
+def test_silent_where_cell_fires_finds_a_fit_silent_on_a_stimulus_the_cell_answers():
+    """``gain_starts="stuck_or_silent"``'s test: a fit that fires no spike on a training stimulus to which the cell
+    fires at least once per repeat on average; a fit that fires there, or a stimulus the cell rarely answers, is not
+    one."""
+    from cellfit.fit.select import silent_where_cell_fires
+
+    cfg = FitConfig(dt_ms=0.5)
+    cur = np.zeros((3, 2, 2000), dtype=np.float32)
+    cur[:, 1, 200:] = 1.0  # the second epoch's stimulus steps up after 100 ms
+    spikes = np.zeros_like(cur)
+    spikes[:, 1, 400::400] = 1.0  # the cell fires 4 times per repeat on it, never on the first
+    data = TrainingSet(cur, spikes)
+
+    def fit(gain, bias):
+        return dataclasses.replace(state(1.0), model=cfg.build_model(dict(cfg.initial_values(), gain=gain, bias=bias)))
+
+    quiet, loud = fit(0.0, 0.0), fit(5.0, 0.0)
+    assert silent_where_cell_fires(quiet, data) and not silent_where_cell_fires(loud, data)
+    rare = np.zeros_like(cur)
+    rare[0, 1, 1000] = 1.0  # one spike in three repeats: under once per repeat
+    assert not silent_where_cell_fires(quiet, TrainingSet(cur, rare))
+    with pytest.raises(ValueError, match="gain_starts"):
+        FitConfig(gain_starts="silent")
+
+
 def test_bursting_candidates_are_chosen_by_training_loss_without_the_veto():
     """The bursting starts (``FitConfig.burst_starts``) form their own group: the lowest training loss among them,
     with no validation veto (such fits score about 0 on the validation seconds), replaces the ALIF pick only
