@@ -103,7 +103,8 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     valley along tau_adapt than the refits, its interval (widened to contain the estimate) spans both
     and flags tau_adapt as undetermined. ``keys`` (e.g. specimen
     ids) seed each cell's refits (:func:`refit_jobs`). With ``config.gain_starts == "stuck"``, a cell whose kept
-    candidate (:func:`choose`, on ``validation[k]`` where given) never left its start (:func:`left_start`) is
+    candidate (:func:`choose`, on ``validation[k]`` where given) never left its start (:func:`left_start`; under
+    ``"stuck_or_silent"`` also one silent where the cell fires, :func:`silent_where_cell_fires`) is
     fitted from its gain starts too (``config.grid_gain_scale``), appended after the other candidates (a cell
     that keeps one refits from it afterwards, :func:`cellfit.fit.api.fit_recordings`).
 
@@ -119,7 +120,8 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     zone = [(k, st[1]) for k, st in enumerate(starts) if len(st) > 1]  # cells fitted as alif_sub too (round 11)
     options = [[i] for i in inits + [z for _, z in zone]]
     # under gain_starts "stuck" the grid's gain factors wait for the cells that need them (the rescue below)
-    rescue = config.gain_starts in ("stuck", "stuck_or_silent") and config.grid_init and len(config.grid_gain_scale) > 1
+    rescue = (config.gain_starts in ("stuck", "stuck_or_silent") and config.grid_init
+              and len(config.grid_gain_scale) > 1)
     before_grid = [dict(i) for i in inits + [z for _, z in zone]]
     if config.grid_init:  # a zone cell's alif_sub start ranks its grid points as one more cell
         x, targets = training_tensors(list(sets) + [sets[k] for k, _ in zone], config, dev)
@@ -170,7 +172,8 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
 
         cells = []
         silent = config.gain_starts == "stuck_or_silent"
-        for k in range(len(sets)):  # (the choice, with its validation scores, only where some candidate stayed)
+        for k in range(len(sets)):  # (the choice, with its validation scores, only where some candidate stayed or
+            # under "stuck_or_silent")
             if silent or not all(c.failed or left_start(c) for c in out[k]):
                 st = kept(k)
                 if not st.failed and (not left_start(st) or silent and silent_where_cell_fires(st, sets[k])):
