@@ -119,34 +119,6 @@ VARIANTS: dict[str, dict] = {
                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
                        gain_starts="stuck", burst_reset_starts=(0.8, 1.4), high_reset_bounds=(-1.0, 1.8),
                        burst_choice="train_etv"),
-    # burst_etv where the gain starts also train for a cell whose kept fit is silent on a training stimulus to which
-    # the cell fires at least once per repeat (round 16)
-    "silent_gain": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
-                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
-                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
-                        gain_starts="stuck_or_silent", burst_reset_starts=(0.8,), burst_choice="train_etv"),
-    # burst_etv where a cell whose training traces start with a burst (the first interval under 10 ms in at least
-    # 70% of the traces with two spikes; the low-threshold spiking cells) also gets the reset start 0.8 and the
-    # training-window ETV choice of a bursting cell, keeping its own starts (round 15)
-    "onset_reset": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
-                        voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
-                        sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
-                        gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv",
-                        onset_burst_fraction=0.7, onset_reset_high=False),
-    # onset_reset with the reset start fitted from each of the cell's five starts (its reset variant's pick: the
-    # lowest training loss among them, as for its ALIF starts)
-    "onset_reset5": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
-                         voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
-                         sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
-                         gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv",
-                         onset_burst_fraction=0.7, onset_restarts=5, onset_reset_high=False),
-    # onset_reset with that reset fit in the range of a reset above threshold, (-1, 1.8) (a burst from rest: the
-    # probe's fits from 0.8 had that range)
-    "onset_high": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
-                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, burst_fraction=0.3,
-                       sub_r2_gain=0.15, sub_min_r2=0.5, sub_zone_gain=0.05, grid_gain_scale=(1.0, 2.0, 4.0),
-                       gain_starts="stuck", burst_reset_starts=(0.8,), burst_choice="train_etv",
-                       onset_burst_fraction=0.7, high_reset_bounds=(-1.0, 1.8)),
     # voltage_sub without the plain voltage fit's floor and with a gain of 0.05 (round 11's probe: every cell that
     # any rule between the two might gate; a rejected plain fit counts as 0.2)
     "voltage_sub_05": dict(restarts=5, diverse_restarts=True, validation_veto=0.1, equivalent_loss=0.02,
@@ -160,6 +132,22 @@ VARIANTS: dict[str, dict] = {
                       voltage_spike_tau_ms=(100.0,), voltage_spike_ratio=3.0, start_gap=0.5, model="alif_sub",
                       sub_amp_init=0.05),
 }
+# rounds 15 and 16, each burst_etv (round 13's default) with one change:
+VARIANTS.update(
+    # a cell whose training traces start with a burst (the first interval under 10 ms in at least 70% of the
+    # traces with two spikes; the low-threshold spiking cells) also gets the reset start 0.8 and the
+    # training-window ETV choice of a bursting cell, keeping its own starts (round 15) ...
+    onset_reset=dict(VARIANTS["burst_etv"], onset_burst_fraction=0.7, onset_reset_high=False),
+    # ... with that reset start fitted from each of the cell's five starts (its reset variant's pick: the lowest
+    # training loss among them, as for its ALIF starts) ...
+    onset_reset5=dict(VARIANTS["burst_etv"], onset_burst_fraction=0.7, onset_restarts=5, onset_reset_high=False),
+    # ... or fitted in the range of a reset above threshold, (-1, 1.8) (a burst from rest: the probe's fits from 0.8
+    # had that range)
+    onset_high=dict(VARIANTS["burst_etv"], onset_burst_fraction=0.7, high_reset_bounds=(-1.0, 1.8)),
+    # the gain starts also train for a cell whose kept fit is silent on a training stimulus to which the cell fires
+    # at least once per repeat (round 16)
+    silent_gain=dict(VARIANTS["burst_etv"], gain_starts="stuck_or_silent"),
+)
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
