@@ -147,6 +147,12 @@ VARIANTS.update(
     # the gain starts also train for a cell whose kept fit is silent on a training stimulus to which the cell fires
     # at least once per repeat (round 16)
     silent_gain=dict(VARIANTS["burst_etv"], gain_starts="stuck_or_silent"),
+    # ... and a gain-start fit replaces the usual rule's pick only where its training-window ETV is higher (round 17)
+    silent_gain_etv=dict(VARIANTS["burst_etv"], gain_starts="stuck_or_silent", gain_choice="train_etv"),
+    # the floor on the plain voltage fit for an alif_sub start lowered from 0.5 to 0.3 (round 17)
+    sub_floor03=dict(VARIANTS["burst_etv"], sub_min_r2=0.3),
+    # ... or kept at 0.5, a cell below it that gains 0.15 fitted both ways, as a zone cell (round 17)
+    sub_low_both=dict(VARIANTS["burst_etv"], sub_low_r2=0.0),
 )
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
@@ -185,11 +191,17 @@ def specimen_ids(cache: pathlib.Path) -> list[int]:
     return sorted(int(p.name.split("_")[1]) for p in cache.glob("specimen_*") if (p / "ephys.nwb").exists())
 
 
-def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, label: str, seed: int) -> list[dict]:
+def evaluate(cache: pathlib.Path, variant: str, overrides: dict, *, dt: float, label: str, seed: int,
+             only: list[int] | None = None) -> list[dict]:
     kw = dict(overrides)
     window = kw.pop("window", 1.0)
     cfg = FitConfig(**dict(dict(dt_ms=dt), **kw))
     ids = specimen_ids(cache)
+    if only:
+        missing = sorted(set(only) - set(ids))
+        if missing:
+            raise SystemExit(f"--specimens {missing} not in {cache}: give ids of its specimen_* folders")
+        ids = [i for i in ids if i in only]
     loaded = min(3.0, window + cfg.validation_s)  # the validation seconds follow the training window
     recs = [load_cell(i, dt, loaded, cache) for i in ids]
     t0 = time.perf_counter()
@@ -224,10 +236,13 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--specimens", type=int, nargs="+", default=None,
+                    help="fit only these specimen ids of the cache (e.g. cells added to a panel later; each cell's "
+                         "fit does not depend on the others fitted beside it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     for name in a.variant:
-        rows = evaluate(a.cache, name, VARIANTS[name], dt=a.dt, label=a.label, seed=a.seed)
+        rows = evaluate(a.cache, name, VARIANTS[name], dt=a.dt, label=a.label, seed=a.seed, only=a.specimens)
         with open(a.out, "a") as fh:
             for row in rows:
                 fh.write(json.dumps(row, default=float) + "\n")

@@ -119,6 +119,12 @@ class FitConfig:
     a training stimulus to which the cell fires at least once per repeat on average (:func:`cellfit.fit.select.
     silent_where_cell_fires`: a small-gain fit riding under threshold on its bias; FITTING.md, round 16), or
     ``"always"`` beside the other starts (studied, not adopted: it loses on the development cells)."""
+    gain_choice: str = "loss"
+    """How a cell's gain-start fits (``gain_starts``) compete with its other candidates: ``"loss"`` as any other
+    start of their variant (the usual rule, :func:`cellfit.fit.select.choose`), or ``"train_etv"``: the usual
+    rule keeps one of the other candidates, and a gain-start fit replaces it where its ETV on the cell's own
+    training window is higher (the highest such one; a small-gain fit silent in the weaker epochs scores 0 there
+    while its training loss may be the lower; FITTING.md, round 17)."""
     restarts: int = 5
     """Candidate fits per cell, trained together as neurons of one batched model; one is kept
     (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
@@ -250,8 +256,16 @@ class FitConfig:
     explaining at least ``sub_min_r2``; :func:`cellfit.fit.init.sub_start`) is fitted as ``alif_sub`` from that
     voltage fit instead of ALIF (a bursting cell never: it gets the bursting candidates). None: never (``--model
     alif``). FITTING.md, round 10."""
-    sub_min_r2: float = 0.5
-    """The plain voltage fit must explain at least this much of the subthreshold voltage (else it says little)."""
+    sub_min_r2: float = 0.3
+    """The plain voltage fit must explain at least this much of the subthreshold voltage (else it says little).
+    0.5 until round 17, whose development cells (regular-spiking Hodgkin-Huxley cells with a strong I_M or a weak
+    delayed rectifier, plain fits 0.31-0.50) gained from ``alif_sub``, while the cells under 0.27 lost (round 11).
+    FITTING.md, round 17."""
+    sub_low_r2: Optional[float] = None
+    """With ``sub_r2_gain``: a cell whose plain voltage fit explains at least this much but less than ``sub_min_r2``
+    (a rejected plain fit counts as :data:`cellfit.fit.init.VOLTAGE_MIN_R2`) and whose fit with the current explains
+    ``sub_r2_gain`` more is fitted both ways, as a cell of the ``sub_zone_gain`` zone (``alif_sub`` kept where its
+    training loss is ``extension_margin`` lower). None: such a cell is fitted as ALIF. FITTING.md, round 17."""
     sub_zone_gain: Optional[float] = 0.05
     """With ``sub_r2_gain``: a cell whose voltage fit with the current explains at least this much more but less than
     ``sub_r2_gain`` more (the rest as there) gets ``alif_sub`` candidates from that voltage fit beside its ALIF ones
@@ -290,6 +304,8 @@ class FitConfig:
                              f"got {self.grid_gain_scale}")
         if self.gain_starts not in ("always", "stuck", "stuck_or_silent"):
             raise ValueError(f"gain_starts must be 'always', 'stuck' or 'stuck_or_silent', got {self.gain_starts!r}")
+        if self.gain_choice not in ("loss", "train_etv"):
+            raise ValueError(f"gain_choice must be 'loss' or 'train_etv', got {self.gain_choice!r}")
         if not (0.0 <= self.validation_s <= 2.0):
             raise ValueError(f"validation_s must lie in [0, 2] s (the rest of a 3 s epoch), got {self.validation_s}")
         if not self.bootstrap_spread >= 1.0 or not (self.bootstrap_spread_adapt or 1.0) >= 1.0:
@@ -315,6 +331,8 @@ class FitConfig:
                                                  and self.sub_tau_grid_ms):
             raise ValueError(f"sub_r2_gain must be None or > 0, sub_min_r2 in [0, 1) and sub_tau_grid_ms not empty, got "
                              f"{self.sub_r2_gain}, {self.sub_min_r2}, {self.sub_tau_grid_ms}")
+        if self.sub_low_r2 is not None and not 0.0 <= self.sub_low_r2 < self.sub_min_r2:
+            raise ValueError(f"sub_low_r2 must be None or in [0, sub_min_r2 {self.sub_min_r2}), got {self.sub_low_r2}")
         if self.sub_zone_gain is not None and self.sub_r2_gain is not None and not (
                 0.0 < self.sub_zone_gain < self.sub_r2_gain):
             raise ValueError(f"sub_zone_gain must be None or in (0, sub_r2_gain {self.sub_r2_gain}), got "

@@ -223,7 +223,8 @@ def initial_values(cfg: FitConfig, data, *, allow_sub: bool = True) -> dict:
 def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict]:
     """``[initial_values(...)]``, and for a cell in the zone of ``cfg.sub_zone_gain`` (its voltage fit gains at
     least that much from the subthreshold current, but less than ``cfg.sub_r2_gain``) also the ``alif_sub`` start
-    of :func:`sub_start`: that cell is fitted in both variants."""
+    of :func:`sub_start`: that cell is fitted in both variants; so is a cell whose plain voltage fit explains
+    less than ``cfg.sub_min_r2`` but at least ``cfg.sub_low_r2`` (where set) and gains ``cfg.sub_r2_gain``."""
     init = cfg.initial_values()
     if cfg.init != "voltage" or data.voltage is None:
         return [init]
@@ -233,9 +234,22 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
     sub = None
     if allow_sub and cfg.sub_candidates and not everywhere:
         sub = sub_start(cfg, data, est, min_gain=cfg.sub_zone_gain or cfg.sub_r2_gain)
+        plain_r2 = VOLTAGE_MIN_R2 if est is None else est.r2
+        if sub is None and cfg.sub_low_r2 is not None and cfg.sub_low_r2 <= plain_r2 < cfg.sub_min_r2:
+            low = sub_start(cfg, data, est, floor=cfg.sub_low_r2)  # fitted both ways, as a zone cell (round 17)
+            if low is not None:
+                return [_plain_start(cfg, data, est, init), dict(cfg.initial_values(), **low)]
     if sub is not None and sub["voltage_r2"] - (VOLTAGE_MIN_R2 if est is None else est.r2) >= cfg.sub_r2_gain:
         init.update(sub)  # the current explains much more: the cell is fitted as alif_sub alone
         return [init]
+    init = _plain_start(cfg, data, est, init, everywhere)
+    return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
+
+
+def _plain_start(cfg: FitConfig, data, est: Optional[SubthresholdFit], init: dict, everywhere: tuple = ()) -> dict:
+    """``init`` updated with the voltage fit without the subthreshold current ``est`` (or the fit with a
+    spike-triggered current where ``cfg.voltage_spike_ratio`` says so), its tau_m moved inside its bounds."""
+    init = dict(init)
     method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
     if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
         alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
@@ -248,25 +262,26 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
         if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
             init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
                                                f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
-    return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
+    return init
 
 
 def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
-              min_gain: Optional[float] = None) -> Optional[dict]:
+              min_gain: Optional[float] = None, floor: Optional[float] = None) -> Optional[dict]:
     """The ``alif_sub`` start of a cell whose subthreshold voltage says it has a subthreshold adaptation current,
     else None.
 
     The voltage is fitted again with the current (``cfg.sub_tau_grid_ms``); the cell qualifies where the plain
-    fit ``plain`` explains at least ``cfg.sub_min_r2`` of the voltage (the voltage is informative; a plain fit
+    fit ``plain`` explains at least ``floor`` (default ``cfg.sub_min_r2``) of the voltage (the voltage is informative; a plain fit
     that :func:`subthreshold_init` rejected counts as :data:`VOLTAGE_MIN_R2`), the fit with the current explains
     at least ``min_gain`` (default ``cfg.sub_r2_gain``) more, and its amplitude and gain are meaningful (0 < k <
     :data:`cellfit.modules.SUB_AMP_MAX`, gain > 0). The start: that fit's tau_m, gain, bias, k and tau_sub
     (``voltage_r2``, and ``voltage_r2_plain``, None where the plain fit was rejected).
     """
     min_gain = cfg.sub_r2_gain if min_gain is None else min_gain
+    floor = cfg.sub_min_r2 if floor is None else floor
     # a plain fit that was rejected explained less than VOLTAGE_MIN_R2: counting it as that understates the gain
     plain_r2 = plain.r2 if plain is not None else VOLTAGE_MIN_R2
-    if plain_r2 < cfg.sub_min_r2 or 1.0 - plain_r2 < min_gain:
+    if plain_r2 < floor or 1.0 - plain_r2 < min_gain:
         return None  # uninformative, or too well explained already to gain min_gain (R^2 <= 1): no second fit
     est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
                             n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))

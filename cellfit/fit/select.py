@@ -316,14 +316,41 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
            config: FitConfig) -> tuple[int, str, Optional[list[float]], Optional[list[float]]]:
     """The kept candidate of one cell as :func:`choose` keeps it under ``config``: ``(index, basis, validation
     scores, training-window scores)`` (the scores None where not computed). The training window's ETV is scored
-    only for a bursting cell under ``config.burst_choice == "train_etv"``."""
+    only for a bursting cell under ``config.burst_choice == "train_etv"`` and for a cell with gain-start fits
+    under ``config.gain_choice == "train_etv"`` (:func:`gain_choice`)."""
     scores = validation_scores(candidates, validation, config.dt_ms) if validation is not None else None
+    burst = config.burst_choice == "train_etv" and config.burst_candidates and (
+        bursting(data.spikes, config) or onset_bursting(data.spikes, config))
+    by_etv = config.gain_choice == "train_etv" and any("gain_scale" in c.init for c in candidates)
     train = None
-    if config.burst_choice == "train_etv" and config.burst_candidates and (
-            bursting(data.spikes, config) or onset_bursting(data.spikes, config)):
+    if burst or by_etv:
         train = validation_scores(candidates, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
-    index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin, train_scores=train)
+    if by_etv:
+        index, basis = gain_choice(candidates, scores, train, config, burst)
+    else:
+        index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
+                              train_scores=train if burst else None)
     return index, basis, scores, train
+
+
+def gain_choice(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], train: Sequence[float],
+                config: FitConfig, burst: bool) -> tuple[int, str]:
+    """``config.gain_choice == "train_etv"``: :func:`choose` among the candidates that are not gain-start fits
+    (``"gain_scale"`` in their start; a bursting cell's variants by training-window ETV where ``burst``), then the
+    gain-start fit with the highest training-window ETV (``train``) replaces that pick where its ETV is higher."""
+    own = [i for i, c in enumerate(candidates) if "gain_scale" not in c.init]
+    pick, basis = choose([candidates[i] for i in own], None if scores is None else [scores[i] for i in own],
+                         config.validation_veto, config.extension_margin,
+                         train_scores=[train[i] for i in own] if burst else None)
+    base = own[pick]
+
+    def etv(i):
+        return train[i] if math.isfinite(train[i]) else -math.inf
+
+    better = [i for i, c in enumerate(candidates) if "gain_scale" in c.init and not c.failed and etv(i) > etv(base)]
+    if not better:
+        return base, basis + "; no gain start with a higher training-window ETV"
+    return max(better, key=etv), basis + "; a gain start with a higher training-window ETV"
 
 
 def validation_scores(candidates: Sequence[CellFitState], validation: ValidationSet, dt_ms: float) -> list[float]:

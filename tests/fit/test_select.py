@@ -446,6 +446,33 @@ def test_silent_where_cell_fires_finds_a_fit_silent_on_a_stimulus_the_cell_answe
         FitConfig(gain_starts="silent")
 
 
+def test_gain_starts_compete_by_training_window_etv_under_gain_choice(monkeypatch):
+    """``gain_choice="train_etv"``: the usual rule picks among the candidates that are not gain-start fits, and a
+    gain-start fit replaces that pick only where its training-window ETV is higher (a fit silent in the weaker
+    epochs may have the lower loss); ``"loss"`` (the default) lets the gain starts compete by their loss."""
+    import cellfit.fit.select as select
+
+    def of(loss, gain=None):
+        return dataclasses.replace(state(loss), init=dict(model="alif", **({"gain_scale": gain} if gain else {})))
+
+    cands = [of(1.0), of(0.9), of(0.5, 4.0), of(0.7, 2.0)]
+    val = [0.8, 0.8, 0.8, 0.8]  # nothing vetoed
+    data = TrainingSet(np.zeros((2, 1, 10), np.float32), np.zeros((2, 1, 10), np.float32))
+    by_etv = FitConfig(gain_choice="train_etv")
+    for train, kept in (([0.6, 0.6, 0.4, 0.5], 1),  # no gain start above the pick's 0.6: the usual pick
+                        ([0.6, 0.6, 0.4, 0.9], 3),  # the x2 start's 0.9: kept, although the x4 start's loss is lower
+                        ([0.6, 0.6, 0.95, 0.9], 2)):  # the highest of those above
+        assert select.gain_choice(cands, val, train, by_etv, burst=False)[0] == kept
+        monkeypatch.setattr(select, "validation_scores", lambda c, v, dt, train=train: list(val if v.start else train))
+        valset = select.ValidationSet(data.current, data.spikes, 5)
+        index, basis, _, scores = select.choice(cands, data, valset, by_etv)
+        assert index == kept and scores == train and "gain start" in basis
+        assert select.choice(cands, data, valset, FitConfig())[0] == 2  # "loss": the lowest loss, the x4 start
+    assert select.choice(cands[:2], data, valset, by_etv)[3] is None  # no gain starts: no training-window scores
+    with pytest.raises(ValueError, match="gain_choice"):
+        FitConfig(gain_choice="etv")
+
+
 def test_bursting_candidates_are_chosen_by_training_loss_without_the_veto():
     """The bursting starts (``FitConfig.burst_starts``) form their own group: the lowest training loss among them,
     with no validation veto (such fits score about 0 on the validation seconds), replaces the ALIF pick only

@@ -13,7 +13,7 @@ FS and LTS cells are inhibitory, the others excitatory.
 AdEx "reset f" places the reset at V_r = E_L + f (V_T - E_L): 0 is rest, 1 is V_T,
 above 1 gives doublets and bursts (Naud et al. 2008, Biol. Cybern. 99:335-347).
 
-Development panel (:data:`DEV_SPECS`, 13 cells, ids 991000001-991000013):
+Development panel (:data:`DEV_SPECS`, 15 cells, ids 991000001-991000015; the last two added in round 17):
 
 =====  ========  ================================================================
 model  class     ranges (ms, nS, pA, mS/cm², µm²)
@@ -30,7 +30,12 @@ hh     RS        Pospischil RS, area 10,000-15,000 µm², g_M 0.06-0.09, V_T -58
 hh     FS        Pospischil FS, g_leak 0.03-0.045, V_T -59..-56
 hh     IB        Pospischil IB, g_CaL 0.165-0.175, E_leak -82..-78
 hh     LTS       Pospischil LTS, g_CaT 0.35-0.45, E_leak -85..-80
+hh     RS        g_M 0.2-0.3, tau_max 400-700, area 10,000-14,000 (very strong I_M)
+hh     RS        g_Kd 2.5-3.5, V_T -56..-54.5, area 11,000-14,000 (weak delayed rectifier)
 =====  ========  ================================================================
+
+Appending entries keeps the earlier cells of every draw (parameters from
+``(seed, tag, index)``, noise from ``(seed, specimen id)``).
 
 Test panel (:data:`TEST_SPECS`, 17 cells, ids 992000001-992000017): other
 ranges and variants, so that the test measures generalisation, not a re-draw:
@@ -263,6 +268,12 @@ DEV_SPECS = [
              dict(preset="FS", noise_sd_mV=1.5)),
     CellSpec("hh", "IB", dict(g_CaL_mS_cm2=(0.165, 0.175), E_leak_mV=(-82.0, -78.0)), dict(preset="IB")),
     CellSpec("hh", "LTS", dict(g_CaT_mS_cm2=(0.35, 0.45), E_leak_mV=(-85.0, -80.0)), dict(preset="LTS")),
+    # added in round 17 (entries 14-15; the first 13 cells of every draw are unchanged): RS cells whose default
+    # fits can ride under threshold on their bias, silent in the weaker epochs
+    CellSpec("hh", "RS", dict(area_um2=(10_000.0, 14_000.0), g_M_mS_cm2=(0.2, 0.3), tau_max_ms=(400.0, 700.0)),
+             dict(preset="RS"), label="very strong, faster I_M"),
+    CellSpec("hh", "RS", dict(area_um2=(11_000.0, 14_000.0), g_Kd_mS_cm2=(2.5, 3.5), V_T_mV=(-56.0, -54.5)),
+             dict(preset="RS"), label="weak delayed rectifier"),
 ]
 
 #: the test panel: report on these cells, never tune on them (other ranges and variants)
@@ -311,12 +322,12 @@ TEST_SPECS = [
 
 
 def development_panel(seed: int = 0, first_id: int = DEV_FIRST_ID) -> list[SyntheticCell]:
-    """The development panel: one cell per entry of :data:`DEV_SPECS` (13 cells).
+    """The development panel: one cell per entry of :data:`DEV_SPECS` (15 cells).
 
     Tune fitting choices on these cells only. ALIF (weakly and strongly
     adapting excitatory, fast-spiking inhibitory), AdEx (regular spiking with
     low and high reset, adapting, initial-burst IB after Naud et al. 2008, two
-    fast-spiking) and Pospischil HH cells (RS, FS, IB, LTS), each calibrated
+    fast-spiking) and Pospischil HH cells (three RS, FS, IB, LTS), each calibrated
     to its class's Noise 1 rate (:data:`RATES`). ``seed`` draws the
     parameters; the recorded noise comes from ``write_synthetic_cache(seed=...)``
     and the specimen ids ``first_id + index``.
