@@ -237,8 +237,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--specimens", type=int, nargs="+", default=None,
-                    help="fit only these specimen ids of the cache (e.g. cells added to a panel later; each cell's "
-                         "fit does not depend on the others fitted beside it)")
+                    help="fit only these specimen ids of the cache (e.g. cells added to a panel later; a cell's "
+                         "fit does not depend on the cells fitted beside it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     for name in a.variant:

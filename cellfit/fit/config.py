@@ -256,11 +256,11 @@ class FitConfig:
     explaining at least ``sub_min_r2``; :func:`cellfit.fit.init.sub_start`) is fitted as ``alif_sub`` from that
     voltage fit instead of ALIF (a bursting cell never: it gets the bursting candidates). None: never (``--model
     alif``). FITTING.md, round 10."""
-    sub_min_r2: float = 0.3
+    sub_min_r2: float = 0.5
     """The plain voltage fit must explain at least this much of the subthreshold voltage (else it says little).
-    0.5 until round 17, whose development cells (regular-spiking Hodgkin-Huxley cells with a strong I_M or a weak
-    delayed rectifier, plain fits 0.31-0.50) gained from ``alif_sub``, while the cells under 0.27 lost (round 11).
-    FITTING.md, round 17."""
+    Round 17 studied 0.3: its development cells (regular-spiking Hodgkin-Huxley cells with a strong I_M or a weak
+    delayed rectifier, plain fits 0.31-0.50) gained from ``alif_sub``, but on fresh test draws AdEx adapting and
+    RS cells in that range lost more than the test's HH RS cells gained (not adopted). FITTING.md, round 17."""
     sub_low_r2: Optional[float] = None
     """With ``sub_r2_gain``: a cell whose plain voltage fit explains at least this much but less than ``sub_min_r2``
     (a rejected plain fit counts as :data:`cellfit.fit.init.VOLTAGE_MIN_R2`) and whose fit with the current explains

@@ -271,11 +271,11 @@ def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
     else None.
 
     The voltage is fitted again with the current (``cfg.sub_tau_grid_ms``); the cell qualifies where the plain
-    fit ``plain`` explains at least ``floor`` (default ``cfg.sub_min_r2``) of the voltage (the voltage is informative; a plain fit
-    that :func:`subthreshold_init` rejected counts as :data:`VOLTAGE_MIN_R2`), the fit with the current explains
-    at least ``min_gain`` (default ``cfg.sub_r2_gain``) more, and its amplitude and gain are meaningful (0 < k <
-    :data:`cellfit.modules.SUB_AMP_MAX`, gain > 0). The start: that fit's tau_m, gain, bias, k and tau_sub
-    (``voltage_r2``, and ``voltage_r2_plain``, None where the plain fit was rejected).
+    fit ``plain`` explains at least ``floor`` (default ``cfg.sub_min_r2``) of the voltage (the voltage is
+    informative; a plain fit that :func:`subthreshold_init` rejected counts as :data:`VOLTAGE_MIN_R2`), the fit
+    with the current explains at least ``min_gain`` (default ``cfg.sub_r2_gain``) more, and its amplitude and
+    gain are meaningful (0 < k < :data:`cellfit.modules.SUB_AMP_MAX`, gain > 0). The start: that fit's tau_m,
+    gain, bias, k and tau_sub (``voltage_r2``, and ``voltage_r2_plain``, None where the plain fit was rejected).
     """
     min_gain = cfg.sub_r2_gain if min_gain is None else min_gain
     floor = cfg.sub_min_r2 if floor is None else floor

@@ -231,17 +231,19 @@ def test_the_default_fits_a_development_lts_cell_both_ways_and_keeps_alif_sub():
 
 
 @pytest.mark.slow
-def test_the_default_starts_a_development_rs_cell_with_an_uninformative_plain_voltage_fit_as_alif_sub():
-    """Round 17 where it was decided (development panel, draw 2, the regular-spiking Hodgkin-Huxley cell with a
-    very strong I_M, 991000014): its plain voltage fit explains 0.495 of its voltage, under round 10's floor 0.5 and
-    above today's ``sub_min_r2`` 0.3 (float64 least squares: far from rounding), the fit with the current 0.86, so
-    it starts as ``alif_sub`` (0.447 -> 0.938 in the panel run). Simulated in memory as here (one validation
-    second): 0.940, the ALIF fit under the old floor 0.624 (2026-12-04, 2-core AMD EPYC); floor 0.1 below."""
+def test_a_lower_voltage_floor_starts_a_development_rs_cell_as_alif_sub():
+    """Round 17 (studied, not adopted: it lost on fresh test draws) on the cell where it was decided
+    (development panel, draw 2, the regular-spiking Hodgkin-Huxley cell with a very strong I_M, 991000014): its
+    plain voltage fit explains 0.495 of its voltage, under the default ``sub_min_r2`` 0.5 and above round 17's
+    0.3 (float64 least squares: far from rounding), the fit with the current 0.86, so with ``sub_min_r2=0.3`` it
+    starts as ``alif_sub`` (0.447 -> 0.938 in the panel run). Simulated in memory as here (one validation second):
+    0.940, the default's ALIF fit 0.624 (2026-12-04, 2-core AMD EPYC); floor 0.1 below."""
     recs = synthetic_recordings([development_panel(seed=2)[13]], dt_ms=0.1, window_s=2.0)
-    r = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)[0].result
+    cfg = FitConfig(dt_ms=0.1, sub_min_r2=0.3)
+    r = fit_recordings(recs, cfg, window_s=1.0, device="cpu", seed=0, progress=False)[0].result
     assert r.status == "ok", r.error
     print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, plain voltage R^2 {r.init['voltage_r2_plain']:.3f}")
-    assert 0.3 <= r.init["voltage_r2_plain"] < 0.5
+    assert 0.3 <= r.init["voltage_r2_plain"] < FitConfig().sub_min_r2
     assert r.model == "alif_sub" and r.init["method"].startswith("voltage with subthreshold current")
     assert r.etv >= 0.84, f"{r.specimen_id}: held-out ETV {r.etv:.3f} < 0.84"
 

@@ -189,7 +189,7 @@ def test_a_rejected_plain_fit_counts_as_the_acceptance_level():
     v = _voltage(x, tau_m=20.0, gain=2.0, bias=0.1, k=0.9, tau_sub=30.0)
     data = TrainingSet(x, quiet, v)
     full = subthreshold_init(x, v, quiet, 0.1, n_grid=24, sub_tau_ms=GRID)
-    assert sub_start(FitConfig(), data, None) is None  # default floor 0.3, above VOLTAGE_MIN_R2 0.2
+    assert sub_start(FitConfig(), data, None) is None  # default floor 0.5
     start = sub_start(FitConfig(sub_min_r2=0.0, sub_r2_gain=full.r2 - VOLTAGE_MIN_R2 - 0.01), data, None)
     assert start["model"] == "alif_sub" and start["voltage_r2_plain"] is None
     assert sub_start(FitConfig(sub_min_r2=0.0, sub_r2_gain=full.r2 - VOLTAGE_MIN_R2 + 0.01), data, None) is None
@@ -217,7 +217,7 @@ def test_a_cell_between_the_low_floor_and_the_floor_starts_in_both_variants():
     weak = dataclasses.replace(low, sub_r2_gain=1.01 * (full.r2 - plain.r2))  # the gain is under the gate
     assert [s.get("model", "alif") for s in initial_starts(weak, data)] == ["alif"]
     with pytest.raises(ValueError, match="sub_low_r2"):
-        FitConfig(sub_low_r2=0.3)  # not under sub_min_r2 0.3
+        FitConfig(sub_low_r2=0.5)  # not under sub_min_r2 0.5
 
 
 def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by_the_margin():

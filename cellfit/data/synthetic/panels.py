@@ -268,8 +268,8 @@ DEV_SPECS = [
              dict(preset="FS", noise_sd_mV=1.5)),
     CellSpec("hh", "IB", dict(g_CaL_mS_cm2=(0.165, 0.175), E_leak_mV=(-82.0, -78.0)), dict(preset="IB")),
     CellSpec("hh", "LTS", dict(g_CaT_mS_cm2=(0.35, 0.45), E_leak_mV=(-85.0, -80.0)), dict(preset="LTS")),
-    # added in round 17 (entries 14-15; the first 13 cells of every draw are unchanged): RS cells whose default
-    # fits can ride under threshold on their bias, silent in the weaker epochs
+    # added in round 17 (entries 14-15; the first 13 cells of every draw are unchanged): RS cells whose plain
+    # voltage fits explain under 0.5 of their voltage, below 0.7 with round 13's default (FITTING.md, round 17)
     CellSpec("hh", "RS", dict(area_um2=(10_000.0, 14_000.0), g_M_mS_cm2=(0.2, 0.3), tau_max_ms=(400.0, 700.0)),
              dict(preset="RS"), label="very strong, faster I_M"),
     CellSpec("hh", "RS", dict(area_um2=(11_000.0, 14_000.0), g_Kd_mS_cm2=(2.5, 3.5), V_T_mV=(-56.0, -54.5)),
