@@ -2,7 +2,9 @@
 
 Usage: ``python benchmarks/fitting/table.py benchmarks/fitting/dev-panel.jsonl benchmarks/fitting/test-panel.jsonl``
 or, pooling several panels (draws) into one table per variant:
-``python benchmarks/fitting/table.py --pool dev dev_seed1 dev_seed2 -- benchmarks/fitting/dev-panel.jsonl``
+``python benchmarks/fitting/table.py --pool dev dev_seed1 dev_seed2 -- benchmarks/fitting/dev-panel.jsonl``;
+``--cells N`` (before ``--pool``) keeps each panel's first N cells (its N lowest specimen ids): the development
+panel as it was before later entries were appended (13 cells until round 17, 15 in round 17).
 
 Per panel and variant: median and minimum held-out ETV, cells below 0.7, the median of ETV over
 the repeat ceiling (one recorded repeat predicting the others), and on the ALIF-generated cells
@@ -23,13 +25,16 @@ import numpy as np
 import pandas as pd
 
 
-def _rows(paths):
+def _rows(paths, cells: int | None = None):
     rows = []
     for path in paths:
         with open(path) as fh:
             rows += [json.loads(line) for line in fh if line.strip()]
     df = pd.DataFrame(rows)
     df["label"] = df["label"] if "label" in df else df["panel"]
+    if cells is not None:  # each panel's first `cells` cells (lowest specimen ids)
+        first = df.groupby("label").specimen_id.transform(lambda ids: sorted(set(ids))[:cells][-1])
+        df = df[df.specimen_id <= first]
     return df
 
 
@@ -50,8 +55,8 @@ def _tau(g: pd.DataFrame, name: str, truth: str) -> str:
     return f"{within}/{len(a)} within 15%, {flagged} flagged, truth in interval {covered}/{len(a)}; target met {ok}/{len(a)}"
 
 
-def main(paths) -> None:
-    df = _rows(paths)
+def main(paths, cells: int | None = None) -> None:
+    df = _rows(paths, cells)
     print("| panel | variant | cells | median ETV | min ETV | cells < 0.7 | median ETV / ceiling | ALIF cells: tau_m | ALIF cells: tau_adapt | fit wall s (panel) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for label in dict.fromkeys(df.label):
@@ -76,8 +81,8 @@ def main(paths) -> None:
               + " | ".join(cells) + " |")
 
 
-def pooled(paths, labels) -> None:
-    df = _rows(paths)
+def pooled(paths, labels, cells: int | None = None) -> None:
+    df = _rows(paths, cells)
     df = df[df.label.isin(labels)]
     base_name = "one_start" if (df.variant == "one_start").any() else "default"
     base = df[df.variant == base_name].set_index(["label", "specimen_id"]).etv.astype(float)
@@ -99,8 +104,13 @@ def pooled(paths, labels) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    n_cells = None
+    if args[:1] == ["--cells"]:
+        if len(args) < 2 or not args[1].isdigit() or int(args[1]) < 1:
+            sys.exit("table.py: --cells needs a positive number of cells, e.g. --cells 13")
+        n_cells, args = int(args[1]), args[2:]
     if args[:1] == ["--pool"]:
         split = args.index("--")
-        pooled(args[split + 1:], args[1:split])
+        pooled(args[split + 1:], args[1:split], n_cells)
     else:
-        main(args or ["benchmarks/fitting/dev-panel.jsonl"])
+        main(args or ["benchmarks/fitting/dev-panel.jsonl"], n_cells)

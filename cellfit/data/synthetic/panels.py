@@ -13,7 +13,7 @@ FS and LTS cells are inhibitory, the others excitatory.
 AdEx "reset f" places the reset at V_r = E_L + f (V_T - E_L): 0 is rest, 1 is V_T,
 above 1 gives doublets and bursts (Naud et al. 2008, Biol. Cybern. 99:335-347).
 
-Development panel (:data:`DEV_SPECS`, 15 cells, ids 991000001-991000015; the last two added in round 17):
+Development panel (:data:`DEV_SPECS`, 16 cells, ids 991000001-991000016; 14-15 added in round 17, 16 after it):
 
 =====  ========  ================================================================
 model  class     ranges (ms, nS, pA, mS/cm², µm²)
@@ -32,6 +32,7 @@ hh     IB        Pospischil IB, g_CaL 0.165-0.175, E_leak -82..-78
 hh     LTS       Pospischil LTS, g_CaT 0.35-0.45, E_leak -85..-80
 hh     RS        g_M 0.2-0.3, tau_max 400-700, area 10,000-14,000 (very strong I_M)
 hh     RS        g_Kd 2.5-3.5, V_T -56..-54.5, area 11,000-14,000 (weak delayed rectifier)
+adex   RS        tau_m 18-25, a 0.5-1.5, tau_w 100-200, b 30-60, reset 0.85-0.95 (just below V_T)
 =====  ========  ================================================================
 
 Appending entries keeps the earlier cells of every draw (parameters from
@@ -274,6 +275,10 @@ DEV_SPECS = [
              dict(preset="RS"), label="very strong, faster I_M"),
     CellSpec("hh", "RS", dict(area_um2=(11_000.0, 14_000.0), g_Kd_mS_cm2=(2.5, 3.5), V_T_mV=(-56.0, -54.5)),
              dict(preset="RS"), label="weak delayed rectifier"),
+    # added after round 17 (entry 16): an AdEx RS cell with its reset just below V_T, between the low resets and
+    # the doublets above (FITTING.md, after round 17)
+    CellSpec("adex", "RS", dict(tau_m_ms=(18.0, 25.0), a_nS=(0.5, 1.5), tau_w_ms=(100.0, 200.0), b_pA=(30.0, 60.0),
+                                reset_frac=(0.85, 0.95), **_ADEX_E), dict(t_ref_ms=2.0), label="reset just below V_T"),
 ]
 
 #: the test panel: report on these cells, never tune on them (other ranges and variants)
@@ -322,11 +327,11 @@ TEST_SPECS = [
 
 
 def development_panel(seed: int = 0, first_id: int = DEV_FIRST_ID) -> list[SyntheticCell]:
-    """The development panel: one cell per entry of :data:`DEV_SPECS` (15 cells).
+    """The development panel: one cell per entry of :data:`DEV_SPECS` (16 cells).
 
     Tune fitting choices on these cells only. ALIF (weakly and strongly
     adapting excitatory, fast-spiking inhibitory), AdEx (regular spiking with
-    low and high reset, adapting, initial-burst IB after Naud et al. 2008, two
+    low, just-below-threshold and high reset, adapting, initial-burst IB after Naud et al. 2008, two
     fast-spiking) and Pospischil HH cells (three RS, FS, IB, LTS), each calibrated
     to its class's Noise 1 rate (:data:`RATES`). ``seed`` draws the
     parameters; the recorded noise comes from ``write_synthetic_cache(seed=...)``
