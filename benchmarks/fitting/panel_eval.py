@@ -153,13 +153,16 @@ VARIANTS.update(
     sub_floor03=dict(VARIANTS["burst_etv"], sub_min_r2=0.3),
     # ... or kept at 0.5, a cell below it that gains 0.15 fitted both ways, as a zone cell (round 17)
     sub_low_both=dict(VARIANTS["burst_etv"], sub_low_r2=0.0),
+    # ... both ways only for a cell whose plain voltage fit explains 0.3-0.5 (round 18)
+    sub_band_both=dict(VARIANTS["burst_etv"], sub_low_r2=0.3),
 )
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
 #: those of rounds 1-11 no gain starts (before round 12), those of rounds 1-12 no reset start for a bursting
 #: cell, whose variants they compare by the training loss (before round 13), and those of rounds 1-14 no reset
-#: start for a cell whose traces start with a burst (before round 15)
+#: start for a cell whose traces start with a burst (before round 15), and those of rounds 1-17 fit no cell under
+#: the plain voltage fit's floor both ways (before round 18)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
@@ -168,7 +171,8 @@ VARIANTS = {name: (v if name == "default" else
                         **({} if "grid_gain_scale" in v else dict(grid_gain_scale=(1.0,))),
                         **({} if "burst_reset_starts" in v else dict(burst_reset_starts=())),
                         **({} if "burst_choice" in v else dict(burst_choice="loss")),
-                        **({} if "onset_burst_fraction" in v else dict(onset_burst_fraction=None))))
+                        **({} if "onset_burst_fraction" in v else dict(onset_burst_fraction=None)),
+                        **({} if "sub_low_r2" in v else dict(sub_low_r2=None))))
             for name, v in VARIANTS.items()}
 
 

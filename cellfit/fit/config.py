@@ -261,11 +261,12 @@ class FitConfig:
     Round 17 studied 0.3: its development cells (regular-spiking Hodgkin-Huxley cells with a strong I_M or a weak
     delayed rectifier, plain fits 0.31-0.50) gained from ``alif_sub``, but on fresh test draws AdEx adapting and
     RS cells in that range lost more than the test's HH RS cells gained (not adopted). FITTING.md, round 17."""
-    sub_low_r2: Optional[float] = None
+    sub_low_r2: Optional[float] = 0.3
     """With ``sub_r2_gain``: a cell whose plain voltage fit explains at least this much but less than ``sub_min_r2``
     (a rejected plain fit counts as :data:`cellfit.fit.init.VOLTAGE_MIN_R2`) and whose fit with the current explains
     ``sub_r2_gain`` more is fitted both ways, as a cell of the ``sub_zone_gain`` zone (``alif_sub`` kept where its
-    training loss is ``extension_margin`` lower). None: such a cell is fitted as ALIF. FITTING.md, round 17."""
+    training loss is ``extension_margin`` lower). None (or not under ``sub_min_r2``): such a cell is fitted as ALIF.
+    Studied in round 17 (0.0: lost on development AdEx cells), 0.3 since round 18. FITTING.md, rounds 17-18."""
     sub_zone_gain: Optional[float] = 0.05
     """With ``sub_r2_gain``: a cell whose voltage fit with the current explains at least this much more but less than
     ``sub_r2_gain`` more (the rest as there) gets ``alif_sub`` candidates from that voltage fit beside its ALIF ones
@@ -331,8 +332,8 @@ class FitConfig:
                                                  and self.sub_tau_grid_ms):
             raise ValueError(f"sub_r2_gain must be None or > 0, sub_min_r2 in [0, 1) and sub_tau_grid_ms not empty, got "
                              f"{self.sub_r2_gain}, {self.sub_min_r2}, {self.sub_tau_grid_ms}")
-        if self.sub_low_r2 is not None and not 0.0 <= self.sub_low_r2 < self.sub_min_r2:
-            raise ValueError(f"sub_low_r2 must be None or in [0, sub_min_r2 {self.sub_min_r2}), got {self.sub_low_r2}")
+        if self.sub_low_r2 is not None and not 0.0 <= self.sub_low_r2 < 1.0:
+            raise ValueError(f"sub_low_r2 must be None or in [0, 1), got {self.sub_low_r2}")
         if self.sub_zone_gain is not None and self.sub_r2_gain is not None and not (
                 0.0 < self.sub_zone_gain < self.sub_r2_gain):
             raise ValueError(f"sub_zone_gain must be None or in (0, sub_r2_gain {self.sub_r2_gain}), got "

@@ -196,7 +196,7 @@ def test_a_rejected_plain_fit_counts_as_the_acceptance_level():
 
 
 def test_a_cell_between_the_low_floor_and_the_floor_starts_in_both_variants():
-    """Round 17: a plain voltage fit under ``sub_min_r2`` but at least ``sub_low_r2`` whose fit with the current
+    """Rounds 17-18: a plain voltage fit under ``sub_min_r2`` but at least ``sub_low_r2`` whose fit with the current
     gains ``sub_r2_gain`` gives the ALIF start and an alif_sub one (fitted both ways, as a zone cell); without
     ``sub_low_r2``, or with a gain under ``sub_r2_gain``, only ALIF."""
     x = _stimulus(8)
@@ -206,7 +206,8 @@ def test_a_cell_between_the_low_floor_and_the_floor_starts_in_both_variants():
     plain = subthreshold_init(x, v, quiet, 0.1)
     full = subthreshold_init(x, v, quiet, 0.1, n_grid=24, sub_tau_ms=GRID)
     assert plain is not None and full.r2 - plain.r2 > 0.1  # a strong current: the plain fit explains less
-    cfg = FitConfig(sub_min_r2=min(0.99, plain.r2 + 0.05), sub_r2_gain=0.5 * (full.r2 - plain.r2), sub_zone_gain=None)
+    cfg = FitConfig(sub_min_r2=min(0.99, plain.r2 + 0.05), sub_r2_gain=0.5 * (full.r2 - plain.r2), sub_zone_gain=None,
+                    sub_low_r2=None)
     assert [s.get("model", "alif") for s in initial_starts(cfg, data)] == ["alif"]  # under the floor: ALIF
     low = dataclasses.replace(cfg, sub_low_r2=max(0.0, plain.r2 - 0.05))
     both = initial_starts(low, data)
@@ -216,8 +217,9 @@ def test_a_cell_between_the_low_floor_and_the_floor_starts_in_both_variants():
     assert initial_starts(dataclasses.replace(low, sub_low_r2=min(0.98, plain.r2 + 0.01)), data) == [both[0]]
     weak = dataclasses.replace(low, sub_r2_gain=1.01 * (full.r2 - plain.r2))  # the gain is under the gate
     assert [s.get("model", "alif") for s in initial_starts(weak, data)] == ["alif"]
+    assert FitConfig().sub_low_r2 == 0.3  # the default since round 18
     with pytest.raises(ValueError, match="sub_low_r2"):
-        FitConfig(sub_low_r2=0.5)  # not under sub_min_r2 0.5
+        FitConfig(sub_low_r2=1.0)
 
 
 def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by_the_margin():
