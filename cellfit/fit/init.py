@@ -231,25 +231,16 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
     everywhere = () if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms)  # the current in every fit
     est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
                             spike_tau_ms=everywhere)
-    sub = None
+    sub, band = None, False
+    plain_r2 = VOLTAGE_MIN_R2 if est is None else est.r2
     if allow_sub and cfg.sub_candidates and not everywhere:
         sub = sub_start(cfg, data, est, min_gain=cfg.sub_zone_gain or cfg.sub_r2_gain)
-        plain_r2 = VOLTAGE_MIN_R2 if est is None else est.r2
         if sub is None and cfg.sub_low_r2 is not None and cfg.sub_low_r2 <= plain_r2 < cfg.sub_min_r2:
-            low = sub_start(cfg, data, est, floor=cfg.sub_low_r2)  # fitted both ways, as a zone cell (round 17)
-            if low is not None:
-                return [_plain_start(cfg, data, est, init), dict(cfg.initial_values(), **low)]
-    if sub is not None and sub["voltage_r2"] - (VOLTAGE_MIN_R2 if est is None else est.r2) >= cfg.sub_r2_gain:
+            sub = sub_start(cfg, data, est, floor=cfg.sub_low_r2)  # under the floor: both ways (rounds 17-18)
+            band = sub is not None
+    if sub is not None and not band and sub["voltage_r2"] - plain_r2 >= cfg.sub_r2_gain:
         init.update(sub)  # the current explains much more: the cell is fitted as alif_sub alone
         return [init]
-    init = _plain_start(cfg, data, est, init, everywhere)
-    return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
-
-
-def _plain_start(cfg: FitConfig, data, est: Optional[SubthresholdFit], init: dict, everywhere: tuple = ()) -> dict:
-    """``init`` updated with the voltage fit without the subthreshold current ``est`` (or the fit with a
-    spike-triggered current where ``cfg.voltage_spike_ratio`` says so), its tau_m moved inside its bounds."""
-    init = dict(init)
     method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"
     if est is not None and cfg.voltage_spike_tau_ms and cfg.voltage_spike_ratio:
         alt = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, n_grid=24,  # a start: 0.16 s
@@ -262,7 +253,7 @@ def _plain_start(cfg: FitConfig, data, est: Optional[SubthresholdFit], init: dic
         if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
             init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
                                                f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
-    return init
+    return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
 
 
 def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
