@@ -155,6 +155,10 @@ VARIANTS.update(
     sub_low_both=dict(VARIANTS["burst_etv"], sub_low_r2=0.0),
     # ... both ways only for a cell whose plain voltage fit explains 0.3-0.5 (round 18)
     sub_band_both=dict(VARIANTS["burst_etv"], sub_low_r2=0.3),
+    # ... and a cell under the band (plain fit below 0.3) that gains 0.15 and resets near threshold (its voltage 5 ms
+    # after a spike at least 0.5) fitted both ways too, its alif_sub candidates from the plain start with the default
+    # current (round 19)
+    sub_under_default=dict(VARIANTS["burst_etv"], sub_low_r2=0.3, sub_default_below=0.3),
 )
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
@@ -162,7 +166,8 @@ VARIANTS.update(
 #: those of rounds 1-11 no gain starts (before round 12), those of rounds 1-12 no reset start for a bursting
 #: cell, whose variants they compare by the training loss (before round 13), and those of rounds 1-14 no reset
 #: start for a cell whose traces start with a burst (before round 15), and those of rounds 1-17 fit no cell under
-#: the plain voltage fit's floor both ways (before round 18)
+#: the plain voltage fit's floor both ways (before round 18), and those of rounds 1-18 no cell under the band of
+#: round 18 (before round 19)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
@@ -172,7 +177,8 @@ VARIANTS = {name: (v if name == "default" else
                         **({} if "burst_reset_starts" in v else dict(burst_reset_starts=())),
                         **({} if "burst_choice" in v else dict(burst_choice="loss")),
                         **({} if "onset_burst_fraction" in v else dict(onset_burst_fraction=None)),
-                        **({} if "sub_low_r2" in v else dict(sub_low_r2=None))))
+                        **({} if "sub_low_r2" in v else dict(sub_low_r2=None)),
+                        **({} if "sub_default_below" in v else dict(sub_default_below=None))))
             for name, v in VARIANTS.items()}
 
 

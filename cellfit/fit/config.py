@@ -267,6 +267,17 @@ class FitConfig:
     ``sub_r2_gain`` more is fitted both ways, as a cell of the ``sub_zone_gain`` zone (``alif_sub`` kept where its
     training loss is ``extension_margin`` lower). None (or not under ``sub_min_r2``): such a cell is fitted as ALIF.
     Studied in round 17 (0.0: lost on development AdEx cells), 0.3 since round 18. FITTING.md, rounds 17-18."""
+    sub_default_below: Optional[float] = 0.3
+    """With ``sub_r2_gain``: a cell whose plain voltage fit explains less than this (a rejected plain fit counts as
+    :data:`cellfit.fit.init.VOLTAGE_MIN_R2`), that got no ``alif_sub`` start above, whose fit with the current
+    explains ``sub_r2_gain`` more (whatever its amplitude) and whose voltage after a spike is at least
+    ``sub_default_reset`` is fitted both ways, its ``alif_sub`` candidates starting from the plain start with the
+    default current (``sub_amp_init``, ``tau_sub_init_ms``), not from that voltage fit; ``alif_sub`` kept where its
+    training loss is ``extension_margin`` lower. None: such a cell is fitted as ALIF. 0.3 (the low end of
+    ``sub_low_r2``'s band) since round 19. FITTING.md, round 19."""
+    sub_default_reset: float = 0.5
+    """With ``sub_default_below``: the least median voltage (threshold units) 5 ms after the cell's spikes
+    (:func:`cellfit.fit.init.post_spike_voltage`): a reset near threshold. FITTING.md, round 19."""
     sub_zone_gain: Optional[float] = 0.05
     """With ``sub_r2_gain``: a cell whose voltage fit with the current explains at least this much more but less than
     ``sub_r2_gain`` more (the rest as there) gets ``alif_sub`` candidates from that voltage fit beside its ALIF ones
@@ -334,6 +345,8 @@ class FitConfig:
                              f"{self.sub_r2_gain}, {self.sub_min_r2}, {self.sub_tau_grid_ms}")
         if self.sub_low_r2 is not None and not 0.0 <= self.sub_low_r2 < 1.0:
             raise ValueError(f"sub_low_r2 must be None or in [0, 1), got {self.sub_low_r2}")
+        if self.sub_default_below is not None and not 0.0 < self.sub_default_below <= 1.0:
+            raise ValueError(f"sub_default_below must be None or in (0, 1], got {self.sub_default_below}")
         if self.sub_zone_gain is not None and self.sub_r2_gain is not None and not (
                 0.0 < self.sub_zone_gain < self.sub_r2_gain):
             raise ValueError(f"sub_zone_gain must be None or in (0, sub_r2_gain {self.sub_r2_gain}), got "

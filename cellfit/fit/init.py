@@ -53,7 +53,8 @@ from cellfit.modules import SUB_AMP_MAX
 #: a voltage fit explaining less than this of the subthreshold voltage is rejected (:func:`subthreshold_init`)
 VOLTAGE_MIN_R2 = 0.2
 
-__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "initial_starts", "sub_start", "grid_init"]
+__all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "initial_starts", "sub_start", "grid_init",
+           "post_spike_voltage"]
 
 
 class SubthresholdFit(NamedTuple):
@@ -224,20 +225,24 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
     """``[initial_values(...)]``, and for a cell in the zone of ``cfg.sub_zone_gain`` (its voltage fit gains at
     least that much from the subthreshold current, but less than ``cfg.sub_r2_gain``) also the ``alif_sub`` start
     of :func:`sub_start`: that cell is fitted in both variants; so is a cell whose plain voltage fit explains
-    less than ``cfg.sub_min_r2`` but at least ``cfg.sub_low_r2`` (where set) and gains ``cfg.sub_r2_gain``."""
+    less than ``cfg.sub_min_r2`` but at least ``cfg.sub_low_r2`` (where set) and gains ``cfg.sub_r2_gain``, and one
+    that explains less than ``cfg.sub_default_below`` (where set), gains as much and resets near threshold, its
+    ``alif_sub`` start then the plain start with the default subthreshold current."""
     init = cfg.initial_values()
     if cfg.init != "voltage" or data.voltage is None:
         return [init]
     everywhere = () if cfg.voltage_spike_ratio else tuple(cfg.voltage_spike_tau_ms)  # the current in every fit
     est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
                             spike_tau_ms=everywhere)
-    sub, band = None, False
+    sub, band, under = None, False, False
     plain_r2 = VOLTAGE_MIN_R2 if est is None else est.r2
     if allow_sub and cfg.sub_candidates and not everywhere:
         sub = sub_start(cfg, data, est, min_gain=cfg.sub_zone_gain or cfg.sub_r2_gain)
         if sub is None and cfg.sub_low_r2 is not None and cfg.sub_low_r2 <= plain_r2 < cfg.sub_min_r2:
             sub = sub_start(cfg, data, est, floor=cfg.sub_low_r2)  # under the floor: both ways (rounds 17-18)
             band = sub is not None
+        if sub is None and cfg.sub_default_below is not None and plain_r2 < cfg.sub_default_below:
+            under = _under_band(cfg, data, plain_r2)
     if sub is not None and not band and sub["voltage_r2"] - plain_r2 >= cfg.sub_r2_gain:
         init.update(sub)  # the current explains much more: the cell is fitted as alif_sub alone
         return [init]
@@ -253,7 +258,38 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
         if inside != est.tau_m_ms:  # on a bound the time constant could not move: start just inside
             init.update(tau_m_ms=inside, note=f"voltage-based tau_m {est.tau_m_ms:.4g} ms lies on the bound "
                                                f"{tuple(cfg.tau_mem_bounds_ms)} ms; started at {inside:.4g} ms")
+    if under:
+        return [init, dict(init, **cfg.variant_start("alif_sub"), method=init["method"] + " with default subthreshold "
+                                                                                     "current")]
     return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
+
+
+def post_spike_voltage(voltage: np.ndarray, spikes: np.ndarray, dt_ms: float, lag_ms: float = 5.0) -> Optional[float]:
+    """The median normalised voltage ``lag_ms`` after each recorded spike not followed by another within it (the
+    start of :func:`subthreshold_init`'s segments with its default margin): near 1 for a cell that resets close to
+    threshold, near 0 for one that resets to rest. None without such a spike."""
+    v = np.asarray(voltage, dtype=np.float64).reshape(-1, np.shape(voltage)[-1])
+    s = np.asarray(spikes).reshape(v.shape) > 0
+    lag = max(1, int(round(lag_ms / dt_ms)))
+    values = []
+    for trace, train in zip(v, s):
+        times = np.flatnonzero(train)
+        after = times[times + lag < train.shape[0]]
+        clear = [t for t in after if not train[t + 1: t + lag + 1].any()]
+        values += [trace[t + lag] for t in clear]
+    return float(np.median(values)) if values else None
+
+
+def _under_band(cfg: FitConfig, data, plain_r2: float) -> bool:
+    """Whether a cell under ``cfg.sub_default_below`` is fitted both ways (round 19): its voltage fit with the current
+    explains ``cfg.sub_r2_gain`` more (whatever that fit's amplitude: its current is not the start) and its voltage
+    after a spike (:func:`post_spike_voltage`) is at least ``cfg.sub_default_reset`` (a reset near threshold)."""
+    after = post_spike_voltage(data.voltage, data.spikes, cfg.dt_ms)
+    if after is None or after < cfg.sub_default_reset or 1.0 - plain_r2 < cfg.sub_r2_gain:
+        return False
+    est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
+                            n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))
+    return est is not None and est.r2 - plain_r2 >= cfg.sub_r2_gain and est.gain > 0.0
 
 
 def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,

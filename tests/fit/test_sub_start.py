@@ -16,7 +16,8 @@ from cellfit import ALIF
 from cellfit.fit import FitConfig
 from cellfit.fit.config import GRID_RESTARTS, fit_config
 from cellfit.fit.fitter import TrainingSet
-from cellfit.fit.init import VOLTAGE_MIN_R2, initial_starts, initial_values, sub_start, subthreshold_init
+from cellfit.fit.init import (VOLTAGE_MIN_R2, initial_starts, initial_values, post_spike_voltage, sub_start,
+                              subthreshold_init)
 from cellfit.fit.select import choose, fit_candidates
 
 F64 = torch.float64
@@ -220,6 +221,61 @@ def test_a_cell_between_the_low_floor_and_the_floor_starts_in_both_variants():
     assert FitConfig().sub_low_r2 == 0.3  # the default since round 18
     with pytest.raises(ValueError, match="sub_low_r2"):
         FitConfig(sub_low_r2=1.0)
+
+
+def _spike_at_end(x: np.ndarray, v: np.ndarray, after: float, lead: int = 100):
+    """One spike ``lead`` bins before each trace's end, the voltage after it held at ``after`` (where it resets)."""
+    spikes = np.zeros_like(x)
+    spikes[..., -lead] = 1.0
+    v = v.copy()
+    v[..., -lead + 1:] = after
+    return spikes, v
+
+
+def test_post_spike_voltage_is_the_median_voltage_after_the_spikes_that_stand_alone():
+    v = np.zeros((1, 2, 400), np.float32)
+    s = np.zeros_like(v)
+    s[0, 0, 100], v[0, 0, 150] = 1.0, 0.8
+    s[0, 1, 100], v[0, 1, 150] = 1.0, 0.6
+    s[0, 1, 300], s[0, 1, 320], v[0, 1, 350] = 1.0, 1.0, -5.0  # a spike 2 ms later: only the second one counts
+    assert post_spike_voltage(v, s, 0.1) == pytest.approx(np.median([0.8, 0.6, 0.0]))
+    assert post_spike_voltage(v, np.zeros_like(v), 0.1) is None
+    s_end = np.zeros_like(v)
+    s_end[0, 0, 380] = 1.0  # too close to the end to be measured
+    assert post_spike_voltage(v, s_end, 0.1) is None
+
+
+def test_a_cell_under_the_band_that_resets_near_threshold_starts_both_ways_from_the_default_current():
+    """Round 19: a plain voltage fit under ``sub_default_below`` (and under the band of ``sub_low_r2``) whose fit with
+    the current gains ``sub_r2_gain`` and whose voltage after a spike is at least ``sub_default_reset`` gives the ALIF
+    start and an alif_sub one that is the same start with the default current (not the voltage fit's current); with
+    a gain under the gate, a reset low, or None, only ALIF."""
+    x = _stimulus(8)
+    spikes, v = _spike_at_end(x, _voltage(x, tau_m=20.0, gain=2.0, bias=0.1, k=0.9, tau_sub=30.0), after=0.8)
+    data = TrainingSet(x, spikes, v)
+    plain = subthreshold_init(x, v, spikes, 0.1)
+    full = subthreshold_init(x, v, spikes, 0.1, n_grid=24, sub_tau_ms=GRID)
+    assert plain is not None and full.r2 - plain.r2 > 0.1
+    cfg = FitConfig(sub_min_r2=min(0.99, plain.r2 + 0.05), sub_r2_gain=0.5 * (full.r2 - plain.r2), sub_zone_gain=None,
+                    sub_low_r2=min(0.99, plain.r2 + 0.02), sub_default_below=None)
+    assert [s.get("model", "alif") for s in initial_starts(cfg, data)] == ["alif"]  # under the band: ALIF
+    under = dataclasses.replace(cfg, sub_default_below=min(1.0, plain.r2 + 0.01))
+    both = initial_starts(under, data)
+    assert [s.get("model", "alif") for s in both] == ["alif", "alif_sub"]
+    assert both[0]["method"] == "voltage" and both[0]["voltage_r2"] == pytest.approx(plain.r2)
+    assert both[1]["method"] == "voltage with default subthreshold current"
+    assert both[1]["sub_amp"] == under.sub_amp_init and both[1]["tau_sub_ms"] == under.tau_sub_init_ms
+    assert {k: both[1][k] for k in ("tau_m_ms", "gain", "bias")} == {k: both[0][k] for k in ("tau_m_ms", "gain", "bias")}
+    assert initial_starts(dataclasses.replace(under, sub_default_below=max(0.01, plain.r2 - 0.01)), data) == [both[0]]
+    weak = dataclasses.replace(under, sub_r2_gain=1.01 * (full.r2 - plain.r2))  # the gain is under the gate
+    assert [s.get("model", "alif") for s in initial_starts(weak, data)] == ["alif"]
+    assert [s.get("model", "alif") for s in initial_starts(dataclasses.replace(under, sub_default_reset=0.81), data)] \
+        == ["alif"]  # its voltage after the spike, 0.8, is under the gate: a reset far from threshold
+    band = dataclasses.replace(under, sub_low_r2=max(0.0, plain.r2 - 0.05))  # a band cell keeps its voltage-fit start
+    assert initial_starts(band, data)[1]["method"] == "voltage with subthreshold current"
+    assert (FitConfig().sub_default_below, FitConfig().sub_default_reset) == (0.3, 0.5)  # the default since round 19
+    with pytest.raises(ValueError, match="sub_default_below"):
+        FitConfig(sub_default_below=0.0)
 
 
 def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by_the_margin():

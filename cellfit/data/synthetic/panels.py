@@ -13,7 +13,8 @@ FS and LTS cells are inhibitory, the others excitatory.
 AdEx "reset f" places the reset at V_r = E_L + f (V_T - E_L): 0 is rest, 1 is V_T,
 above 1 gives doublets and bursts (Naud et al. 2008, Biol. Cybern. 99:335-347).
 
-Development panel (:data:`DEV_SPECS`, 16 cells, ids 991000001-991000016; 14-15 added in round 17, 16 after it):
+Development panel (:data:`DEV_SPECS`, 18 cells, ids 991000001-991000018; 14-15 added in round 17, 16 after it,
+17-18 in round 19):
 
 =====  ========  ================================================================
 model  class     ranges (ms, nS, pA, mS/cm², µm²)
@@ -33,6 +34,8 @@ hh     LTS       Pospischil LTS, g_CaT 0.35-0.45, E_leak -85..-80
 hh     RS        g_M 0.2-0.3, tau_max 400-700, area 10,000-14,000 (very strong I_M)
 hh     RS        g_Kd 2.5-3.5, V_T -56..-54.5, area 11,000-14,000 (weak delayed rectifier)
 adex   RS        tau_m 18-25, a 0.5-1.5, tau_w 100-200, b 30-60, reset 0.85-0.95 (just below V_T)
+adex   RS        tau_m 8-10, a 3-5, tau_w 200-400, b 50-70, reset 1.1-1.15, E_L -66..-64
+adex   RS        tau_m 18-22, a 1-3, tau_w 400-600, b 20-50, reset 0.95-1.0, E_L -66..-64
 =====  ========  ================================================================
 
 Appending entries keeps the earlier cells of every draw (parameters from
@@ -279,6 +282,14 @@ DEV_SPECS = [
     # the doublets above (FITTING.md, after round 17)
     CellSpec("adex", "RS", dict(tau_m_ms=(18.0, 25.0), a_nS=(0.5, 1.5), tau_w_ms=(100.0, 200.0), b_pA=(30.0, 60.0),
                                 reset_frac=(0.85, 0.95), **_ADEX_E), dict(t_ref_ms=2.0), label="reset just below V_T"),
+    # added in round 19 (entries 17-18): AdEx RS cells with a reset near V_T and a slow subthreshold coupling, whose
+    # plain voltage fits explain under 0.3 of their voltage (FITTING.md, round 19)
+    CellSpec("adex", "RS", dict(tau_m_ms=(8.0, 10.0), a_nS=(3.0, 5.0), tau_w_ms=(200.0, 400.0), b_pA=(50.0, 70.0),
+                                reset_frac=(1.1, 1.15), **dict(_BURST, E_L_mV=(-66.0, -64.0))),
+             dict(delta_T_mV=2.0, t_ref_ms=2.0), label="fast membrane, reset just above V_T"),
+    CellSpec("adex", "RS", dict(tau_m_ms=(18.0, 22.0), a_nS=(1.0, 3.0), tau_w_ms=(400.0, 600.0), b_pA=(20.0, 50.0),
+                                reset_frac=(0.95, 1.0), **dict(_BURST, E_L_mV=(-66.0, -64.0))),
+             dict(delta_T_mV=2.0, t_ref_ms=2.0), label="slow coupling, reset at V_T"),
 ]
 
 #: the test panel: report on these cells, never tune on them (other ranges and variants)
@@ -327,7 +338,7 @@ TEST_SPECS = [
 
 
 def development_panel(seed: int = 0, first_id: int = DEV_FIRST_ID) -> list[SyntheticCell]:
-    """The development panel: one cell per entry of :data:`DEV_SPECS` (16 cells).
+    """The development panel: one cell per entry of :data:`DEV_SPECS` (18 cells).
 
     Tune fitting choices on these cells only. ALIF (weakly and strongly
     adapting excitatory, fast-spiking inhibitory), AdEx (regular spiking with
