@@ -174,9 +174,8 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
              "alif_reset_asc from a reset of 0.8, an extension kept where it predicts the training window better "
              "(ETV) than the ALIF fit, and alif_sub for a cell whose voltage shows a subthreshold current "
              "(explained 0.15 better in R^2 with it, the plain fit explaining at least half; 0.05-0.15 better, or "
-             "0.15 better where the plain fit explains 0.3-0.5, or less than 0.3 for a cell whose voltage 5 ms "
-             "after a spike is past halfway to threshold, its alif_sub from the default current: fitted both ways, "
-             "alif_sub kept where its training loss is 5% lower); a variant named here is fitted alone; auto "
+             "0.15 better where the plain fit explains 0.3-0.5: fitted both ways, alif_sub kept where its "
+             "training loss is 5% lower); a variant named here is fitted alone; auto "
              "runs the default's search in every variant and keeps an extension only where its training loss is "
              "5% below the ALIF fit's (about 3.5x the time; FITTING.md); with --restarts N, the variant and start "
              "that predict held-out Noise 1 seconds best")),

@@ -267,14 +267,15 @@ class FitConfig:
     ``sub_r2_gain`` more is fitted both ways, as a cell of the ``sub_zone_gain`` zone (``alif_sub`` kept where its
     training loss is ``extension_margin`` lower). None (or not under ``sub_min_r2``): such a cell is fitted as ALIF.
     Studied in round 17 (0.0: lost on development AdEx cells), 0.3 since round 18. FITTING.md, rounds 17-18."""
-    sub_default_below: Optional[float] = 0.3
+    sub_default_below: Optional[float] = None
     """With ``sub_r2_gain``: a cell whose plain voltage fit explains less than this (a rejected plain fit counts as
     :data:`cellfit.fit.init.VOLTAGE_MIN_R2`), that got no ``alif_sub`` start above, whose fit with the current
     explains ``sub_r2_gain`` more (whatever its amplitude) and whose voltage after a spike is at least
     ``sub_default_reset`` is fitted both ways, its ``alif_sub`` candidates starting from the plain start with the
     default current (``sub_amp_init``, ``tau_sub_init_ms``), not from that voltage fit; ``alif_sub`` kept where its
-    training loss is ``extension_margin`` lower. None: such a cell is fitted as ALIF. 0.3 (the low end of
-    ``sub_low_r2``'s band) since round 19. FITTING.md, round 19."""
+    training loss is ``extension_margin`` lower. None (the default): such a cell is fitted as ALIF. Round 19 chose
+    0.3 (the low end of ``sub_low_r2``'s band) on 108 development cells (23 -> 21 below 0.7); on fresh test draws it
+    changed one cell, down (0.760 -> 0.730), so it is opt-in. FITTING.md, round 19."""
     sub_default_reset: float = 0.5
     """With ``sub_default_below``: the least median voltage (threshold units) 5 ms after the cell's spikes
     (:func:`cellfit.fit.init.post_spike_voltage`): a reset near threshold. FITTING.md, round 19."""

@@ -273,7 +273,7 @@ def test_a_cell_under_the_band_that_resets_near_threshold_starts_both_ways_from_
         == ["alif"]  # its voltage after the spike, 0.8, is under the gate: a reset far from threshold
     band = dataclasses.replace(under, sub_low_r2=max(0.0, plain.r2 - 0.05))  # a band cell keeps its voltage-fit start
     assert initial_starts(band, data)[1]["method"] == "voltage with subthreshold current"
-    assert (FitConfig().sub_default_below, FitConfig().sub_default_reset) == (0.3, 0.5)  # the default since round 19
+    assert (FitConfig().sub_default_below, FitConfig().sub_default_reset) == (None, 0.5)  # opt-in (round 19's verdict)
     with pytest.raises(ValueError, match="sub_default_below"):
         FitConfig(sub_default_below=0.0)
 
