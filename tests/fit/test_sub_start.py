@@ -270,7 +270,7 @@ def test_a_cell_under_the_band_that_resets_near_threshold_starts_both_ways_from_
     weak = dataclasses.replace(under, sub_r2_gain=1.01 * (full.r2 - plain.r2))  # the gain is under the gate
     assert [s.get("model", "alif") for s in initial_starts(weak, data)] == ["alif"]
     assert [s.get("model", "alif") for s in initial_starts(dataclasses.replace(under, sub_default_reset=0.81), data)] \
-        == ["alif"]  # its voltage after the spike, 0.8, is under the gate: a reset far from threshold
+        == ["alif"]  # its voltage after the spike, 0.8, is under a gate of 0.81
     band = dataclasses.replace(under, sub_low_r2=max(0.0, plain.r2 - 0.05))  # a band cell keeps its voltage-fit start
     assert initial_starts(band, data)[1]["method"] == "voltage with subthreshold current"
     assert (FitConfig().sub_default_below, FitConfig().sub_default_reset) == (None, 0.5)  # opt-in (round 19's verdict)
