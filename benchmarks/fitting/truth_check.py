@@ -7,8 +7,9 @@ row of ``panel_eval.py``, prints for the true parameters (deterministic: without
 kept fit: the training loss (van Rossum distance at the final loss stage, on the training window), the held-out ETV
 (Noise 2) and the ETV on all three seconds of the Noise 1 epochs (training and validation data together).
 
-Usage: ``python benchmarks/fitting/truth_check.py CACHE LABEL SPECIMEN_ID [--variant sub_band_both]
-[--rows benchmarks/fitting/test-panel.jsonl]`` (FITTING.md, round 19).
+Usage: ``python benchmarks/fitting/truth_check.py CACHE LABEL [SPECIMEN_ID ...] [--variant sub_band_both]
+[--rows benchmarks/fitting/test-panel.jsonl]``; without ids, every ALIF cell of that panel's rows (FITTING.md,
+round 19).
 """
 
 from __future__ import annotations
@@ -58,23 +59,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cache", type=pathlib.Path, help="Allen-format cache of a synthetic panel")
     ap.add_argument("label", help="the panel's label in the rows (test_seed36, ...)")
-    ap.add_argument("specimen_id", type=int)
+    ap.add_argument("specimen_id", type=int, nargs="*", help="cells to check (default: every ALIF cell of the rows)")
     ap.add_argument("--variant", default="sub_band_both", help="the fit's variant in the rows")
     ap.add_argument("--rows", type=pathlib.Path, default=pathlib.Path(__file__).with_name("test-panel.jsonl"))
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
-    match = [r for r in rows if r.get("label") == args.label and r.get("specimen_id") == args.specimen_id
-             and r.get("variant") == args.variant]
-    if not match:
-        ap.error(f"no row of {args.rows} has label {args.label}, specimen {args.specimen_id} and variant "
-                 f"{args.variant}: check the three")
-    try:
-        result = check(args.cache, match[-1], match[-1].get("window_s", 1.0))
-    except ValueError as exc:
-        ap.error(str(exc))  # exit code 2
-    for name, r in result.items():
-        print(f"{name:5s}: training loss {r['train_loss']:.3f}, held-out ETV {r['held_out_etv']:.3f}, Noise 1 (3 s) "
-              f"ETV {r['noise1_etv']:.3f}; " + ", ".join(f"{k} {r[k]:.3g}" for k in KEYS))
+    panel = {r["specimen_id"]: r for r in rows if r.get("label") == args.label and r.get("variant") == args.variant}
+    ids = args.specimen_id or [sid for sid, r in sorted(panel.items()) if r.get("family") == "alif"]
+    missing = [sid for sid in ids if sid not in panel]
+    if missing or not ids:
+        ap.error(f"no row of {args.rows} has label {args.label}, variant {args.variant} and specimen "
+                 f"{missing[0] if missing else '(an ALIF cell)'}: check the three")
+    for sid in ids:
+        try:
+            result = check(args.cache, panel[sid], panel[sid].get("window_s", 1.0))
+        except ValueError as exc:
+            ap.error(str(exc))  # exit code 2
+        for name, r in result.items():
+            print(f"{sid} {name:5s}: training loss {r['train_loss']:.3f}, held-out ETV {r['held_out_etv']:.3f}, "
+                  f"Noise 1 (3 s) ETV {r['noise1_etv']:.3f}; " + ", ".join(f"{k} {r[k]:.3g}" for k in KEYS),
+                  flush=True)
 
 
 if __name__ == "__main__":
