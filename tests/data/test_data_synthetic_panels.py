@@ -24,6 +24,7 @@ from cellfit.data.synthetic import (
     test_panel,
     write_synthetic_cache,
 )
+from cellfit.data.synthetic import panels as panels_module
 from cellfit.data.synthetic.panels import DEV_SPECS, RATES, TEST_SPECS
 from cellfit.data.synthetic.truth import epoch_isis_s
 
@@ -79,7 +80,9 @@ def _first_isis_ms(truth: dict) -> np.ndarray:
 # ---------------------------------------------------------------- panels (no simulation)
 def test_panels_have_the_stated_sizes_and_disjoint_ids():
     dev, test = development_panel(), test_panel()
-    assert 12 <= len(dev) <= 16 and len(test) >= 16
+    assert len(dev) == len(DEV_SPECS) >= 12 and len(test) == len(TEST_SPECS) >= 16
+    doc = panels_module.__doc__  # the sizes its tables state
+    assert f"DEV_SPECS`, {len(dev)} cells" in doc and f"TEST_SPECS`, {len(test)} cells" in doc
     dev_ids, test_ids = {c.specimen_id for c in dev}, {c.specimen_id for c in test}
     assert len(dev_ids) == len(dev) and len(test_ids) == len(test)
     legacy = {c.specimen_id for c in alif_panel(500) + mismatch_panel(500)} | {DEMO_SPECIMEN_ID}
