@@ -1,0 +1,89 @@
+"""Does the choice or the candidate set limit a cell? Every candidate of the default fit, scored on held-out data.
+
+Usage::
+
+    python benchmarks/fitting/oracle.py CACHE OUT.jsonl --label dev_seed1 [--specimens ID ...]
+
+For the cells of a synthetic panel (an Allen-format cache) this trains the candidates the default fit chooses
+from (:func:`cellfit.fit.select.fit_candidates`: the same starts, variants, gain starts and validation seconds as
+``python -m cellfit.fit``, no bootstrap refits), applies the default choice, and writes one JSON line per candidate:
+its variant and start, training loss, validation ETV, held-out ETV (Noise 2) and whether the choice kept it; then
+prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
+model class limits the cell); where one does but is not kept, the choice does. The held-out column is for this
+diagnosis on development panels only: no rule may read it (FITTING.md, round 19).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+
+import torch
+
+from cellfit.data import load_cell
+from cellfit.data.protocol import EPOCH_LENGTH_S
+from cellfit.fit import FitConfig
+from cellfit.fit.api import held_out_scores
+from cellfit.fit.fitter import TrainingSet
+from cellfit.fit.select import ValidationSet, choice, fit_candidates
+from panel_eval import specimen_ids  # this folder (run as a script)
+
+
+def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, window_s: float = 1.0,
+                        seed: int = 0) -> list[list[dict]]:
+    """Per cell, one dict per candidate of the default fit (module docstring)."""
+    loaded = min(EPOCH_LENGTH_S, window_s + config.validation_s)
+    whole = [load_cell(sid, config.dt_ms, loaded, cache) for sid in ids]
+    n_train = int(round(window_s * 1000.0 / config.dt_ms))
+    validation = [ValidationSet(r.normalised_current("train"), r.train.spikes, n_train) if r.train.n_bins > n_train
+                  else None for r in whole]
+    recs = [r.first(window_s) for r in whole]
+    sets = [TrainingSet(r.normalised_current("train"), r.train.spikes, r.normalised_voltage("train")) for r in recs]
+    cands, _ = fit_candidates(sets, config, device="cpu", seed=seed, progress=False, names=[str(i) for i in ids],
+                              keys=ids, validation=validation)
+    out = []
+    for rec, cs, data, val in zip(recs, cands, sets, validation):
+        kept, _, scores, _ = choice(cs, data, val, config)
+        rows = []
+        for i, c in enumerate(cs):
+            held = math.nan if c.failed else held_out_scores(c.model, rec, config.dt_ms)[0]["etv"]
+            rows.append(dict(specimen_id=int(rec.meta.specimen_id), candidate=i, model=c.init.get("model", "alif"),
+                             start=c.init.get("method", ""), train_loss=c.best_loss,
+                             validation_etv=None if scores is None else scores[i], held_out_etv=held,
+                             kept=i == kept, failed=c.failed))
+        out.append(rows)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("cache", type=pathlib.Path, help="Allen-format cache of a synthetic panel")
+    ap.add_argument("out", type=pathlib.Path, help="JSON lines file to append to")
+    ap.add_argument("--label", required=True, help="panel label written with every row (dev, dev_seed1, ...)")
+    ap.add_argument("--specimens", type=int, nargs="+", default=None, help="only these cells (default: all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    ids = specimen_ids(args.cache)
+    if not ids:
+        ap.error(f"{args.cache} holds no specimen_*/ephys.nwb: give a cache written by python -m cellfit.data synthetic")
+    unknown = sorted(set(args.specimens or []) - set(ids))
+    if unknown:
+        ap.error(f"specimens {unknown} are not in {args.cache}: choose among {ids}")
+    torch.set_num_threads(args.threads)
+    per_cell = candidates_held_out(args.cache, args.specimens or ids, FitConfig(dt_ms=0.1), seed=args.seed)
+    lines = [json.dumps(dict(label=args.label, **row)) for rows in per_cell for row in rows]
+    with open(args.out, "a") as fh:  # one write: a panel's rows are all there or none
+        fh.write("".join(line + "\n" for line in lines))
+    for rows in per_cell:
+        best = max((r["held_out_etv"] for r in rows if not r["failed"]), default=math.nan)
+        kept = next(r for r in rows if r["kept"])
+        print(f"{args.label} {rows[0]['specimen_id']}: kept {kept['model']} {kept['held_out_etv']:.3f}, best "
+              f"candidate {best:.3f} | " + " ".join(f"{r['model'].replace('alif_', '') or 'alif'}:"
+                                                 f"{r['held_out_etv']:.2f}" for r in rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()
