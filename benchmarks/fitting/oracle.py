@@ -2,11 +2,12 @@
 
 Usage::
 
-    python benchmarks/fitting/oracle.py CACHE OUT.jsonl --label dev_seed1 [--specimens ID ...]
+    python benchmarks/fitting/oracle.py CACHE OUT.jsonl --label dev_seed1 [--specimens ID ...] [--variant default]
 
 For the cells of a synthetic panel (an Allen-format cache) this trains the candidates the default fit chooses
 from (:func:`cellfit.fit.select.fit_candidates`: the same starts, variants, gain starts and validation seconds as
-``python -m cellfit.fit``, no bootstrap refits), applies the default choice, and writes one JSON line per candidate:
+``python -m cellfit.fit``, no bootstrap refits; or those of a ``panel_eval.py`` variant), applies its choice, and
+writes one JSON line per candidate:
 its variant and start, training loss, validation ETV, held-out ETV (Noise 2) and whether the choice kept it; then
 prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
 model class limits the cell); where one does but is not kept, the choice does. The held-out column is for this
@@ -28,7 +29,7 @@ from cellfit.fit import FitConfig
 from cellfit.fit.api import held_out_scores
 from cellfit.fit.fitter import TrainingSet
 from cellfit.fit.select import ValidationSet, choice, fit_candidates
-from panel_eval import specimen_ids  # this folder (run as a script)
+from panel_eval import VARIANTS, specimen_ids  # this folder (run as a script)
 
 
 def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, window_s: float = 1.0,
@@ -63,6 +64,8 @@ def main() -> None:
     ap.add_argument("out", type=pathlib.Path, help="JSON lines file to append to")
     ap.add_argument("--label", required=True, help="panel label written with every row (dev, dev_seed1, ...)")
     ap.add_argument("--specimens", type=int, nargs="+", default=None, help="only these cells (default: all)")
+    ap.add_argument("--variant", default="default", choices=sorted(VARIANTS),
+                    help="the configuration whose candidates are scored (panel_eval.py's VARIANTS; default FitConfig())")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -73,8 +76,11 @@ def main() -> None:
     if unknown:
         ap.error(f"specimens {unknown} are not in {args.cache}: choose among {ids}")
     torch.set_num_threads(args.threads)
-    per_cell = candidates_held_out(args.cache, args.specimens or ids, FitConfig(dt_ms=0.1), seed=args.seed)
-    lines = [json.dumps(dict(label=args.label, **row)) for rows in per_cell for row in rows]
+    options = dict(VARIANTS[args.variant])
+    window = options.pop("window", 1.0)
+    per_cell = candidates_held_out(args.cache, args.specimens or ids, FitConfig(**dict(dict(dt_ms=0.1), **options)),
+                                   window_s=window, seed=args.seed)
+    lines = [json.dumps(dict(label=args.label, variant=args.variant, **row)) for rows in per_cell for row in rows]
     with open(args.out, "a") as fh:  # one write: a panel's rows are all there or none
         fh.write("".join(line + "\n" for line in lines))
     for rows in per_cell:
