@@ -52,6 +52,8 @@ from cellfit.modules import SUB_AMP_MAX
 
 #: a voltage fit explaining less than this of the subthreshold voltage is rejected (:func:`subthreshold_init`)
 VOLTAGE_MIN_R2 = 0.2
+#: time after each spike that the voltage fits leave out (their segments start here; :func:`post_spike_voltage`)
+SPIKE_MARGIN_MS = 5.0
 
 __all__ = ["SubthresholdFit", "subthreshold_init", "initial_values", "initial_starts", "sub_start", "grid_init",
            "post_spike_voltage"]
@@ -77,7 +79,7 @@ def subthreshold_init(
     *,
     tau_bounds_ms: tuple[float, float] = (1.0, 200.0),
     n_grid: int = 48,
-    margin_ms: float = 5.0,
+    margin_ms: float = SPIKE_MARGIN_MS,
     min_r2: float = VOLTAGE_MIN_R2,
     spike_tau_ms: tuple = (),
     sub_tau_ms: tuple = (),
@@ -264,20 +266,18 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
     return [init] if sub is None else [init, dict(cfg.initial_values(), **sub)]
 
 
-def post_spike_voltage(voltage: np.ndarray, spikes: np.ndarray, dt_ms: float, lag_ms: float = 5.0) -> Optional[float]:
-    """The median normalised voltage ``lag_ms`` after each recorded spike not followed by another within it (the
-    start of :func:`subthreshold_init`'s segments with its default margin): near 1 for a cell that resets close to
-    threshold, near 0 for one that resets to rest. None without such a spike."""
+def post_spike_voltage(voltage: np.ndarray, spikes: np.ndarray, dt_ms: float,
+                       lag_ms: float = SPIKE_MARGIN_MS) -> Optional[float]:
+    """The median normalised voltage ``lag_ms`` after each recorded spike not followed by another within it (where
+    :func:`subthreshold_init`'s segments start, by default): near 1 for a cell that resets close to threshold, near 0
+    for one that resets to rest. None without such a spike."""
     v = np.asarray(voltage, dtype=np.float64).reshape(-1, np.shape(voltage)[-1])
     s = np.asarray(spikes).reshape(v.shape) > 0
     lag = max(1, int(round(lag_ms / dt_ms)))
-    values = []
-    for trace, train in zip(v, s):
-        times = np.flatnonzero(train)
-        after = times[times + lag < train.shape[0]]
-        clear = [t for t in after if not train[t + 1: t + lag + 1].any()]
-        values += [trace[t + lag] for t in clear]
-    return float(np.median(values)) if values else None
+    count = np.cumsum(s, axis=-1)  # spikes in (t, t + lag]: count[t + lag] - count[t]
+    row, t = np.nonzero(s[:, : max(0, s.shape[-1] - lag)])
+    alone = count[row, t + lag] == count[row, t]
+    return float(np.median(v[row[alone], t[alone] + lag])) if alone.any() else None
 
 
 def _under_band(cfg: FitConfig, data, plain_r2: float) -> bool:
@@ -287,9 +287,14 @@ def _under_band(cfg: FitConfig, data, plain_r2: float) -> bool:
     after = post_spike_voltage(data.voltage, data.spikes, cfg.dt_ms)
     if after is None or after < cfg.sub_default_reset or 1.0 - plain_r2 < cfg.sub_r2_gain:
         return False
-    est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
-                            n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))
+    est = _fit_with_current(cfg, data)
     return est is not None and est.r2 - plain_r2 >= cfg.sub_r2_gain and est.gain > 0.0
+
+
+def _fit_with_current(cfg: FitConfig, data) -> Optional[SubthresholdFit]:
+    """The voltage fit with a subthreshold current (``cfg.sub_tau_grid_ms``) whose gain the sub gates measure."""
+    return subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
+                             n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))
 
 
 def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
@@ -310,8 +315,7 @@ def sub_start(cfg: FitConfig, data, plain: Optional[SubthresholdFit], *,
     plain_r2 = plain.r2 if plain is not None else VOLTAGE_MIN_R2
     if plain_r2 < floor or 1.0 - plain_r2 < min_gain:
         return None  # uninformative, or too well explained already to gain min_gain (R^2 <= 1): no second fit
-    est = subthreshold_init(data.current, data.voltage, data.spikes, cfg.dt_ms, tau_bounds_ms=cfg.tau_mem_bounds_ms,
-                            n_grid=24, sub_tau_ms=tuple(cfg.sub_tau_grid_ms))
+    est = _fit_with_current(cfg, data)
     if (est is None or est.sub_amp is None or est.r2 - plain_r2 < min_gain or not est.gain > 0.0
             or not 0.0 < est.sub_amp < SUB_AMP_MAX):
         return None
