@@ -218,6 +218,22 @@ class Connection:
     cluster cannot give a worker (None: nothing to check)."""
 
 
+class _LeakedTimeoutFilter(logging.Filter):
+    """Drop asyncio's "Future exception was never retrieved" records whose exception is a TimeoutError.
+
+    Dask's comms wait with tornado's ``gen.with_timeout``, which leaves its timed-out future
+    unretrieved when nobody waits on it any more (a cluster closed while its jobs never
+    started). asyncio logs such a future when it is garbage-collected, often after the
+    command's one-line error, as three lines of noise. Any other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, TimeoutError) and record.getMessage().startswith("Future exception was never retrieved"))
+
+
+_LEAKED_TIMEOUTS = _LeakedTimeoutFilter()
+
+
 @contextlib.contextmanager
 def _quiet_distributed() -> Iterator[None]:
     """Keep Dask's INFO chatter (worker start/stop) out of the output unless cellfit logs at INFO."""
@@ -245,6 +261,7 @@ def connect(scheduler="local", workers: Optional[int] = None,
     if isinstance(scheduler, Client):
         yield Connection(scheduler, None, None, f"client of {scheduler.scheduler.address}")
         return
+    logging.getLogger("asyncio").addFilter(_LEAKED_TIMEOUTS)  # once: a set; kept, the futures outlive the cluster
     scheduler = (scheduler or "local").strip()
     options = options or ClusterOptions()
     kind = scheduler.lower()
