@@ -8,7 +8,7 @@ For the cells of a synthetic panel (an Allen-format cache) this trains the candi
 from (:func:`cellfit.fit.select.fit_candidates`: the same starts, variants, gain starts and validation seconds as
 ``python -m cellfit.fit``, no bootstrap refits; or those of a ``panel_eval.py`` variant), applies its choice, and
 writes one JSON line per candidate:
-its variant and start, training loss, validation ETV, held-out ETV (Noise 2) and whether the choice kept it; then
+its variant and start, training loss, validation ETV, training-window ETV (where the choice scores it), held-out ETV (Noise 2) and whether the choice kept it; then
 prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
 model class limits the cell); where one does but is not kept, the choice does. The held-out column is for this
 diagnosis on development panels only: no rule may read it (FITTING.md, round 19).
@@ -46,13 +46,14 @@ def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, 
                               keys=ids, validation=validation)
     out = []
     for rec, cs, data, val in zip(recs, cands, sets, validation):
-        kept, _, scores, _ = choice(cs, data, val, config)
+        kept, _, scores, train = choice(cs, data, val, config)
         rows = []
         for i, c in enumerate(cs):
             held = math.nan if c.failed else held_out_scores(c.model, rec, config.dt_ms)[0]["etv"]
             rows.append(dict(specimen_id=int(rec.meta.specimen_id), candidate=i, model=c.init.get("model", "alif"),
                              start=c.init.get("method", ""), train_loss=c.best_loss,
-                             validation_etv=None if scores is None else scores[i], held_out_etv=held,
+                             validation_etv=None if scores is None else scores[i],
+                             train_etv=None if train is None else train[i], held_out_etv=held,
                              kept=i == kept, failed=c.failed))
         out.append(rows)
     return out

@@ -160,14 +160,21 @@ VARIANTS.update(
     # current (round 19)
     sub_under_default=dict(VARIANTS["burst_etv"], sub_low_r2=0.3, sub_default_below=0.3),
 )
+# round 20, each round 18's default (sub_band_both) with one change: a bursting cell's bursting and reset candidates
+# start from each of its three best starts instead of the best alone (burst_x5: from all five; reset_x3: only its
+# reset candidates from its three best starts)
+VARIANTS.update(burst_x3=dict(VARIANTS["sub_band_both"], burst_restarts=3, burst_reset_restarts=3),
+                burst_x5=dict(VARIANTS["sub_band_both"], burst_restarts=5, burst_reset_restarts=5),
+                reset_x3=dict(VARIANTS["sub_band_both"], burst_restarts=1, burst_reset_restarts=3))
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
 #: those of rounds 1-11 no gain starts (before round 12), those of rounds 1-12 no reset start for a bursting
 #: cell, whose variants they compare by the training loss (before round 13), and those of rounds 1-14 no reset
 #: start for a cell whose traces start with a burst (before round 15), and those of rounds 1-17 fit no cell under
-#: the plain voltage fit's floor both ways (before round 18), and those of rounds 1-18 no cell under the band of
-#: round 18 (before round 19)
+#: the plain voltage fit's floor both ways (before round 18), those of rounds 1-18 no cell under the band of
+#: round 18 (before round 19), and those of rounds 1-19 start a bursting cell's bursting and reset candidates from
+#: its best start alone (before round 20)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
@@ -178,7 +185,9 @@ VARIANTS = {name: (v if name == "default" else
                         **({} if "burst_choice" in v else dict(burst_choice="loss")),
                         **({} if "onset_burst_fraction" in v else dict(onset_burst_fraction=None)),
                         **({} if "sub_low_r2" in v else dict(sub_low_r2=None)),
-                        **({} if "sub_default_below" in v else dict(sub_default_below=None))))
+                        **({} if "sub_default_below" in v else dict(sub_default_below=None)),
+                        **({} if "burst_restarts" in v else dict(burst_restarts=1)),
+                        **({} if "burst_reset_restarts" in v else dict(burst_reset_restarts=1))))
             for name, v in VARIANTS.items()}
 
 

@@ -221,6 +221,16 @@ class FitConfig:
     """With ``onset_burst_fraction``: the onset-bursting cell's reset candidates start from each of its this many
     best starts (the ranked grid points of its first start; 1: the best alone, as a bursting cell's), the lowest
     training loss among them the reset variant's pick."""
+    burst_restarts: int = 1
+    """A bursting cell's ``burst_starts`` candidates start from each of its this many best starts (the ranked grid
+    points of its first start, as ``onset_restarts``; 1: the best alone, the default), the lowest training loss among
+    them the bursting variant's pick. Round 20 tried 3 on the development panels: it lifted IB cells there, but on a
+    test cell several fits of nearly the same training loss and training-window ETV differed from 0.08 to 0.82 on
+    held-out data, and the choice kept the worst. FITTING.md, round 20."""
+    burst_reset_restarts: int = 3
+    """A bursting cell's ``burst_reset_starts`` candidates start from each of its this many best starts (as
+    ``burst_restarts``; 1: the best alone, the default of rounds 13-19), the lowest training loss among them the
+    reset variant's pick. FITTING.md, round 20."""
     burst_model: str = "alif_asc"
     """The model variant of the bursting candidates (two after-spike currents)."""
     burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
@@ -338,8 +348,9 @@ class FitConfig:
                              f"{self.burst_fraction}, {self.burst_isi_ms}")
         if self.onset_burst_fraction is not None and not 0.0 < self.onset_burst_fraction <= 1.0:
             raise ValueError(f"onset_burst_fraction must be None or in (0, 1], got {self.onset_burst_fraction}")
-        if self.onset_restarts < 1:
-            raise ValueError(f"onset_restarts must be at least 1, got {self.onset_restarts}")
+        if min(self.onset_restarts, self.burst_restarts, self.burst_reset_restarts) < 1:
+            raise ValueError(f"onset_restarts, burst_restarts and burst_reset_restarts must be at least 1, got "
+                             f"{self.onset_restarts}, {self.burst_restarts}, {self.burst_reset_restarts}")
         if self.sub_r2_gain is not None and not (self.sub_r2_gain > 0.0 and 0.0 <= self.sub_min_r2 < 1.0
                                                  and self.sub_tau_grid_ms):
             raise ValueError(f"sub_r2_gain must be None or > 0, sub_min_r2 in [0, 1) and sub_tau_grid_ms not empty, got "

@@ -154,16 +154,16 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     if config.burst_candidates:  # bursting cells: the burst model from each burst start (and each reset start)
         bursts = [k for k in range(len(sets)) if bursting(sets[k].spikes, config)]
         onsets = [k for k in range(len(sets)) if k not in bursts and onset_bursting(sets[k].spikes, config)]
-        jobs = [(k, sets[k], dict(options[k][0], **config.burst_start(b),
-                                  method=f"{options[k][0].get('method', '')} + bursting start {b + 1}"))
-                for k in bursts for b in range(len(config.burst_starts))]
+        jobs = [(k, sets[k], dict(opt, **config.burst_start(b), method=f"{opt.get('method', '')} + bursting start {b + 1}"))
+                for k in bursts for opt in options[k][:config.burst_restarts] for b in range(len(config.burst_starts))]
         # (an onset-bursting cell: from each of its config.onset_restarts best starts, in its own reset range; one
         # started as alif_sub starts its reset fits from those grid points without the current)
         jobs += [(k, sets[k], dict(_without_sub(opt), **(config.onset_reset_start(v) if k in onsets else
                                                          config.burst_reset_start(v)),
                                    method=f"{opt.get('method', '')} + reset start {v:g}"))
                  for k in sorted(bursts + onsets)
-                 for opt in options[k][:config.onset_restarts if k in onsets else 1] for v in config.burst_reset_starts]
+                 for opt in options[k][:config.onset_restarts if k in onsets else config.burst_reset_restarts]
+                 for v in config.burst_reset_starts]
         for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):  # a batch per variant
             out[k].append(st)
     if rescue:  # cells whose kept candidate (as the choice would keep it) never left its start: the gain starts too
