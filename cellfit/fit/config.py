@@ -219,7 +219,7 @@ class FitConfig:
     of their own); False: in ``v_reset_bounds``, as a bursting cell's from the same start."""
     onset_restarts: int = 1
     """With ``onset_burst_fraction``: the onset-bursting cell's reset candidates start from each of its this many
-    best starts (the ranked grid points of its first start; 1: the best alone, as a bursting cell's), the lowest
+    best starts (the ranked grid points of its first start; 1: the best alone), the lowest
     training loss among them the reset variant's pick."""
     burst_restarts: int = 1
     """A bursting cell's ``burst_starts`` candidates start from each of its this many best starts (the ranked grid
@@ -237,9 +237,10 @@ class FitConfig:
     """``((amplitudes), (time constants ms))`` of the after-spike currents of each bursting candidate's start: a
     fast depolarising current that keeps a burst going and a slow hyperpolarising one that ends it."""
     burst_reset_starts: tuple = (0.8,)
-    """Reset potentials (threshold units) of more candidates for a bursting cell, one each: ``alif_reset_asc`` from
-    the best grid point with its reset started there and its after-spike currents at 0 (a reset near threshold
-    bursts without a depolarising current, as the AdEx cells do). Empty: none (the default before round 13). A
+    """Reset potentials (threshold units) of more candidates for a bursting cell: ``alif_reset_asc`` from each of
+    the cell's ``burst_reset_restarts`` best grid points with its reset started there and its after-spike currents
+    at 0 (a reset near threshold bursts without a depolarising current, as the AdEx cells do). Empty: none (the
+    default before round 13). A
     start at or above ``v_reset_bounds``' high end (a reset above the base threshold, e.g. 1.4) is fitted in
     ``high_reset_bounds`` instead, and competes as a variant of its own: round 14's ``(0.8, 1.4)``, which the
     development panels chose and fresh test draws did not confirm (not the default). FITTING.md, rounds 13 and 14."""
