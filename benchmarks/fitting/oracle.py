@@ -7,9 +7,8 @@ Usage::
 For the cells of a synthetic panel (an Allen-format cache) this trains the candidates the default fit chooses
 from (:func:`cellfit.fit.select.fit_candidates`: the same starts, variants, gain starts and validation seconds as
 ``python -m cellfit.fit``, no bootstrap refits; or those of a ``panel_eval.py`` variant), applies its choice, and
-writes one JSON line per candidate:
-its variant and start, training loss, validation ETV, training-window ETV (where the choice scores it), held-out ETV (Noise 2) and whether the choice kept it; then
-prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
+writes one JSON line per candidate: its variant and start, training loss, validation ETV, training-window ETV
+(where the choice scores it), held-out ETV (Noise 2) and whether the choice kept it; then prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
 model class limits the cell); where one does but is not kept, the choice does. The held-out column is for this
 diagnosis on development panels only: no rule may read it (FITTING.md, round 19).
 """
@@ -79,7 +78,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     options = dict(VARIANTS[args.variant])
     window = options.pop("window", 1.0)
-    per_cell = candidates_held_out(args.cache, args.specimens or ids, FitConfig(**dict(dict(dt_ms=0.1), **options)),
+    per_cell = candidates_held_out(args.cache, args.specimens or ids, FitConfig(**{"dt_ms": 0.1, **options}),
                                    window_s=window, seed=args.seed)
     lines = [json.dumps(dict(label=args.label, variant=args.variant, **row)) for rows in per_cell for row in rows]
     with open(args.out, "a") as fh:  # one write: a panel's rows are all there or none

@@ -240,10 +240,10 @@ class FitConfig:
     """Reset potentials (threshold units) of more candidates for a bursting cell: ``alif_reset_asc`` from each of
     the cell's ``burst_reset_restarts`` best grid points with its reset started there and its after-spike currents
     at 0 (a reset near threshold bursts without a depolarising current, as the AdEx cells do). Empty: none (the
-    default before round 13). A
-    start at or above ``v_reset_bounds``' high end (a reset above the base threshold, e.g. 1.4) is fitted in
-    ``high_reset_bounds`` instead, and competes as a variant of its own: round 14's ``(0.8, 1.4)``, which the
-    development panels chose and fresh test draws did not confirm (not the default). FITTING.md, rounds 13 and 14."""
+    default before round 13). A start at or above ``v_reset_bounds``' high end (a reset above the base threshold,
+    e.g. 1.4) is fitted in ``high_reset_bounds`` instead, and competes as a variant of its own: round 14's
+    ``(0.8, 1.4)``, which the development panels chose and fresh test draws did not confirm (not the default).
+    FITTING.md, rounds 13, 14 and 20."""
     burst_choice: str = "train_etv"
     """How a bursting cell's model variants are compared (each variant's pick made as usual): ``"loss"``, another
     variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);
