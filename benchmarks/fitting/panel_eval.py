@@ -166,6 +166,9 @@ VARIANTS.update(
 VARIANTS.update(burst_x3=dict(VARIANTS["sub_band_both"], burst_restarts=3, burst_reset_restarts=3),
                 burst_x5=dict(VARIANTS["sub_band_both"], burst_restarts=5, burst_reset_restarts=5),
                 reset_x3=dict(VARIANTS["sub_band_both"], burst_restarts=1, burst_reset_restarts=3))
+# round 21, round 20's default (reset_x3) with one change: the starts that the validation veto keeps are ranked by
+# their training loss times 1 + 1.0 x (the best validation ETV among them - their own), not by the loss alone
+VARIANTS.update(val_penalty1=dict(VARIANTS["reset_x3"], validation_penalty=1.0))
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),

@@ -141,6 +141,12 @@ class FitConfig:
     validation seconds only veto a start that predicts them clearly worse (an over-fit). None: the highest
     validation ETV. Under ``model="auto"`` the veto chooses within each variant, and ``extension_margin``
     across them."""
+    validation_penalty: Optional[float] = None
+    """With a ``validation_veto``: the candidates of one variant that the veto keeps are ranked by their final
+    training loss times ``1 + validation_penalty * (best - own validation ETV)`` (best: the highest among them),
+    instead of the loss alone: a start whose loss is a little lower but that predicts the validation seconds
+    clearly worse no longer wins outright. Not applied where the veto is not (bursting starts, a variant whose
+    first candidate has no validation score). None (the default): the lowest loss (FITTING.md, round 21)."""
     extension_margin: Optional[float] = 0.05
     """Under ``model="auto"`` with a ``validation_veto``: an extension's pick replaces the first variant's
     (ALIF's) only where its final training loss is lower by at least this fraction (the extensions hold
@@ -320,6 +326,8 @@ class FitConfig:
             raise ValueError(f"restarts must be >= 1 and bootstrap >= 0, got {self.restarts}, {self.bootstrap}")
         if self.validation_veto is not None and not self.validation_veto >= 0.0:
             raise ValueError(f"validation_veto must be None or >= 0, got {self.validation_veto}")
+        if self.validation_penalty is not None and not self.validation_penalty >= 0.0:
+            raise ValueError(f"validation_penalty must be None or >= 0, got {self.validation_penalty}")
         if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):
             raise ValueError(f"extension_margin must be None or in [0, 1), got {self.extension_margin}")
         if 1.0 not in self.grid_gain_scale or not all(g > 0.0 for g in self.grid_gain_scale) or len(

@@ -329,7 +329,7 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
         index, basis = gain_choice(candidates, scores, train, config, burst)
     else:
         index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
-                              train_scores=train if burst else None)
+                              train_scores=train if burst else None, penalty=config.validation_penalty)
     return index, basis, scores, train
 
 
@@ -341,7 +341,7 @@ def gain_choice(candidates: Sequence[CellFitState], scores: Optional[Sequence[fl
     own = [i for i, c in enumerate(candidates) if "gain_scale" not in c.init]
     pick, basis = choose([candidates[i] for i in own], None if scores is None else [scores[i] for i in own],
                          config.validation_veto, config.extension_margin,
-                         train_scores=[train[i] for i in own] if burst else None)
+                         train_scores=[train[i] for i in own] if burst else None, penalty=config.validation_penalty)
     base = own[pick]
 
     def etv(i):
@@ -389,7 +389,7 @@ def _variant_key(init: dict) -> tuple:
 
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
            veto: Optional[float] = None, margin: Optional[float] = None,
-           train_scores: Optional[Sequence[float]] = None) -> tuple[int, str]:
+           train_scores: Optional[Sequence[float]] = None, penalty: Optional[float] = None) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
     ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
@@ -401,6 +401,9 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV. With
     ``train_scores`` (each candidate's ETV on its own training window; ``FitConfig.burst_choice``) and ``margin``,
     another variant's pick replaces the base's where its training-window ETV is higher (the highest such one).
+    With ``veto`` and ``penalty`` (``FitConfig.validation_penalty``), a variant whose veto applies (its first
+    candidate scored, not a bursting start) ranks the candidates the veto keeps by training loss times
+    ``1 + penalty * (their best validation ETV - own)`` instead of the loss alone (:func:`_penalised`).
     Where no candidate has a validation score (no validation data, or no reliable spikes there),
     the lowest final training loss among those that did not fail.
     """
@@ -418,8 +421,17 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     if veto is None:
         return max((i for i in ok if finite(i)), key=lambda i: scores[i]), "validation ETV"
     groups = _by_variant(candidates)
-    picks = [lowest(pool) for pool in (_not_vetoed(members, candidates, scores, veto) for members in groups) if pool]
-    basis = f"training loss, validation veto {veto:g}"
+
+    def pick(members):
+        pool = _not_vetoed(members, candidates, scores, veto)
+        if not pool:
+            return None
+        if penalty is None or not finite(members[0]) or candidates[members[0]].init.get("burst"):
+            return lowest(pool)
+        return _penalised(pool, candidates, scores, penalty)
+
+    picks = [i for i in (pick(members) for members in groups) if i is not None]
+    basis = f"training loss, validation veto {veto:g}" + ("" if penalty is None else f", validation penalty {penalty:g}")
     if len(groups) == 1:
         return picks[0], (basis if finite(groups[0][0]) else "training loss")
     if margin is None:
@@ -434,6 +446,15 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
                 basis + " per variant; another variant if its training-window ETV is higher")
     better = [i for i in picks[1:] if candidates[i].best_loss < candidates[base].best_loss * (1.0 - margin)]
     return (lowest(better) if better else base), basis + f" per variant; another variant if its loss is {margin:g} lower"
+
+
+def _penalised(pool: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float],
+               penalty: float) -> int:
+    """The candidate of ``pool`` (one variant's, not vetoed, each with a validation score) with the lowest
+    training loss times ``1 + penalty * (best validation ETV in the pool - own)``: the loss ranks the starts, and a
+    start pays for each unit of validation ETV it gives up (``FitConfig.validation_penalty``)."""
+    best = max(scores[i] for i in pool)
+    return min(pool, key=lambda i: candidates[i].best_loss * (1.0 + penalty * (best - scores[i])))
 
 
 def _not_vetoed(members: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float],

@@ -44,6 +44,24 @@ def test_choose_with_a_validation_veto_ranks_by_training_loss():
     assert choose(cands, None, veto=0.1) == (2, "training loss")
 
 
+def test_a_validation_penalty_weighs_the_loss_by_the_validation_etv_a_start_gives_up():
+    """``FitConfig.validation_penalty`` (round 21): among the starts the veto keeps, the lowest training loss times
+    ``1 + penalty * (best validation ETV - own)``; not where the veto does not apply."""
+    cands = [state(1.0), state(0.9), state(0.85), state(0.2, failed=True)]
+    scores = [0.8, 1.0, 0.75, 1.2]  # the failed one's score is never the best
+    assert choose(cands, scores, veto=0.1)[0] == 2  # the loss alone: 0.85
+    index, basis = choose(cands, scores, veto=0.1, penalty=1.0)
+    # 1.0 x 1.2 = 1.2, 0.9 x 1.0 = 0.9, 0.85 x 1.25 = 1.0625: the start that gives up 0.25 of validation ETV pays
+    assert index == 1 and basis.endswith("validation penalty 1")
+    assert choose(cands, scores, veto=0.1, penalty=0.1)[0] == 2  # 0.85 x 1.025 < 0.9: a small penalty keeps the loss
+    assert choose(cands, scores, veto=0.1, penalty=0.0)[0] == 2  # a penalty of 0 is the loss alone
+    assert choose(cands, [float("nan"), 1.0, 0.5, 1.0], veto=0.1, penalty=1.0)[0] == 2  # the first unscored: loss
+    burst = [dataclasses.replace(c, init={"model": "alif_asc", "burst": 1}) for c in cands]
+    assert choose(burst, scores, veto=0.1, penalty=1.0)[0] == 2  # bursting starts: no veto, no penalty
+    with pytest.raises(ValueError, match="validation_penalty"):
+        FitConfig(validation_penalty=-1.0)
+
+
 def test_choose_among_variants_keeps_an_extension_only_by_a_loss_margin():
     """``model="auto"`` (round 4): the veto within each variant, then another variant's pick replaces the first
     variant's (ALIF's) only where its training loss is lower by at least ``margin``."""
