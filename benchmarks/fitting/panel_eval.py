@@ -169,6 +169,9 @@ VARIANTS.update(burst_x3=dict(VARIANTS["sub_band_both"], burst_restarts=3, burst
 # round 21, round 20's default (reset_x3) with one change: the starts that the validation veto keeps are ranked by
 # their training loss times 1 + 1.0 x (the best validation ETV among them - their own), not by the loss alone
 VARIANTS.update(val_penalty1=dict(VARIANTS["reset_x3"], validation_penalty=1.0))
+# round 22, round 20's default with one change: a kept fit whose adaptation is weaker than 0.03 (adapt_scale) gets a
+# tau_adapt interval that spans tau_adapt's bounds (the fits are the same; only that interval and its flag differ)
+VARIANTS.update(weak_adapt003=dict(VARIANTS["reset_x3"], weak_adaptation=0.03))
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),

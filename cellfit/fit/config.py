@@ -178,6 +178,11 @@ class FitConfig:
     contain their values (:func:`cellfit.fit.select.equivalent_candidates`; None: the refits alone). Chosen
     on the development panels (FITTING.md, round 5): 0.02 put the truth inside the one tau_adapt interval
     that missed it, with the median width unchanged; 0.05-0.2 did the same with wider intervals."""
+    weak_adaptation: Optional[float] = None
+    """A kept fit whose spike-triggered adaptation (``adapt_scale``, threshold units per spike) is weaker than
+    this: its tau_adapt interval spans ``tau_adapt_bounds_ms`` (and is flagged), since an adaptation that weak
+    barely moves the spikes and the data cannot time it (fits of such cells put tau_adapt anywhere between
+    20 and 350 ms whatever the truth). None: the refits' interval as for any other cell (FITTING.md, round 22)."""
     start_gap: Optional[float] = 0.5
     """Each end of the tau_adapt interval is then moved this fraction of the way (in log tau_adapt) towards
     the fitted tau_adapt of the nearest start outside the interval on that side (the kept fit's variant, not
@@ -326,6 +331,8 @@ class FitConfig:
             raise ValueError(f"restarts must be >= 1 and bootstrap >= 0, got {self.restarts}, {self.bootstrap}")
         if self.validation_veto is not None and not self.validation_veto >= 0.0:
             raise ValueError(f"validation_veto must be None or >= 0, got {self.validation_veto}")
+        if self.weak_adaptation is not None and not self.weak_adaptation >= 0.0:
+            raise ValueError(f"weak_adaptation must be None or >= 0, got {self.weak_adaptation}")
         if self.validation_penalty is not None and not self.validation_penalty >= 0.0:
             raise ValueError(f"validation_penalty must be None or >= 0, got {self.validation_penalty}")
         if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):

@@ -61,7 +61,7 @@ from cellfit.fit.metrics import etv_components
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
-           "widen_to_starts", "SEARCHED"]
+           "widen_to_starts", "widen_if_weak", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -516,6 +516,14 @@ def widen_to_starts(lo: float, hi: float, starts: Sequence[float], fraction: Opt
     return lo, hi
 
 
+def widen_if_weak(lo: float, hi: float, adapt_scale: Optional[float], config: FitConfig) -> tuple[float, float]:
+    """A tau_adapt interval ``(lo, hi)`` widened to ``config.tau_adapt_bounds_ms`` where the fit's ``adapt_scale``
+    is weaker (in magnitude) than ``config.weak_adaptation`` (an adaptation too weak to time); else unchanged."""
+    if config.weak_adaptation is None or adapt_scale is None or not abs(adapt_scale) < config.weak_adaptation:
+        return lo, hi
+    return min(lo, float(config.tau_adapt_bounds_ms[0])), max(hi, float(config.tau_adapt_bounds_ms[1]))
+
+
 def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
     """A bootstrap resample of a cell's training traces: epochs with replacement, then repeats within each."""
     R, E, _ = data.current.shape
@@ -537,7 +545,9 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
     (parameter dicts of the candidates the data cannot tell apart from it,
     :func:`equivalent_candidates`); the interval of :data:`SEARCHED` (tau_adapt) then reaches
     ``config.start_gap`` of the way towards the nearest of the ``starts`` (parameter dicts of every start
-    of the kept fit's variant that did not fail) outside it (:func:`widen_to_starts`). A time constant
+    of the kept fit's variant that did not fail) outside it (:func:`widen_to_starts`), and spans
+    ``config.tau_adapt_bounds_ms`` where the estimate's ``adapt_scale`` is weaker than ``config.weak_adaptation``
+    (an adaptation too weak to time). A time constant
     whose interval spans more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not
     determined by the data.
     """
@@ -555,6 +565,7 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
         lo, hi = min(float(lo), *also), max(float(hi), *also)
         if name == SEARCHED:
             lo, hi = widen_to_starts(lo, hi, [float(c[name]) for c in starts if name in c], config.start_gap)
+            lo, hi = widen_if_weak(lo, hi, estimate.get("adapt_scale"), config)
         table[name] = [lo, hi]
         if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:
             loose.append(name)

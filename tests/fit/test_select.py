@@ -342,6 +342,23 @@ def test_interval_of_tau_adapt_reaches_towards_the_other_starts():
         FitConfig(start_gap=1.5)
 
 
+def test_a_weak_adaptation_gets_a_tau_adapt_interval_over_its_whole_range():
+    """``FitConfig.weak_adaptation`` (round 22): a kept fit whose adapt_scale is weaker than it gets a tau_adapt
+    interval that spans ``tau_adapt_bounds_ms``, flagged; the other intervals, and a stronger adaptation's, stay."""
+    cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5, start_gap=None, weak_adaptation=0.03)
+    refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]
+    estimate = dict(tau_m_ms=20.0, tau_adapt_ms=100.0, adapt_scale=0.02, gain=1.5, bias=0.5)
+    plain, plain_loose = interval_table(refits, estimate, dataclasses.replace(cfg, weak_adaptation=None))
+    table, loose = interval_table(refits, estimate, cfg)
+    assert plain_loose == [] and plain["tau_adapt_ms"][1] / plain["tau_adapt_ms"][0] < 1.5  # determined without
+    assert table["tau_adapt_ms"] == [5.0, 5000.0] and loose == ["tau_adapt_ms"]  # FitConfig's tau_adapt bounds
+    assert table["tau_m_ms"] == plain["tau_m_ms"] and table["gain"] == plain["gain"]
+    for strong in (0.03, -0.5):  # not weaker than 0.03, or a strong negative one: tau_adapt's interval unchanged
+        assert interval_table(refits, dict(estimate, adapt_scale=strong), cfg)[0]["tau_adapt_ms"] == plain["tau_adapt_ms"]
+    with pytest.raises(ValueError, match="weak_adaptation"):
+        FitConfig(weak_adaptation=-0.1)
+
+
 def test_variant_members_are_the_kept_variants_candidates_that_did_not_fail():
     cands = [state(1.0), state(0.5, failed=True), state(0.7)]
     cands[2] = dataclasses.replace(cands[2], init={"model": "alif_asc"})
