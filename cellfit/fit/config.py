@@ -182,7 +182,7 @@ class FitConfig:
     """A kept fit whose spike-triggered adaptation (``adapt_scale``, threshold units per spike) is weaker than
     this: its tau_adapt interval spans ``tau_adapt_bounds_ms`` (and is flagged), since an adaptation that weak
     barely moves the spikes and the data cannot time it (fits of such cells put tau_adapt anywhere between
-    20 and 350 ms whatever the truth). None: the refits' interval as for any other cell (FITTING.md, round 22)."""
+    50 and 350 ms whatever the truth). None: the refits' interval as for any other cell (FITTING.md, round 22)."""
     start_gap: Optional[float] = 0.5
     """Each end of the tau_adapt interval is then moved this fraction of the way (in log tau_adapt) towards
     the fitted tau_adapt of the nearest start outside the interval on that side (the kept fit's variant, not
