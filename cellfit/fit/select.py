@@ -426,7 +426,7 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         pool = _not_vetoed(members, candidates, scores, veto)
         if not pool:
             return None
-        if penalty is None or not finite(members[0]) or candidates[members[0]].init.get("burst"):
+        if penalty is None or not _veto_applies(members, candidates, scores):
             return lowest(pool)
         return _penalised(pool, candidates, scores, penalty)
 
@@ -464,10 +464,17 @@ def _not_vetoed(members: Sequence[int], candidates: Sequence[CellFitState], scor
     for the bursting candidates, ``FitConfig.burst_starts``: the validation seconds come after the epoch's onset, which
     holds the bursts, and score good bursting fits about 0)."""
     alive = [i for i in members if not candidates[i].failed]
-    first = members[0]
-    if not math.isfinite(scores[first]) or candidates[first].init.get("burst"):  # bursting starts: no veto
+    if not _veto_applies(members, candidates, scores):
         return alive
+    first = members[0]
     return [i for i in alive if i == first or scores[i] >= scores[first] - veto]
+
+
+def _veto_applies(members: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float]) -> bool:
+    """Whether the validation seconds judge the candidates of one variant (``members``, first = its best grid
+    point): its first has a validation score and is not a bursting start (``FitConfig.burst_starts``)."""
+    first = members[0]
+    return math.isfinite(scores[first]) and not candidates[first].init.get("burst")
 
 
 def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], chosen: int,
