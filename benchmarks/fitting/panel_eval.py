@@ -172,6 +172,10 @@ VARIANTS.update(val_penalty1=dict(VARIANTS["reset_x3"], validation_penalty=1.0))
 # round 22, round 20's default with one change: a kept fit whose adaptation is weaker than 0.03 (adapt_scale) gets a
 # tau_adapt interval that spans tau_adapt's bounds (the fits are the same; only that interval and its flag differ)
 VARIANTS.update(weak_adapt003=dict(VARIANTS["reset_x3"], weak_adaptation=0.03))
+# round 23, round 20's default with wider tau_adapt intervals (the fits are the same): each end reaches all the way
+# to the nearest start outside it (start_gap 1.0), an end with no start beyond it a quarter of the way to tau_adapt's
+# bound on that side, and a fit weaker than 0.03 (adapt_scale) spans the bounds
+VARIANTS.update(wide_tau=dict(VARIANTS["reset_x3"], start_gap=1.0, bound_gap=0.25, weak_adaptation=0.03))
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),

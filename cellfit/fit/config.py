@@ -192,6 +192,11 @@ class FitConfig:
     interval than to a start the data ranked lower. None: no such widening. FITTING.md, round 7: on the
     development and probe cells the truth lay inside 20 of 21 tau_adapt intervals instead of 18 (median
     width 3.7x -> 5.7x), at no cost in fit time."""
+    bound_gap: Optional[float] = None
+    """An end of the tau_adapt interval with no start beyond it (the interval already holds the outermost
+    start's tau_adapt on that side, of a search from two or more starts) is moved this fraction of the way (in log) towards ``tau_adapt_bounds_ms``
+    on that side: beyond the outermost start nothing was tried either (:func:`cellfit.fit.select.widen_to_starts`).
+    None: such an end stays (FITTING.md, round 23)."""
     tau_mem_init_ms: float = 20.0
     tau_adapt_init_ms: float = 100.0
     adapt_scale_init: float = 0.5
@@ -356,6 +361,8 @@ class FitConfig:
             raise ValueError(f"equivalent_loss must be None or >= 0, got {self.equivalent_loss}")
         if self.start_gap is not None and not (0.0 <= self.start_gap <= 1.0):
             raise ValueError(f"start_gap must be None or in [0, 1], got {self.start_gap}")
+        if self.bound_gap is not None and not (0.0 <= self.bound_gap <= 1.0):
+            raise ValueError(f"bound_gap must be None or in [0, 1], got {self.bound_gap}")
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
             raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
                              f"{self.interval_level}, {self.undetermined_ratio}")

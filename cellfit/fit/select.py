@@ -510,17 +510,27 @@ def variant_members(candidates: Sequence[CellFitState], chosen: int) -> list[int
     return [i for i in _variant_of(candidates, chosen) if not candidates[i].failed]
 
 
-def widen_to_starts(lo: float, hi: float, starts: Sequence[float], fraction: Optional[float]) -> tuple[float, float]:
+def widen_to_starts(lo: float, hi: float, starts: Sequence[float], fraction: Optional[float],
+                    bounds: Optional[tuple] = None, bound_fraction: Optional[float] = None) -> tuple[float, float]:
     """``(lo, hi)`` with each end moved ``fraction`` of the way, in log, towards the nearest of ``starts``
-    (positive values, e.g. the fitted tau_adapt of every start) outside the interval on that side; an end
-    with no start beyond it stays. ``fraction`` None or 0: unchanged."""
+    (positive values, e.g. the fitted tau_adapt of every start) outside the interval on that side. An end
+    with no start beyond it moves ``bound_fraction`` of the way towards ``bounds`` (``(low, high)``, the
+    parameter's range) on that side, since beyond the outermost start nothing was tried either; without
+    ``bounds`` or ``bound_fraction`` it stays. ``fraction`` None or 0: that reach is off."""
+    def towards(end: float, target: float, f: Optional[float]) -> float:
+        return math.exp(math.log(end) + f * (math.log(target) - math.log(end))) if f else end
+
     below = [v for v in starts if v < lo]
     above = [v for v in starts if v > hi]
-    if fraction and below:
-        lo = math.exp(math.log(lo) + fraction * (math.log(max(below)) - math.log(lo)))
-    if fraction and above:
-        hi = math.exp(math.log(hi) + fraction * (math.log(min(above)) - math.log(hi)))
-    return lo, hi
+    if below:
+        new_lo = towards(lo, max(below), fraction)
+    else:
+        new_lo = towards(lo, float(bounds[0]), bound_fraction) if bounds is not None and lo > bounds[0] else lo
+    if above:
+        new_hi = towards(hi, min(above), fraction)
+    else:
+        new_hi = towards(hi, float(bounds[1]), bound_fraction) if bounds is not None and hi < bounds[1] else hi
+    return new_lo, new_hi
 
 
 def widen_if_weak(lo: float, hi: float, adapt_scale: Optional[float], config: FitConfig) -> tuple[float, float]:
@@ -552,7 +562,8 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
     (parameter dicts of the candidates the data cannot tell apart from it,
     :func:`equivalent_candidates`); the interval of :data:`SEARCHED` (tau_adapt) then reaches
     ``config.start_gap`` of the way towards the nearest of the ``starts`` (parameter dicts of every start
-    of the kept fit's variant that did not fail) outside it (:func:`widen_to_starts`), and spans
+    of the kept fit's variant that did not fail) outside it, or, at an end with no start beyond it (of two or
+    more), ``config.bound_gap`` of the way towards ``config.tau_adapt_bounds_ms`` (:func:`widen_to_starts`), and spans
     ``config.tau_adapt_bounds_ms`` where the estimate's ``adapt_scale`` is weaker than ``config.weak_adaptation``
     (an adaptation too weak to time). A time constant
     whose interval spans more than a factor ``config.undetermined_ratio`` (hi / lo) is reported as not
@@ -571,7 +582,9 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
         also = [estimate[name], *(e[name] for e in equivalent if name in e)]
         lo, hi = min(float(lo), *also), max(float(hi), *also)
         if name == SEARCHED:
-            lo, hi = widen_to_starts(lo, hi, [float(c[name]) for c in starts if name in c], config.start_gap)
+            searched = [float(c[name]) for c in starts if name in c]
+            bounds = config.tau_adapt_bounds_ms if len(searched) > 1 else None  # a search, not one start
+            lo, hi = widen_to_starts(lo, hi, searched, config.start_gap, bounds, config.bound_gap)
             lo, hi = widen_if_weak(lo, hi, estimate.get("adapt_scale"), config)
         table[name] = [lo, hi]
         if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:

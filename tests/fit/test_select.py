@@ -342,6 +342,31 @@ def test_interval_of_tau_adapt_reaches_towards_the_other_starts():
         FitConfig(start_gap=1.5)
 
 
+def test_an_end_with_no_start_beyond_it_reaches_towards_the_bound():
+    """``bound_gap`` (round 23): an end of the tau_adapt interval with no start beyond it moves that fraction of the
+    way, in log, towards the parameter's bound on that side; an end with a start beyond it reaches the start."""
+    bounds = (5.0, 5000.0)
+    lo, hi = widen_to_starts(20.0, 300.0, [20.0, 50.0, 300.0, 800.0], 1.0, bounds, 0.25)
+    assert (lo, hi) == pytest.approx((20.0 * (5.0 / 20.0) ** 0.25, 800.0))  # no start below 20: a quarter to 5
+    assert widen_to_starts(20.0, 900.0, [20.0, 800.0], 0.5, bounds, 0.5) == pytest.approx((10.0, 900.0 * (5000.0 / 900.0) ** 0.5))
+    assert widen_to_starts(20.0, 300.0, [20.0, 800.0], 0.5, bounds, None) == pytest.approx((20.0, (300.0 * 800.0) ** 0.5))
+    assert widen_to_starts(20.0, 300.0, [20.0, 800.0], 0.5) == pytest.approx((20.0, (300.0 * 800.0) ** 0.5))
+    assert widen_to_starts(4.0, 300.0, [800.0], 0.5, bounds, 0.5)[0] == 4.0  # already past the bound: stays
+    cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5, start_gap=1.0, bound_gap=0.25)
+    refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]
+    estimate = dict(tau_m_ms=20.0, tau_adapt_ms=100.0, adapt_scale=0.5, gain=1.5, bias=0.5)
+    starts = [dict(estimate, tau_adapt_ms=ta) for ta in (100.0, 800.0)]  # none below the interval
+    plain, _ = interval_table(refits, estimate, dataclasses.replace(cfg, bound_gap=None), (), starts)
+    table, _ = interval_table(refits, estimate, cfg, (), starts)
+    assert table["tau_adapt_ms"] == pytest.approx([plain["tau_adapt_ms"][0] * (5.0 / plain["tau_adapt_ms"][0]) ** 0.25,
+                                                   800.0])
+    one, _ = interval_table(refits, estimate, cfg, (), starts[:1])  # one start is not a search: no bound reach
+    assert one == interval_table(refits, estimate, dataclasses.replace(cfg, bound_gap=None), (), starts[:1])[0]
+    assert one["tau_adapt_ms"][0] == plain["tau_adapt_ms"][0] and one["tau_adapt_ms"][1] < 800.0
+    with pytest.raises(ValueError, match="bound_gap"):
+        FitConfig(bound_gap=2.0)
+
+
 def test_a_weak_adaptation_gets_a_tau_adapt_interval_over_its_whole_range():
     """``FitConfig.weak_adaptation`` (round 22): a kept fit whose adapt_scale is weaker than it gets a tau_adapt
     interval that spans ``tau_adapt_bounds_ms``, flagged; the other intervals, and a stronger adaptation's, stay."""

@@ -5,6 +5,7 @@ Usage::
     python benchmarks/fitting/probes/alif_probe_cells.py slow OUT_CACHE
     python benchmarks/fitting/probes/alif_probe_cells.py fast OUT_CACHE
     python benchmarks/fitting/panel_eval.py OUT_CACHE rows.jsonl --label probe_slow --variant spike_init3
+    python benchmarks/fitting/probes/alif_probe_cells.py fast OUT_CACHE --seed 81   # another draw (round 23)
 
 ``slow``: six cells (ids 995000011-016, seed 78) with slow adaptation, next to the test panel's "slow
 membrane, slow adaptation" family (tau_m 20-34 ms instead of 35-55, tau_adapt 350-1000 ms instead of
@@ -36,13 +37,16 @@ FAST_FS = CellSpec("alif", "FS", dict(tau_m_ms=(5.0, 9.0), tau_adapt_ms=(15.0, 4
 KINDS = {"slow": ([SLOW] * 6, 78, 995000011, 98), "fast": ([FAST_RS] * 3 + [FAST_FS] * 3, 79, 995000021, 97)}
 
 
-def main(kind: str, out: str) -> None:
-    specs, seed, first_id, tag = KINDS[kind]
+def main(kind: str, out: str, seed: int | None = None) -> None:
+    """Write ``kind``'s cells to ``out``; ``seed`` (default the kind's own) draws other cells of the same ranges."""
+    specs, kind_seed, first_id, tag = KINDS[kind]
+    seed = kind_seed if seed is None else seed
     cells = build_panel(specs, seed=seed, first_id=first_id, tag=tag)
     print("wrote", write_synthetic_cache(out, cells, seed=seed))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
-        raise SystemExit("usage: alif_probe_cells.py slow|fast OUT_CACHE")
-    main(*sys.argv[1:])
+    args = sys.argv[1:]
+    if len(args) not in (2, 4) or args[0] not in KINDS or (len(args) == 4 and (args[2] != "--seed" or not args[3].isdigit())):
+        raise SystemExit("usage: alif_probe_cells.py slow|fast OUT_CACHE [--seed N]")
+    main(args[0], args[1], int(args[3]) if len(args) == 4 else None)
