@@ -184,7 +184,8 @@ VARIANTS.update(wide_tau=dict(VARIANTS["reset_x3"], start_gap=1.0, bound_gap=0.2
 #: start for a cell whose traces start with a burst (before round 15), and those of rounds 1-17 fit no cell under
 #: the plain voltage fit's floor both ways (before round 18), those of rounds 1-18 no cell under the band of
 #: round 18 (before round 19), and those of rounds 1-19 start a bursting cell's bursting and reset candidates from
-#: its best start alone (before round 20)
+#: its best start alone (before round 20), and those of rounds 1-22 have no bound reach and no weak-adaptation
+#: interval, unless they name one (before round 23; their start_gap is named since round 7)
 VARIANTS = {name: (v if name == "default" else
                    dict(v, **({} if "voltage_spike_tau_ms" in v else dict(voltage_spike_tau_ms=())),
                         **({} if "start_gap" in v else dict(start_gap=None)),
@@ -197,7 +198,9 @@ VARIANTS = {name: (v if name == "default" else
                         **({} if "sub_low_r2" in v else dict(sub_low_r2=None)),
                         **({} if "sub_default_below" in v else dict(sub_default_below=None)),
                         **({} if "burst_restarts" in v else dict(burst_restarts=1)),
-                        **({} if "burst_reset_restarts" in v else dict(burst_reset_restarts=1))))
+                        **({} if "burst_reset_restarts" in v else dict(burst_reset_restarts=1)),
+                        **({} if "bound_gap" in v else dict(bound_gap=None)),
+                        **({} if "weak_adaptation" in v else dict(weak_adaptation=None))))
             for name, v in VARIANTS.items()}
 
 

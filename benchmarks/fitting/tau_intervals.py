@@ -9,8 +9,8 @@ Usage::
 
 For every ALIF cell of the rows (``panel_eval.py`` rows of round 20's default, ``--variant reset_x3``: the kept
 fit's tau_adapt interval, written with ``start_gap`` 0.5, and every start's fitted tau_adapt) this recomputes the
-interval with the library's rules (:func:`cellfit.fit.select.widen_to_starts`, :func:`~cellfit.fit.select.widen_if_weak`)
-for a grid of
+interval with the library's rules (:func:`cellfit.fit.select.widen_to_starts`,
+:func:`~cellfit.fit.select.widen_if_weak`) for a grid of
 
 - ``start_gap``: how far each end reaches, in log, towards the nearest start outside it (0.5 today, 1 all the way;
   from the recorded interval, which already went 0.5 of the way, that is ``(start_gap - 0.5) / 0.5`` of the rest);
@@ -35,6 +35,16 @@ from cellfit.fit.select import widen_if_weak, widen_to_starts
 
 NAME = "tau_adapt_ms"
 RECORDED_GAP = 0.5  # start_gap when the rows were written (round 7's default)
+
+
+def alif_rows(paths: list[str], labels: list[str], variant: str) -> list[dict]:
+    """The rows of ``variant``'s ALIF cells fitted (with intervals) under ``labels`` in the JSON-lines ``paths``."""
+    cells = []
+    for path in paths:
+        with open(path) as fh:
+            cells += [r for r in map(json.loads, filter(str.strip, fh)) if r["variant"] == variant
+                      and r["family"] == "alif" and r["label"] in labels and r["status"] == "ok" and r["intervals"]]
+    return cells
 
 
 def starts_of(row: dict) -> list[float]:
@@ -80,11 +90,7 @@ def main() -> None:
     ap.add_argument("--bound-gap", type=float, nargs="+", default=[0.0, 0.25, 0.5])
     ap.add_argument("--weak", type=float, nargs="+", default=[0.0, 0.03], help="0: off")
     a = ap.parse_args()
-    cells = []
-    for path in a.rows:
-        with open(path) as fh:
-            cells += [r for r in map(json.loads, filter(str.strip, fh)) if r["variant"] == a.variant
-                      and r["family"] == "alif" and r["label"] in a.label and r["status"] == "ok" and r["intervals"]]
+    cells = alif_rows(a.rows, a.label, a.variant)
     groups = {"all": cells}
     for g in a.groups:
         name, labels = g.split("=")

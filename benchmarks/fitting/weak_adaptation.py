@@ -16,12 +16,12 @@ the truth, how many fits count as weak, and the median width (hi / lo). Choose t
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
 from cellfit.fit import FitConfig
 from cellfit.fit.select import widen_if_weak
+from tau_intervals import alif_rows  # this folder (run as a script)
 
 NAME = "tau_adapt_ms"
 
@@ -33,11 +33,7 @@ def main() -> None:
     ap.add_argument("--variant", default="reset_x3", help="the rows' variant (its fits; default round 20's)")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.02, 0.03, 0.05, 0.06, 0.1])
     a = ap.parse_args()
-    cells = []
-    for path in a.rows:
-        with open(path) as fh:
-            cells += [r for r in map(json.loads, filter(str.strip, fh)) if r["variant"] == a.variant
-                      and r["family"] == "alif" and r["label"] in a.label and r["status"] == "ok" and r["intervals"]]
+    cells = alif_rows(a.rows, a.label, a.variant)
     n = len(cells)
     print(f"{n} ALIF cells ({', '.join(a.label)}; variant {a.variant})\n")
     print("| weak below (adapt_scale) | weak fits | target | truth inside | flagged | median width |")

@@ -178,25 +178,26 @@ class FitConfig:
     contain their values (:func:`cellfit.fit.select.equivalent_candidates`; None: the refits alone). Chosen
     on the development panels (FITTING.md, round 5): 0.02 put the truth inside the one tau_adapt interval
     that missed it, with the median width unchanged; 0.05-0.2 did the same with wider intervals."""
-    weak_adaptation: Optional[float] = None
+    weak_adaptation: Optional[float] = 0.03
     """A kept fit whose spike-triggered adaptation (``adapt_scale``, threshold units per spike) is weaker than
     this: its tau_adapt interval spans ``tau_adapt_bounds_ms`` (and is flagged), since an adaptation that weak
     barely moves the spikes and the data cannot time it (fits of such cells put tau_adapt anywhere between
-    50 and 350 ms whatever the truth). None: the refits' interval as for any other cell (FITTING.md, round 22)."""
-    start_gap: Optional[float] = 0.5
+    50 and 350 ms whatever the truth). None: the refits' interval as for any other cell. FITTING.md, rounds 22
+    (opt-in) and 23 (the default, with ``start_gap`` 1.0 and ``bound_gap`` 0.25)."""
+    start_gap: Optional[float] = 1.0
     """Each end of the tau_adapt interval is then moved this fraction of the way (in log tau_adapt) towards
     the fitted tau_adapt of the nearest start outside the interval on that side (the kept fit's variant, not
     failed, vetoed or not; :func:`cellfit.fit.select.widen_to_starts`). Gradient descent moves a start's
     tau_adapt only part of the way, so the starts sample tau_adapt on a coarse grid, and the gap between the
-    interval and the next start was never tried; 0.5 (the geometric midpoint) adds the values closer to the
-    interval than to a start the data ranked lower. None: no such widening. FITTING.md, round 7: on the
-    development and probe cells the truth lay inside 20 of 21 tau_adapt intervals instead of 18 (median
-    width 3.7x -> 5.7x), at no cost in fit time."""
-    bound_gap: Optional[float] = None
+    interval and the next start was never tried; 1.0 reaches the next start. None: no such widening.
+    FITTING.md, round 7 (0.5, the geometric midpoint: the truth inside 20 of 21 development and probe intervals
+    instead of 18) and round 23 (1.0 with ``bound_gap`` 0.25 and ``weak_adaptation`` 0.03: inside 51 of 51
+    instead of 46, median width 4.7x -> 9.7x; on fresh test draws 10 of 12 instead of 9), at no cost in fit time."""
+    bound_gap: Optional[float] = 0.25
     """An end of the tau_adapt interval with no start beyond it (the interval already holds the outermost
-    start's tau_adapt on that side, of a search from two or more starts) is moved this fraction of the way (in log) towards ``tau_adapt_bounds_ms``
-    on that side: beyond the outermost start nothing was tried either (:func:`cellfit.fit.select.widen_to_starts`).
-    None: such an end stays (FITTING.md, round 23)."""
+    start's tau_adapt on that side, of a search from two or more starts) is moved this fraction of the way
+    (in log) towards ``tau_adapt_bounds_ms`` on that side: beyond the outermost start nothing was tried
+    either (:func:`cellfit.fit.select.widen_to_starts`). None: such an end stays (FITTING.md, round 23)."""
     tau_mem_init_ms: float = 20.0
     tau_adapt_init_ms: float = 100.0
     adapt_scale_init: float = 0.5

@@ -32,8 +32,10 @@ trained on:
    the data (many values predict the spikes about equally well). Each interval also contains the
    values of the starts the data cannot tell apart from the kept fit (:func:`equivalent_candidates`:
    not vetoed, training loss within ``config.equivalent_loss`` of the kept one's), and the tau_adapt
-   interval reaches part of the way (``config.start_gap``) towards the nearest other start on each side
-   (:func:`widen_to_starts`): the starts sample tau_adapt coarsely, and between them nothing was tried.
+   interval reaches (``config.start_gap``: all the way) to the nearest other start on each side, and
+   past the outermost start part of the way (``config.bound_gap``) towards its bound
+   (:func:`widen_to_starts`): the starts sample tau_adapt coarsely, and between and beyond them nothing was
+   tried; an adaptation too weak to time gets tau_adapt's whole range (:func:`widen_if_weak`).
 """
 
 from __future__ import annotations

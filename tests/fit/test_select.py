@@ -348,9 +348,11 @@ def test_an_end_with_no_start_beyond_it_reaches_towards_the_bound():
     bounds = (5.0, 5000.0)
     lo, hi = widen_to_starts(20.0, 300.0, [20.0, 50.0, 300.0, 800.0], 1.0, bounds, 0.25)
     assert (lo, hi) == pytest.approx((20.0 * (5.0 / 20.0) ** 0.25, 800.0))  # no start below 20: a quarter to 5
-    assert widen_to_starts(20.0, 900.0, [20.0, 800.0], 0.5, bounds, 0.5) == pytest.approx((10.0, 900.0 * (5000.0 / 900.0) ** 0.5))
-    assert widen_to_starts(20.0, 300.0, [20.0, 800.0], 0.5, bounds, None) == pytest.approx((20.0, (300.0 * 800.0) ** 0.5))
-    assert widen_to_starts(20.0, 300.0, [20.0, 800.0], 0.5) == pytest.approx((20.0, (300.0 * 800.0) ** 0.5))
+    halfway = (10.0, (900.0 * 5000.0) ** 0.5)  # no start beyond either end: half of the way to each bound
+    assert widen_to_starts(20.0, 900.0, [20.0, 800.0], 0.5, bounds, 0.5) == pytest.approx(halfway)
+    midpoint = (20.0, (300.0 * 800.0) ** 0.5)
+    assert widen_to_starts(20.0, 300.0, [20.0, 800.0], 0.5, bounds, None) == pytest.approx(midpoint)
+    assert widen_to_starts(20.0, 300.0, [20.0, 800.0], 0.5) == pytest.approx(midpoint)
     assert widen_to_starts(4.0, 300.0, [800.0], 0.5, bounds, 0.5)[0] == 4.0  # already past the bound: stays
     cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5, start_gap=1.0, bound_gap=0.25)
     refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]

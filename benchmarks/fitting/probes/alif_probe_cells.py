@@ -47,6 +47,7 @@ def main(kind: str, out: str, seed: int | None = None) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if len(args) not in (2, 4) or args[0] not in KINDS or (len(args) == 4 and (args[2] != "--seed" or not args[3].isdigit())):
+    seeded = len(args) == 4 and args[2] == "--seed" and args[3].isdigit()
+    if len(args) not in (2, 4) or args[0] not in KINDS or (len(args) == 4 and not seeded):
         raise SystemExit("usage: alif_probe_cells.py slow|fast OUT_CACHE [--seed N]")
     main(args[0], args[1], int(args[3]) if len(args) == 4 else None)
