@@ -9,8 +9,8 @@ Usage::
 
 For every ALIF cell of the rows (``panel_eval.py`` rows of round 20's default, ``--variant reset_x3``: the kept
 fit's tau_adapt interval, written with ``start_gap`` 0.5, and every start's fitted tau_adapt) this recomputes the
-interval with the library's rules (:func:`cellfit.fit.select.widen_to_starts`,
-:func:`~cellfit.fit.select.widen_if_weak`) for a grid of
+interval with the library's rule (:func:`cellfit.fit.select.widen_searched`, as ``interval_table``) for a grid
+of
 
 - ``start_gap``: how far each end reaches, in log, towards the nearest start outside it (0.5 today, 1 all the way;
   from the recorded interval, which already went 0.5 of the way, that is ``(start_gap - 0.5) / 0.5`` of the rest);
@@ -31,7 +31,7 @@ import json
 import numpy as np
 
 from cellfit.fit import FitConfig
-from cellfit.fit.select import widen_if_weak, widen_to_starts
+from cellfit.fit.select import widen_searched
 
 NAME = "tau_adapt_ms"
 RECORDED_GAP = 0.5  # start_gap when the rows were written (round 7's default)
@@ -59,12 +59,9 @@ def interval(row: dict, start_gap: float, bound_gap: float | None, weak: float |
     if start_gap < RECORDED_GAP:
         raise ValueError("the recorded intervals already reach 0.5 of the way: start_gap must be >= 0.5")
     lo, hi = row["intervals"][NAME]
-    starts = starts_of(row)
-    config = FitConfig(weak_adaptation=weak)
-    bounds = config.tau_adapt_bounds_ms if len(starts) > 1 else None
     rest = (start_gap - RECORDED_GAP) / (1.0 - RECORDED_GAP)
-    lo, hi = widen_to_starts(lo, hi, starts, rest, bounds, bound_gap)
-    return widen_if_weak(lo, hi, row["adapt_scale"], config)
+    config = FitConfig(start_gap=rest, bound_gap=bound_gap, weak_adaptation=weak)
+    return widen_searched(lo, hi, starts_of(row), row["adapt_scale"], config)  # the library's rule
 
 
 def score(cells: list[dict], start_gap: float, bound_gap: float | None, weak: float | None) -> str:

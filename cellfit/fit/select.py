@@ -63,7 +63,7 @@ from cellfit.fit.metrics import etv_components
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
-           "widen_to_starts", "widen_if_weak", "SEARCHED"]
+           "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -543,6 +543,17 @@ def widen_if_weak(lo: float, hi: float, adapt_scale: Optional[float], config: Fi
     return min(lo, float(config.tau_adapt_bounds_ms[0])), max(hi, float(config.tau_adapt_bounds_ms[1]))
 
 
+def widen_searched(lo: float, hi: float, searched: Sequence[float], adapt_scale: Optional[float],
+                   config: FitConfig) -> tuple[float, float]:
+    """The tau_adapt interval ``(lo, hi)`` widened as :func:`interval_table` widens it: towards the ``searched``
+    starts' fitted tau_adapt (``config.start_gap``), past the outermost start towards ``config.tau_adapt_bounds_ms``
+    (``config.bound_gap``; only for a search, two or more starts) and over those bounds for an adaptation weaker
+    than ``config.weak_adaptation`` (:func:`widen_to_starts`, :func:`widen_if_weak`)."""
+    bounds = config.tau_adapt_bounds_ms if len(searched) > 1 else None  # one start is no search
+    lo, hi = widen_to_starts(lo, hi, searched, config.start_gap, bounds, config.bound_gap)
+    return widen_if_weak(lo, hi, adapt_scale, config)
+
+
 def resample_traces(data: TrainingSet, rng: np.random.Generator) -> TrainingSet:
     """A bootstrap resample of a cell's training traces: epochs with replacement, then repeats within each."""
     R, E, _ = data.current.shape
@@ -585,9 +596,7 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
         lo, hi = min(float(lo), *also), max(float(hi), *also)
         if name == SEARCHED:
             searched = [float(c[name]) for c in starts if name in c]
-            bounds = config.tau_adapt_bounds_ms if len(searched) > 1 else None  # a search, not one start
-            lo, hi = widen_to_starts(lo, hi, searched, config.start_gap, bounds, config.bound_gap)
-            lo, hi = widen_if_weak(lo, hi, estimate.get("adapt_scale"), config)
+            lo, hi = widen_searched(lo, hi, searched, estimate.get("adapt_scale"), config)
         table[name] = [lo, hi]
         if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:
             loose.append(name)

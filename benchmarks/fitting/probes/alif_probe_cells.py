@@ -20,7 +20,7 @@ remedy is chosen on them and on the development panels, then checked on a fresh 
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 from cellfit.data.synthetic.allen_format import write_synthetic_cache
 from cellfit.data.synthetic.panels import _ALIF, _NOISE, CellSpec, build_panel
@@ -46,8 +46,9 @@ def main(kind: str, out: str, seed: int | None = None) -> None:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    seeded = len(args) == 4 and args[2] == "--seed" and args[3].isdigit()
-    if len(args) not in (2, 4) or args[0] not in KINDS or (len(args) == 4 and not seeded):
-        raise SystemExit("usage: alif_probe_cells.py slow|fast OUT_CACHE [--seed N]")
-    main(args[0], args[1], int(args[3]) if len(args) == 4 else None)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("kind", choices=sorted(KINDS))
+    ap.add_argument("out", help="the cache folder to write")
+    ap.add_argument("--seed", type=int, help="another draw of the same ranges (default the kind's own seed)")
+    a = ap.parse_args()
+    main(a.kind, a.out, a.seed)
