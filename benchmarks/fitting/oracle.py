@@ -32,8 +32,9 @@ from panel_eval import VARIANTS, specimen_ids  # this folder (run as a script)
 
 
 def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, window_s: float = 1.0,
-                        seed: int = 0) -> list[list[dict]]:
-    """Per cell, one dict per candidate of the default fit (module docstring)."""
+                        seed: int = 0, keep_models: bool = False) -> list:
+    """Per cell, one dict per candidate of the default fit (module docstring); with ``keep_models``, per cell
+    ``(rows, candidates, recording)``: the candidates' fitted states and the cell's training-window recording too."""
     loaded = min(EPOCH_LENGTH_S, window_s + config.validation_s)
     whole = [load_cell(sid, config.dt_ms, loaded, cache) for sid in ids]
     n_train = int(round(window_s * 1000.0 / config.dt_ms))
@@ -54,7 +55,7 @@ def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, 
                              validation_etv=None if scores is None else scores[i],
                              train_etv=None if train is None else train[i], held_out_etv=held,
                              kept=i == kept, failed=c.failed))
-        out.append(rows)
+        out.append((rows, cs, rec) if keep_models else rows)
     return out
 
 
