@@ -24,6 +24,7 @@ candidates and how many lie below 0.7 (the rules read only training data and ste
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import pathlib
@@ -75,7 +76,7 @@ def step_responses(cells, seed: int, dt_ms: float) -> dict[int, tuple[np.ndarray
         amps.append(a)
     out = {}
     T = n // per_bin
-    for sid, a, (_, spikes) in zip(ids, amps, run_models(jobs, 1000.0 / fs)):
+    for sid, a, (_, spikes) in zip(ids, amps, run_models(jobs, 1000.0 / fs)):  # a[0]: the rheobase
         binned = np.zeros((STEP_REPEATS * len(a), T), dtype=np.float32)
         for r, s in enumerate(spikes):
             b = np.asarray(s, dtype=np.int64) // per_bin
@@ -97,6 +98,20 @@ def step_scores(models_by_variant, current: np.ndarray, rec: np.ndarray, dt_ms: 
     return out
 
 
+def _check_draw(cache: pathlib.Path, cells, steps) -> None:
+    """Stop unless ``cells`` are the cache's draw: each cell's long-square rheobase and (ALIF, AdEx) membrane time
+    constant as its ``ephys_features.csv`` row has them (both depend on the drawn parameters)."""
+    with open(cache / "ephys_features.csv") as fh:
+        rows = {int(r["specimen_id"]): r for r in csv.DictReader(fh)}
+    for cell, sid in zip(cells, panel_ids(cells)):
+        r = rows[int(sid)]
+        tau = float(r["tau"])
+        if not (math.isclose(float(r["threshold_i_long_square"]), steps[int(sid)][0][0], rel_tol=1e-5)
+                and (cell.model == "hh" or math.isclose(tau, cell.params.tau_m_ms, rel_tol=1e-5))):
+            raise SystemExit(f"{cache}: specimen {sid} is not the cell of this --panel-seed (its rheobase or tau "
+                             "differs): give the --seed the cache was written with")
+
+
 def study(cache: pathlib.Path, panel: str, panel_seed: int, seed: int = 0) -> list[dict]:
     config = FitConfig(dt_ms=0.1)
     ids = specimen_ids(cache)
@@ -104,6 +119,7 @@ def study(cache: pathlib.Path, panel: str, panel_seed: int, seed: int = 0) -> li
     if sorted(panel_ids(cells)) != sorted(ids):
         raise SystemExit(f"{cache} does not hold the cells of --panel {panel} --panel-seed {panel_seed}")
     steps = step_responses(cells, panel_seed, config.dt_ms)
+    _check_draw(cache, cells, steps)
     rows = []
     for cell_rows, cands, rec in candidates_held_out(cache, ids, config, seed=seed, keep_models=True):
         sid = cell_rows[0]["specimen_id"]
