@@ -18,7 +18,6 @@ parameters either way.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import pathlib
@@ -33,7 +32,7 @@ from cellfit.fit.api import score_model
 from cellfit.fit.metrics import etv_components, gaussian_smooth
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from oracle import candidates_held_out  # noqa: E402  (this folder)
+from oracle import append_rows, candidates_held_out, study_parser  # noqa: E402  (this folder)
 from panel_eval import specimen_ids  # noqa: E402
 
 WITHIN = (0.02, 0.05, 0.1, 0.2)
@@ -98,13 +97,7 @@ def summary(path: pathlib.Path, labels: list[str]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("cache", type=pathlib.Path, nargs="?")
-    ap.add_argument("out", type=pathlib.Path, nargs="?")
-    ap.add_argument("--label", nargs="+", required=True)
-    ap.add_argument("--summary", type=pathlib.Path, default=None, help="rows to summarise")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = study_parser(__doc__.split("\n\n")[0], "--summary", "rows to summarise")
     args = ap.parse_args()
     if args.summary is not None:
         summary(args.summary, args.label)
@@ -113,8 +106,7 @@ def main() -> None:
         ap.error("give CACHE and OUT.jsonl (or --summary ROWS)")
     torch.set_num_threads(args.threads)
     rows = study(args.cache, seed=args.seed)
-    with open(args.out, "a") as fh:  # one write: a panel's rows are all there or none
-        fh.write("".join(json.dumps(dict(label=args.label[0], **r)) + "\n" for r in rows))
+    append_rows(args.out, [dict(label=args.label[0], **r) for r in rows])
     for r in rows:
         print(args.label[0], r["specimen_id"], f"kept {r['kept_etv']:.3f}", " ".join(
             f"{name.split(' of ')[0]}:{p['etv']:.2f}" for name, p in r["pools"].items()), flush=True)

@@ -23,7 +23,6 @@ candidates and how many lie below 0.7 (the rules read only training data and ste
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -45,7 +44,7 @@ from cellfit.fit.metrics import etv_components
 from cellfit.fit.select import _by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from oracle import candidates_held_out  # noqa: E402  (this folder)
+from oracle import append_rows, candidates_held_out, study_parser  # noqa: E402  (this folder)
 from panel_eval import specimen_ids  # noqa: E402
 
 #: step amplitudes, times the cell's long-square rheobase (the noise epochs' means are 0.75, 1 and 1.5 x)
@@ -189,15 +188,9 @@ def _rules(path: pathlib.Path, labels: list[str]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("cache", type=pathlib.Path, nargs="?")
-    ap.add_argument("out", type=pathlib.Path, nargs="?")
-    ap.add_argument("--label", nargs="+", required=True)
+    ap = study_parser(__doc__.split("\n\n")[0], "--rules", "rows to apply the choice rules to")
     ap.add_argument("--panel", choices=sorted(PANELS), default="dev")
     ap.add_argument("--panel-seed", type=int, default=0, help="the --seed the cache was written with")
-    ap.add_argument("--rules", type=pathlib.Path, default=None, help="rows to apply the choice rules to")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if args.rules is not None:
         _rules(args.rules, args.label)
@@ -206,8 +199,7 @@ def main() -> None:
         ap.error("give CACHE and OUT.jsonl (or --rules ROWS)")
     torch.set_num_threads(args.threads)
     rows = study(args.cache, args.panel, args.panel_seed, seed=args.seed)
-    with open(args.out, "a") as fh:  # one write: a panel's rows are all there or none
-        fh.write("".join(json.dumps(dict(label=args.label[0], **r)) + "\n" for r in rows))
+    append_rows(args.out, [dict(label=args.label[0], **r) for r in rows])
     by_cell: dict = {}
     for r in rows:
         by_cell.setdefault(r["specimen_id"], []).append(r)

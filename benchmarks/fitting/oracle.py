@@ -59,6 +59,25 @@ def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, 
     return out
 
 
+def append_rows(path: pathlib.Path, rows: list[dict]) -> None:
+    """Append ``rows`` to the JSON-lines file ``path`` in one write: a panel's rows are all there or none."""
+    with open(path, "a") as fh:
+        fh.write("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def study_parser(description: str, summary_option: str, summary_help: str) -> argparse.ArgumentParser:
+    """The arguments the studies built on :func:`candidates_held_out` share: ``CACHE OUT.jsonl --label L`` to fit a
+    panel, or ``summary_option ROWS --label L ...`` to read rows back; ``--seed``, ``--threads``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("cache", type=pathlib.Path, nargs="?", help="Allen-format cache of a synthetic panel")
+    ap.add_argument("out", type=pathlib.Path, nargs="?", help="JSON lines file to append to")
+    ap.add_argument("--label", nargs="+", required=True, help="the panel's label (with a summary: the labels to read)")
+    ap.add_argument(summary_option, type=pathlib.Path, default=None, help=summary_help)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    return ap
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cache", type=pathlib.Path, help="Allen-format cache of a synthetic panel")
@@ -81,9 +100,7 @@ def main() -> None:
     window = options.pop("window", 1.0)
     per_cell = candidates_held_out(args.cache, args.specimens or ids, FitConfig(**{"dt_ms": 0.1, **options}),
                                    window_s=window, seed=args.seed)
-    lines = [json.dumps(dict(label=args.label, variant=args.variant, **row)) for rows in per_cell for row in rows]
-    with open(args.out, "a") as fh:  # one write: a panel's rows are all there or none
-        fh.write("".join(line + "\n" for line in lines))
+    append_rows(args.out, [dict(label=args.label, variant=args.variant, **row) for rows in per_cell for row in rows])
     for rows in per_cell:
         best = max((r["held_out_etv"] for r in rows if not r["failed"]), default=math.nan)
         kept = next(r for r in rows if r["kept"])
