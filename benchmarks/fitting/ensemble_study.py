@@ -25,14 +25,13 @@ import statistics
 import sys
 
 import numpy as np
-import torch
 
 from cellfit.fit import FitConfig
 from cellfit.fit.api import score_model
 from cellfit.fit.metrics import etv_components, gaussian_smooth
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from oracle import append_rows, candidates_held_out, study_parser  # noqa: E402  (this folder)
+from oracle import append_rows, candidates_held_out, study_args, study_parser  # noqa: E402  (this folder)
 from panel_eval import specimen_ids  # noqa: E402
 
 WITHIN = (0.02, 0.05, 0.1, 0.2)
@@ -98,13 +97,9 @@ def summary(path: pathlib.Path, labels: list[str]) -> None:
 
 def main() -> None:
     ap = study_parser(__doc__.split("\n\n")[0], "--summary", "rows to summarise")
-    args = ap.parse_args()
-    if args.summary is not None:
-        summary(args.summary, args.label)
+    args = study_args(ap, "--summary", summary)
+    if args is None:
         return
-    if args.cache is None or args.out is None:
-        ap.error("give CACHE and OUT.jsonl (or --summary ROWS)")
-    torch.set_num_threads(args.threads)
     rows = study(args.cache, seed=args.seed)
     append_rows(args.out, [dict(label=args.label[0], **r) for r in rows])
     for r in rows:

@@ -31,7 +31,6 @@ import statistics
 import sys
 
 import numpy as np
-import torch
 
 from cellfit.data.synthetic import development_panel, test_panel
 from cellfit.data.synthetic.allen_format import check_sampling_rate
@@ -44,7 +43,7 @@ from cellfit.fit.metrics import etv_components
 from cellfit.fit.select import _by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from oracle import append_rows, candidates_held_out, study_parser  # noqa: E402  (this folder)
+from oracle import append_rows, candidates_held_out, study_args, study_parser  # noqa: E402  (this folder)
 from panel_eval import specimen_ids  # noqa: E402
 
 #: step amplitudes, times the cell's long-square rheobase (the noise epochs' means are 0.75, 1 and 1.5 x)
@@ -191,13 +190,9 @@ def main() -> None:
     ap = study_parser(__doc__.split("\n\n")[0], "--rules", "rows to apply the choice rules to")
     ap.add_argument("--panel", choices=sorted(PANELS), default="dev")
     ap.add_argument("--panel-seed", type=int, default=0, help="the --seed the cache was written with")
-    args = ap.parse_args()
-    if args.rules is not None:
-        _rules(args.rules, args.label)
+    args = study_args(ap, "--rules", _rules)
+    if args is None:
         return
-    if args.cache is None or args.out is None:
-        ap.error("give CACHE and OUT.jsonl (or --rules ROWS)")
-    torch.set_num_threads(args.threads)
     rows = study(args.cache, args.panel, args.panel_seed, seed=args.seed)
     append_rows(args.out, [dict(label=args.label[0], **r) for r in rows])
     by_cell: dict = {}

@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import pathlib
+from typing import Optional
 
 import torch
 
@@ -76,6 +77,20 @@ def study_parser(description: str, summary_option: str, summary_help: str) -> ar
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     return ap
+
+
+def study_args(ap: argparse.ArgumentParser, summary_option: str, summarise) -> Optional[argparse.Namespace]:
+    """Parse a :func:`study_parser`'s arguments: with ``summary_option ROWS``, ``summarise(ROWS, labels)`` and None;
+    otherwise the arguments (CACHE and OUT.jsonl required), with torch's threads set."""
+    args = ap.parse_args()
+    rows = getattr(args, summary_option.lstrip("-"))
+    if rows is not None:
+        summarise(rows, args.label)
+        return None
+    if args.cache is None or args.out is None:
+        ap.error(f"give CACHE and OUT.jsonl (or {summary_option} ROWS)")
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def main() -> None:
