@@ -176,6 +176,10 @@ VARIANTS.update(weak_adapt003=dict(VARIANTS["reset_x3"], weak_adaptation=0.03))
 # to the nearest start outside it (start_gap 1.0), an end with no start beyond it a quarter of the way to tau_adapt's
 # bound on that side, and a fit weaker than 0.03 (adapt_scale) spans the bounds
 VARIANTS.update(wide_tau=dict(VARIANTS["reset_x3"], start_gap=1.0, bound_gap=0.25, weak_adaptation=0.03))
+# after round 25, round 23's fits (reset_x3) with one change: the final loss stage's van Rossum time constant (20 or 30
+# ms instead of 10; the coarser stages before it as before), a loss that counts the spikes the cell fires unreliably
+VARIANTS.update(final20=dict(VARIANTS["reset_x3"], van_rossum_tau_ms=20.0),
+                final30=dict(VARIANTS["reset_x3"], van_rossum_tau_ms=30.0))
 #: the variants of rounds 1-5 start from the plain voltage fit (the default before round 6b), those of
 #: rounds 1-6 have intervals without the start gap (the default before round 7), and those of rounds 1-7 fit
 #: no bursting candidates (the default before round 8), those of rounds 1-9 no alif_sub starts (before round 10),
