@@ -4,10 +4,14 @@ Per cell and shift: held-out ETV and the model's rate in the training window (ag
 
 from __future__ import annotations
 
+import copy
+
+import torch
+
 from _common import load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
-from cellfit.fit.fitter import physical_parameters, predict_spikes, unique_stimuli
+from cellfit.fit.fitter import predict_spikes, unique_stimuli
 
 SHIFTS = (-0.1, 0.0, 0.05, 0.1, 0.2, 0.3)  # added to the fitted bias (normalised current units)
 
@@ -19,12 +23,13 @@ def main() -> None:
     fits = fit_recordings(recs, cfg, window_s=1.0, device="cpu", progress=False)
     for (c, i), f, rec in zip(keys, fits, recs):
         rec = rec.first(1.0)  # the training window, and the held-out second the result was scored on
-        p = physical_parameters(f.model)
         stimuli, _ = unique_stimuli(rec.normalised_current("train"))
         recorded = rec.train.spikes.sum(-1).mean()
         cols = []
         for d in SHIFTS:
-            model = cfg.build_model(dict(p, bias=p["bias"] + d, model=f.result.model))
+            model = copy.deepcopy(f.model)  # any variant: the fitted model with its bias shifted
+            with torch.no_grad():
+                model.bias.add_(d)
             etv, _ = score_model(model, rec.normalised_current("test"), rec.test.spikes, cfg.dt_ms)
             rate = predict_spikes(model, stimuli)["spikes"].sum(-1).mean()
             cols.append(f"{d:+.2f}: {etv.etv:.2f} ({rate:.1f} Hz)")

@@ -1,0 +1,115 @@
+"""Probe: where in the range of biases that the training window cannot tell apart should a fit sit?
+
+After the HH IB probe family (FITTING.md): a bias shift of 0.05 that leaves the model's training-window spike
+counts unchanged moves the held-out ETV by up to 0.5 either way. For each cell: the default fit, then its bias
+shifted by each of ``SHIFTS`` (normalised current units); per shift, whether the model's spike count in each
+training epoch equals the unshifted fit's (training data only) and the held-out ETV on Noise 2 (an oracle for this
+diagnosis: no rule may read it). One JSON line per cell (``--out``); ``--rules ROWS [--label L ...]`` compares,
+offline, today's bias with the largest shift of the unchanged-count run around zero, half-way to it, and the run's middle.
+
+    python benchmarks/fitting/probes/bias_margin.py PROBE_IB85 --cells 1,2,3,4,5,6 --label probe_hh_ib_s85 --out rows.jsonl
+    python benchmarks/fitting/probes/bias_margin.py --rules rows.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import pathlib
+import statistics
+import sys
+
+import numpy as np
+import torch
+
+from _common import load, parse
+from cellfit.fit import FitConfig, fit_recordings
+from cellfit.fit.api import score_model
+from cellfit.fit.fitter import predict_spikes, unique_stimuli
+
+SHIFTS = tuple(round(0.01 * k, 2) for k in range(-10, 11))
+
+
+def shifted(model, d: float):
+    """The fitted model (any variant) with its bias shifted by ``d``."""
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        out.bias.add_(d)
+    return out
+
+
+def cell_row(fit, rec, cfg: FitConfig) -> dict:
+    rec = rec.first(1.0)  # the training window, and the held-out second the result is scored on
+    stimuli, _ = unique_stimuli(rec.normalised_current("train"))
+    counts, etvs = [], []
+    for d in SHIFTS:
+        model = shifted(fit.model, d)
+        counts.append(np.asarray(predict_spikes(model, stimuli)["spikes"]).sum(-1).tolist())
+        try:
+            etvs.append(score_model(model, rec.normalised_current("test"), rec.test.spikes, cfg.dt_ms)[0].etv)
+        except ValueError:
+            etvs.append(None)
+    zero = SHIFTS.index(0.0)
+    same = [c == counts[zero] for c in counts]
+    return dict(specimen_id=int(rec.meta.specimen_id), model=fit.result.model, shifts=list(SHIFTS), etv=etvs,
+                same_count=same, train_counts=counts)
+
+
+def unchanged_run(row: dict) -> list[int]:
+    """Indices of the shifts around zero whose training-window counts equal the unshifted fit's (a contiguous run)."""
+    same, zero = row["same_count"], row["shifts"].index(0.0)
+    lo = hi = zero
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    while hi < len(same) - 1 and same[hi + 1]:
+        hi += 1
+    return list(range(lo, hi + 1))
+
+
+def rules(path: pathlib.Path, labels: list[str]) -> None:
+    rows = [r for r in map(json.loads, open(path)) if not labels or r["label"] in labels]
+    base = [r["etv"][r["shifts"].index(0.0)] for r in rows]
+    runs = [unchanged_run(r) for r in rows]
+    out = {"today's bias": base,
+           "largest shift, counts unchanged": [r["etv"][run[-1]] for r, run in zip(rows, runs)],
+           "half-way to the largest": [r["etv"][(r["shifts"].index(0.0) + run[-1]) // 2] for r, run in zip(rows, runs)],
+           "middle of the unchanged run": [r["etv"][run[len(run) // 2]] for r, run in zip(rows, runs)]}
+    print(f"{len(rows)} cells; unchanged run width: median {statistics.median(len(run) - 1 for run in runs) * 0.01:.2f} "
+          f"(bias units)")
+    for name, v in out.items():
+        v = [x if x is not None else float("nan") for x in v]
+        up = sum(a > b + 0.05 for a, b in zip(v, base))
+        down = sum(a < b - 0.05 for a, b in zip(v, base))
+        print(f"{name:36s} median {np.nanmedian(v):.3f} mean {np.nanmean(v):.3f} min {np.nanmin(v):.3f} "
+              f"below 0.7: {sum(x < 0.7 for x in v):2d}  up {up:2d} down {down:2d}")
+
+
+def main() -> None:
+    if "--rules" in sys.argv:  # offline: no caches, no fitting
+        ap = argparse.ArgumentParser(description="compare biases on recorded rows")
+        ap.add_argument("--rules", type=pathlib.Path, required=True, help="rows written by --out")
+        ap.add_argument("--label", nargs="*", default=[], help="the labels to read (default all)")
+        b = ap.parse_args()
+        rules(b.rules, b.label)
+        return
+    a = parse(__doc__.splitlines()[0], "1,2,3,4,5,6",
+              lambda ap: ap.add_argument("--label", default="", help="label written with every row (default the "
+                                                                      "cache's folder name)"))
+    recs, keys = load(a)
+    cfg = FitConfig()
+    fits = fit_recordings(recs, cfg, window_s=1.0, device="cpu", progress=False)
+    rows = [dict(label=a.label or cache, position=i, **cell_row(f, rec, cfg)) for (cache, i), f, rec in
+            zip(keys, fits, recs)]
+    if a.out is not None:
+        with open(a.out, "a") as fh:
+            fh.write("".join(json.dumps(r) + "\n" for r in rows))
+    for r in rows:
+        run = unchanged_run(r)
+        print(f"{r['label']}/{r['position']} {r['model']}: unchanged {r['shifts'][run[0]]:+.2f}..{r['shifts'][run[-1]]:+.2f} | "
+              + " ".join(f"{s:+.2f}:{'-' if e is None else format(e, '.2f')}{'' if ok else '*'}"
+                         for s, e, ok in zip(r["shifts"], r["etv"], r["same_count"])), flush=True)
+
+
+if __name__ == "__main__":
+    main()
