@@ -1,4 +1,6 @@
-"""Shared set-up of the probes: development (or probe-cell) caches in, loaded recordings out (never a test panel)."""
+"""Shared set-up of the probes: development (or probe-cell) caches in, loaded recordings out.
+
+Never a test panel, except to check a rule decided and committed before that test draw was written (FITTING.md)."""
 
 from __future__ import annotations
 

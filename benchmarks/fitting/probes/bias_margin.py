@@ -4,8 +4,9 @@ After the HH IB probe family (FITTING.md): a bias shift of 0.05 that leaves the 
 counts unchanged moves the held-out ETV by up to 0.5 either way. For each cell: the default fit, then its bias
 shifted by each of ``SHIFTS`` (normalised current units); per shift, whether the model's spike count in each
 training epoch equals the unshifted fit's (training data only) and the held-out ETV on Noise 2 (an oracle for this
-diagnosis: no rule may read it). One JSON line per cell (``--out``); ``--rules ROWS [--label L ...]`` compares,
-offline, today's bias with the largest shift of the unchanged-count run around zero, half-way to it, and the run's middle.
+diagnosis: no rule may read it), and the ETV on the validation seconds (training data). One JSON line per cell (``--out``); ``--rules ROWS [--label L ...]`` compares,
+offline, today's bias with the largest shift of the unchanged-count run around zero, half-way to it, the run's middle
+and the shift of the run with the best validation ETV.
 
     python benchmarks/fitting/probes/bias_margin.py PROBE_IB85 --cells 1,2,3,4,5,6 --label probe_hh_ib_s85 --out rows.jsonl
     python benchmarks/fitting/probes/bias_margin.py --rules rows.jsonl
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import pathlib
 import statistics
 import sys
@@ -27,6 +29,7 @@ from _common import load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
+from cellfit.fit.metrics import etv_components
 
 SHIFTS = tuple(round(0.01 * k, 2) for k in range(-10, 11))
 
@@ -39,13 +42,25 @@ def shifted(model, d: float):
     return out
 
 
-def cell_row(fit, rec, cfg: FitConfig) -> dict:
-    rec = rec.first(1.0)  # the training window, and the held-out second the result is scored on
+def validation_etv(model, whole, n_train: int, dt_ms: float) -> float | None:
+    """ETV on the validation seconds (Noise 1 after the training window; the model run from each epoch's onset)."""
+    stimuli, index = unique_stimuli(whole.normalised_current("train"))
+    pred = np.asarray(predict_spikes(model, stimuli)["spikes"])[..., n_train:]
+    try:
+        return etv_components(pred[index].mean(axis=0), whole.train.spikes[..., n_train:], dt_ms).etv
+    except ValueError:  # no reliable validation spikes
+        return None
+
+
+def cell_row(fit, whole, cfg: FitConfig) -> dict:
+    rec = whole.first(1.0)  # the training window, and the held-out second the result is scored on
+    n_train = rec.train.n_bins
     stimuli, _ = unique_stimuli(rec.normalised_current("train"))
-    counts, etvs = [], []
+    counts, etvs, vals = [], [], []
     for d in SHIFTS:
         model = shifted(fit.model, d)
         counts.append(np.asarray(predict_spikes(model, stimuli)["spikes"]).sum(-1).tolist())
+        vals.append(validation_etv(model, whole, n_train, cfg.dt_ms))
         try:
             etvs.append(score_model(model, rec.normalised_current("test"), rec.test.spikes, cfg.dt_ms)[0].etv)
         except ValueError:
@@ -53,7 +68,7 @@ def cell_row(fit, rec, cfg: FitConfig) -> dict:
     zero = SHIFTS.index(0.0)
     same = [c == counts[zero] for c in counts]
     return dict(specimen_id=int(rec.meta.specimen_id), model=fit.result.model, shifts=list(SHIFTS), etv=etvs,
-                same_count=same, train_counts=counts)
+                same_count=same, train_counts=counts, validation_etv=vals)
 
 
 def unchanged_run(row: dict) -> list[int]:
@@ -67,6 +82,13 @@ def unchanged_run(row: dict) -> list[int]:
     return list(range(lo, hi + 1))
 
 
+def _best_validation(row: dict, run: list[int]) -> int:
+    """The shift of ``run`` with the highest validation ETV (ties and unscored shifts: the one nearest zero)."""
+    zero = row["shifts"].index(0.0)
+    v = row["validation_etv"]
+    return max(run, key=lambda i: (v[i] if v[i] is not None else -math.inf, -abs(i - zero)))
+
+
 def rules(path: pathlib.Path, labels: list[str]) -> None:
     rows = [r for r in map(json.loads, open(path)) if not labels or r["label"] in labels]
     base = [r["etv"][r["shifts"].index(0.0)] for r in rows]
@@ -75,6 +97,8 @@ def rules(path: pathlib.Path, labels: list[str]) -> None:
            "largest shift, counts unchanged": [r["etv"][run[-1]] for r, run in zip(rows, runs)],
            "half-way to the largest": [r["etv"][(r["shifts"].index(0.0) + run[-1]) // 2] for r, run in zip(rows, runs)],
            "middle of the unchanged run": [r["etv"][run[len(run) // 2]] for r, run in zip(rows, runs)]}
+    if all("validation_etv" in r for r in rows):
+        out["best validation ETV in the unchanged run"] = [r["etv"][_best_validation(r, run)] for r, run in zip(rows, runs)]
     print(f"{len(rows)} cells; unchanged run width: median {statistics.median(len(run) - 1 for run in runs) * 0.01:.2f} "
           f"(bias units)")
     for name, v in out.items():
