@@ -1,12 +1,13 @@
 """Probe: where in the range of biases that the training window cannot tell apart should a fit sit?
 
-After the HH IB probe family (FITTING.md): a bias shift of 0.05 that leaves the model's training-window spike
-counts unchanged moves the held-out ETV by up to 0.5 either way. For each cell: the default fit, then its bias
-shifted by each of ``SHIFTS`` (normalised current units); per shift, whether the model's spike count in each
-training epoch equals the unshifted fit's (training data only) and the held-out ETV on Noise 2 (an oracle for this
-diagnosis: no rule may read it), and the ETV on the validation seconds (training data). One JSON line per cell (``--out``); ``--rules ROWS [--label L ...]`` compares,
-offline, today's bias with the largest shift of the unchanged-count run around zero, half-way to it, the run's middle
-and the shift of the run with the best validation ETV.
+After the HH IB probe family (FITTING.md): a bias shift of a few hundredths that leaves the model's training-window
+spike counts unchanged moves the held-out ETV by up to 0.6 either way. For each cell: the default fit, then its bias
+shifted by each of ``SHIFTS`` (normalised current units); per shift, whether the model's spike count in each training
+epoch equals the unshifted fit's and the ETV on the validation seconds (both training data), and the held-out ETV on
+Noise 2 (an oracle for this diagnosis and for checking a rule: no rule may read it). One JSON line per cell
+(``--out``); ``--rules ROWS [--label L ...]`` compares, offline, today's bias with the largest shift of the
+unchanged-count run around zero, half-way to it, the run's middle and the shift of the run with the best validation
+ETV. One cache per call when ``--label`` is given.
 
     python benchmarks/fitting/probes/bias_margin.py PROBE_IB85 --cells 1,2,3,4,5,6 --label probe_hh_ib_s85 --out rows.jsonl
     python benchmarks/fitting/probes/bias_margin.py --rules rows.jsonl
@@ -98,9 +99,10 @@ def rules(path: pathlib.Path, labels: list[str]) -> None:
            "half-way to the largest": [r["etv"][(r["shifts"].index(0.0) + run[-1]) // 2] for r, run in zip(rows, runs)],
            "middle of the unchanged run": [r["etv"][run[len(run) // 2]] for r, run in zip(rows, runs)]}
     if all("validation_etv" in r for r in rows):
-        out["best validation ETV in the unchanged run"] = [r["etv"][_best_validation(r, run)] for r, run in zip(rows, runs)]
-    print(f"{len(rows)} cells; unchanged run width: median {statistics.median(len(run) - 1 for run in runs) * 0.01:.2f} "
-          f"(bias units)")
+        out["best validation ETV in the unchanged run"] = [r["etv"][_best_validation(r, run)]
+                                                           for r, run in zip(rows, runs)]
+    width = statistics.median(len(run) - 1 for run in runs) * 0.01
+    print(f"{len(rows)} cells; unchanged run width: median {width:.2f} (bias units)")
     for name, v in out.items():
         v = [x if x is not None else float("nan") for x in v]
         up = sum(a > b + 0.05 for a, b in zip(v, base))
@@ -120,6 +122,8 @@ def main() -> None:
     a = parse(__doc__.splitlines()[0], "1,2,3,4,5,6",
               lambda ap: ap.add_argument("--label", default="", help="label written with every row (default the "
                                                                       "cache's folder name)"))
+    if a.label and len(a.caches) > 1:
+        raise SystemExit("--label names one cache's rows: give one cache per call (or no --label: each cache's name)")
     recs, keys = load(a)
     cfg = FitConfig()
     fits = fit_recordings(recs, cfg, window_s=1.0, device="cpu", progress=False)
@@ -130,7 +134,8 @@ def main() -> None:
             fh.write("".join(json.dumps(r) + "\n" for r in rows))
     for r in rows:
         run = unchanged_run(r)
-        print(f"{r['label']}/{r['position']} {r['model']}: unchanged {r['shifts'][run[0]]:+.2f}..{r['shifts'][run[-1]]:+.2f} | "
+        print(f"{r['label']}/{r['position']} {r['model']}: unchanged "
+              f"{r['shifts'][run[0]]:+.2f}..{r['shifts'][run[-1]]:+.2f} | "
               + " ".join(f"{s:+.2f}:{'-' if e is None else format(e, '.2f')}{'' if ok else '*'}"
                          for s, e, ok in zip(r["shifts"], r["etv"], r["same_count"])), flush=True)
 
