@@ -16,7 +16,6 @@ ETV. One cache per call when ``--label`` is given.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import pathlib
@@ -24,23 +23,14 @@ import statistics
 import sys
 
 import numpy as np
-import torch
 
-from _common import load, parse
+from _common import bias_shifted, load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
 from cellfit.fit.metrics import etv_components
 
 SHIFTS = tuple(round(0.01 * k, 2) for k in range(-10, 11))
-
-
-def shifted(model, d: float):
-    """The fitted model (any variant) with its bias shifted by ``d``."""
-    out = copy.deepcopy(model)
-    with torch.no_grad():
-        out.bias.add_(d)
-    return out
 
 
 def validation_etv(model, whole, n_train: int, dt_ms: float) -> float | None:
@@ -59,7 +49,7 @@ def cell_row(fit, whole, cfg: FitConfig) -> dict:
     stimuli, _ = unique_stimuli(rec.normalised_current("train"))
     counts, etvs, vals = [], [], []
     for d in SHIFTS:
-        model = shifted(fit.model, d)
+        model = bias_shifted(fit.model, d)
         counts.append(np.asarray(predict_spikes(model, stimuli)["spikes"]).sum(-1).tolist())
         vals.append(validation_etv(model, whole, n_train, cfg.dt_ms))
         try:

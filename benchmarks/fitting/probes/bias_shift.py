@@ -4,11 +4,7 @@ Per cell and shift: held-out ETV and the model's rate in the training window (ag
 
 from __future__ import annotations
 
-import copy
-
-import torch
-
-from _common import load, parse
+from _common import bias_shifted, load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
@@ -27,9 +23,7 @@ def main() -> None:
         recorded = rec.train.spikes.sum(-1).mean()
         cols = []
         for d in SHIFTS:
-            model = copy.deepcopy(f.model)  # any variant: the fitted model with its bias shifted
-            with torch.no_grad():
-                model.bias.add_(d)
+            model = bias_shifted(f.model, d)
             etv, _ = score_model(model, rec.normalised_current("test"), rec.test.spikes, cfg.dt_ms)
             rate = predict_spikes(model, stimuli)["spikes"].sum(-1).mean()
             cols.append(f"{d:+.2f}: {etv.etv:.2f} ({rate:.1f} Hz)")
