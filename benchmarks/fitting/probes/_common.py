@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import pathlib
 
 import torch
@@ -53,3 +54,10 @@ def bias_shifted(model, d: float):
     with torch.no_grad():
         out.bias.add_(d)
     return out
+
+
+def append_rows(path, rows) -> None:
+    """Append ``rows`` (dicts) to the JSON-lines file ``path`` in one write (nothing when ``path`` is None)."""
+    if path:
+        with open(path, "a") as fh:
+            fh.write("".join(json.dumps(row) + "\n" for row in rows))

@@ -9,12 +9,11 @@ and two of them on every cell (``--starts``, ``--cells``; FITTING.md)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from unittest import mock
 
 import numpy as np
 
-from _common import ONE_START, load, parse
+from _common import ONE_START, append_rows, load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.select import bursting, short_intervals
 
@@ -57,9 +56,7 @@ def main() -> None:
             val = float("nan") if cand["validation_etv"] is None else cand["validation_etv"]
             rows.append(dict(cache=c, cell=i, model=a.model, amp=amp, tau=tau, etv=f.result.etv, val=val,
                              loss=cand["train_loss"], short_isi_fraction=frac, bursting=burst))
-        if a.out:
-            with open(a.out, "a") as fh:
-                fh.writelines(json.dumps(r) + "\n" for r in rows)
+        append_rows(a.out, rows)
         print(f"{a.model} amp {amp} tau {tau}: " + " ".join(
             f"{r['cache']}/{r['cell']}:{r['etv']:.2f} (val {r['val']:.2f}, loss {r['loss']:.2f}, "
             f"short {r['short_isi_fraction']:.2f})" for r in rows)

@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from _common import bias_shifted, load, parse
+from _common import append_rows, bias_shifted, load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
@@ -119,9 +119,7 @@ def main() -> None:
     fits = fit_recordings(recs, cfg, window_s=1.0, device="cpu", progress=False)
     rows = [dict(label=a.label or cache, position=i, **cell_row(f, rec, cfg)) for (cache, i), f, rec in
             zip(keys, fits, recs)]
-    if a.out is not None:
-        with open(a.out, "a") as fh:
-            fh.write("".join(json.dumps(r) + "\n" for r in rows))
+    append_rows(a.out, rows)
     for r in rows:
         run = unchanged_run(r)
         print(f"{r['label']}/{r['position']} {r['model']}: unchanged "

@@ -15,11 +15,9 @@ today's default. It patches :class:`cellfit.fit.loss.LossTargets` for its own fi
 
 from __future__ import annotations
 
-import json
-
 import torch
 
-from _common import load, parse
+from _common import append_rows, load, parse
 from cellfit.fit import FitConfig
 from cellfit.fit.api import fit_recordings
 from cellfit.fit.loss import LossTargets
@@ -65,9 +63,7 @@ def main() -> None:
             per = " ".join("-" if e is None else f"{e:.2f}" for e in rows[-1]["etv_per_epoch"])
             print(f"w={weight:g} {cache} cell {pos}: ETV {r.etv:.3f} [{per}] {r.model} rate "
                   f"{r.predicted_rate_hz:.1f}/{r.test_rate_hz:.1f} Hz", flush=True)
-        if a.out is not None:
-            with open(a.out, "a") as fh:
-                fh.write("".join(json.dumps(row) + "\n" for row in rows))
+        append_rows(a.out, rows)
 
 
 if __name__ == "__main__":

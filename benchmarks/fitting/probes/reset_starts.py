@@ -10,12 +10,11 @@ here changes the library."""
 
 from __future__ import annotations
 
-import json
 import statistics
 
 import numpy as np
 
-from _common import load, parse
+from _common import append_rows, load, parse
 from cellfit.fit import FitConfig
 from cellfit.fit.api import _validation, score_model
 from cellfit.fit.fitter import TrainingSet, fit_population, predict_population, unique_stimuli
@@ -130,9 +129,7 @@ def main() -> None:
             print(f"  {'*' if c['kept'] else ' '} {c['model']:15s} {c['start'][-28:]:28s} loss {c['loss']:7.3f} "
                   f"validation {c['validation_etv']:6.3f} training ETV {c['train_etv']:6.3f} spikes {c['counts']} "
                   f"held-out {c['held_out']:.3f}", flush=True)
-        if a.out is not None:
-            with open(a.out, "a") as fh:
-                fh.write(json.dumps(cell) + "\n")
+        append_rows(a.out, [cell])
     for name, kw in rules.items():
         held = [_rule(c, **kw) for c in cells]
         print(f"{name:72s} mean {statistics.mean(held):.3f}, < 0.7: {sum(h < 0.7 for h in held):2d}  "

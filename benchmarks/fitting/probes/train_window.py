@@ -7,11 +7,10 @@ cells only; nothing here changes the library."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 
-from _common import load, parse
+from _common import append_rows, load, parse
 from cellfit.fit import FitConfig
 from cellfit.fit.api import fit_recordings, score_model
 
@@ -36,9 +35,7 @@ def main() -> None:
                    etv_on_window=fit.result.etv, selection=fit.result.selection, wall_s=wall, n_cells=len(fits))
         print(f"{key[0]} cell {key[1]}: window {a.window:g} s, kept {fit.result.model}, held-out ETV (first second) "
               f"{etv:.3f}", flush=True)
-        if a.out is not None:
-            with open(a.out, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
+        append_rows(a.out, [row])
     print(f"{len(held)} cells, {wall:.0f} s: mean {statistics.mean(held):.3f}, median {statistics.median(held):.3f}, "
           f"< 0.7: {sum(h < 0.7 for h in held)}")
 
