@@ -44,6 +44,7 @@ from cellfit.fit.metrics import ETVResult, etv_components, gaussian_smooth
 from cellfit.fit.results import FitResult, LossStage, PhysicalParameters
 from cellfit.fit.select import (
     ValidationSet,
+    bias_tiebreak,
     bootstrap_refits,
     choice,
     equivalent_candidates,
@@ -66,6 +67,8 @@ class CellFit:
     recording: CellRecording
     config: FitConfig
     model: ALIF
+    """The fitted model (its bias moved by ``config.bias_tiebreak`` where that is on; ``state.model`` is the trained
+    one)."""
     state: Optional[CellFitState]
     """The training record (None when read back from files)."""
     test_prediction: np.ndarray
@@ -264,17 +267,20 @@ def fit_recordings(
                                      progress=progress, keys=[keys[k] for k in redo])
             for k, boot in zip(redo, again):
                 refits[k] = boot
+    # the kept fits' bias where the training window cannot tell (config.bias_tiebreak; off: the fits themselves)
+    tiebreaks = [(st.model, None) if st.failed else bias_tiebreak(st.model, val, config)
+                 for st, val in zip(chosen, validation)]
     wall = time.perf_counter() - t0
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
-    for rec, st, cands, (index, basis, scores, train), boot, val in zip(recordings, chosen, candidates, picks, refits,
-                                                                 validation):
+    for rec, st, cands, (index, basis, scores, train), boot, val, (model, shift) in zip(
+            recordings, chosen, candidates, picks, refits, validation, tiebreaks):
         common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
         if not error:
             try:  # e.g. held-out repeats without any spike: ETV undefined for this cell alone
-                scores_test, pred = held_out_scores(st.model, rec, config.dt_ms)
+                scores_test, pred = held_out_scores(model, rec, config.dt_ms)
                 etv_init, _ = score_model(config.build_model(st.init), rec.normalised_current("test"),
                                           rec.test.spikes, config.dt_ms)
             except ValueError as exc:
@@ -283,7 +289,7 @@ def fit_recordings(
             result = FitResult.failed(error=error, **common)
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
             continue
-        params = physical_parameters(st.model)
+        params = physical_parameters(model)
         same = equivalent_candidates(cands, scores, index, config)
         fitted_cands = [None if c.failed else physical_parameters(c.model) for c in cands]
         intervals, undetermined = interval_table(boot, params, config, [fitted_cands[i] for i in same if i != index],
@@ -302,6 +308,7 @@ def fit_recordings(
                              tau_m_ms=(fitted_cands[i] or {}).get("tau_m_ms"),
                              tau_adapt_ms=(fitted_cands[i] or {}).get("tau_adapt_ms"),
                              equivalent=i in same, failed=c.failed) for i, c in enumerate(cands)],
+            **({} if shift is None else dict(bias_tiebreak=shift)),
         )
         result = FitResult.ok(
             **common,
@@ -333,7 +340,7 @@ def fit_recordings(
             loss_stages=tuple(loss_stages(st)),
             param_history=st.param_history,
         )
-        fits.append(CellFit(rec, config, st.model, st, pred, result))
+        fits.append(CellFit(rec, config, model, st, pred, result))
     return fits
 
 

@@ -147,6 +147,15 @@ class FitConfig:
     instead of the loss alone: a start whose loss is a little lower but that predicts the validation seconds
     clearly worse no longer wins outright. Not applied where the veto is not (bursting starts, a variant whose
     first candidate has no validation score). None (the default): the lowest loss (FITTING.md, round 21)."""
+    bias_tiebreak: Optional[float] = None
+    """After the choice: the kept fit's bias (normalised current units) is shifted in steps of
+    ``bias_tiebreak_step`` up to this far each way; among the shifts around zero that leave the fit's spike count on
+    every training stimulus unchanged (the training window cannot tell them apart), the one with the highest ETV on
+    the validation seconds is kept (ties: the nearest to zero; :func:`cellfit.fit.select.bias_tiebreak`). A bursting
+    fit's bias can move by several hundredths without changing its training counts while its prediction of new
+    stimuli changes a lot. None (the default): the fitted bias. Needs validation seconds (``validation_s``)."""
+    bias_tiebreak_step: float = 0.01
+    """The step of the shifts tried by ``bias_tiebreak``."""
     extension_margin: Optional[float] = 0.05
     """Under ``model="auto"`` with a ``validation_veto``: an extension's pick replaces the first variant's
     (ALIF's) only where its final training loss is lower by at least this fraction (the extensions hold
@@ -339,6 +348,10 @@ class FitConfig:
             raise ValueError(f"validation_veto must be None or >= 0, got {self.validation_veto}")
         if self.weak_adaptation is not None and not self.weak_adaptation >= 0.0:
             raise ValueError(f"weak_adaptation must be None or >= 0, got {self.weak_adaptation}")
+        if not self.bias_tiebreak_step > 0.0 or (self.bias_tiebreak is not None
+                                                 and not self.bias_tiebreak >= self.bias_tiebreak_step):
+            raise ValueError(f"bias_tiebreak must be None or at least bias_tiebreak_step, and bias_tiebreak_step > 0, "
+                             f"got {self.bias_tiebreak}, {self.bias_tiebreak_step}")
         if self.validation_penalty is not None and not self.validation_penalty >= 0.0:
             raise ValueError(f"validation_penalty must be None or >= 0, got {self.validation_penalty}")
         if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):

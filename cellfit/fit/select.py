@@ -36,15 +36,20 @@ trained on:
    past the outermost start part of the way (``config.bound_gap``) towards its bound
    (:func:`widen_to_starts`): the starts sample tau_adapt coarsely, and between and beyond them nothing was
    tried; an adaptation too weak to time gets tau_adapt's whole range (:func:`widen_if_weak`).
+4. **Bias tie-break** (opt-in, ``config.bias_tiebreak``; :func:`bias_tiebreak`): the kept fit's bias moves, among
+   the small shifts that leave its spike count on every training stimulus unchanged, to the one that predicts the
+   validation seconds best (a bursting fit's bias can move that far unseen by the training window).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
 from cellfit.device import resolve_device
 from cellfit.fit.config import FitConfig
@@ -63,7 +68,7 @@ from cellfit.fit.metrics import etv_components
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
-           "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED"]
+           "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -368,6 +373,60 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
             except ValueError:  # validation repeats without reliable spikes
                 pass
     return scores
+
+
+def bias_shifted(model, shift: float):
+    """A copy of a fitted one-cell model (any variant) with its bias shifted by ``shift`` (normalised current)."""
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        out.bias.add_(shift)
+    return out
+
+
+def bias_tiebreak(model, validation: Optional[ValidationSet], config: FitConfig) -> tuple[object, Optional[dict]]:
+    """The kept fit with its bias moved where the training window cannot tell and the validation seconds prefer
+    (``config.bias_tiebreak``; FITTING.md, "Probes after round 25").
+
+    The shifts ``k * config.bias_tiebreak_step`` up to ``config.bias_tiebreak`` each way are simulated as one batch
+    over ``validation.current`` (training window, then validation seconds). The shifts that leave the model's spike
+    count on every distinct training stimulus (the first ``validation.start`` bins) equal to the fitted model's,
+    contiguous around zero, are the candidates; the one with the highest validation ETV is kept (unscored shifts
+    rank last, ties go to the nearest to zero, then to the lower).
+
+    Returns:
+        ``(model, record)``: the shifted copy (the model itself where the shift is zero) and a JSON-able record
+        (``shift``, the unchanged ``range`` and the validation ETV ``at_zero`` and ``kept``); ``(model, None)``
+        where the tie-break is off or the cell has no validation seconds.
+    """
+    if config.bias_tiebreak is None or validation is None or validation.start >= validation.current.shape[-1]:
+        return model, None
+    n = int(round(config.bias_tiebreak / config.bias_tiebreak_step))
+    shifts = [round(k * config.bias_tiebreak_step, 10) for k in range(-n, n + 1)]
+    models = [bias_shifted(model, d) if d else model for d in shifts]
+    stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
+    spikes = predict_population(models, stimuli)  # (K, U, T)
+    counts = spikes[..., :validation.start].sum(-1)  # whole numbers: exact in float32
+    same = [bool(np.array_equal(c, counts[n])) for c in counts]
+    lo = hi = n
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    while hi < len(shifts) - 1 and same[hi + 1]:
+        hi += 1
+    recorded = np.asarray(validation.spikes)[..., validation.start:]
+    scores = {}
+    for i in range(lo, hi + 1):
+        try:
+            scores[i] = etv_components(spikes[i][index].mean(axis=0)[..., validation.start:], recorded,
+                                       config.dt_ms).etv
+        except ValueError:  # validation repeats without reliable spikes
+            scores[i] = -math.inf
+        if not math.isfinite(scores[i]):
+            scores[i] = -math.inf
+    best = max(range(lo, hi + 1), key=lambda i: (scores[i], -abs(i - n)))
+    record = dict(shift=float(shifts[best]), range=[float(shifts[lo]), float(shifts[hi])],
+                  at_zero=None if scores[n] == -math.inf else float(scores[n]),
+                  kept=None if scores[best] == -math.inf else float(scores[best]), step=config.bias_tiebreak_step)
+    return models[best], record
 
 
 def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) -> list[list[int]]:

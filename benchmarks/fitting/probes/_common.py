@@ -5,7 +5,6 @@ Never a test panel, except to check a rule decided and committed before that tes
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import pathlib
 
@@ -46,14 +45,6 @@ def load(a: argparse.Namespace) -> tuple[list, list]:
             recs.append(load_cell(ids[i - 1], 0.1, 3.0, cache))
             keys.append((cache.name, i))
     return recs, keys
-
-
-def bias_shifted(model, d: float):
-    """A copy of the fitted model (any variant) with its bias shifted by ``d`` (normalised current units)."""
-    out = copy.deepcopy(model)
-    with torch.no_grad():
-        out.bias.add_(d)
-    return out
 
 
 def append_rows(path, rows) -> None:

@@ -24,11 +24,12 @@ import sys
 
 import numpy as np
 
-from _common import append_rows, bias_shifted, load, parse
+from _common import append_rows, load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
 from cellfit.fit.metrics import etv_components
+from cellfit.fit.select import bias_shifted
 
 SHIFTS = tuple(round(0.01 * k, 2) for k in range(-10, 11))
 

@@ -4,10 +4,11 @@ Per cell and shift: held-out ETV and the model's rate in the training window (ag
 
 from __future__ import annotations
 
-from _common import bias_shifted, load, parse
+from _common import load, parse
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
+from cellfit.fit.select import bias_shifted
 
 SHIFTS = (-0.1, 0.0, 0.05, 0.1, 0.2, 0.3)  # added to the fitted bias (normalised current units)
 
