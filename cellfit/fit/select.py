@@ -385,7 +385,7 @@ def bias_shifted(model, shift: float):
 
 def bias_tiebreak(model, validation: Optional[ValidationSet], config: FitConfig) -> tuple[object, Optional[dict]]:
     """The kept fit with its bias moved where the training window cannot tell and the validation seconds prefer
-    (``config.bias_tiebreak``; FITTING.md, "Probes after round 25").
+    (``config.bias_tiebreak``; FITTING.md, round 26 and the probes after round 25).
 
     The shifts ``k * config.bias_tiebreak_step`` up to ``config.bias_tiebreak`` each way are simulated as one batch
     over ``validation.current`` (training window, then validation seconds). The shifts that leave the model's spike

@@ -9,6 +9,7 @@ import pathlib
 
 import torch
 
+from _common import append_rows
 from cellfit.data import load_cell
 from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.config import GRID_RESTARTS
@@ -39,9 +40,7 @@ def main() -> None:
             (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
             out.append(dict(label=label, sid=sid, est=est, true=true, factor=f, tau=v, loss=fit.result.train_loss,
                             etv=fit.result.etv))
-        if a.out:
-            with open(a.out, "a") as fh:
-                fh.writelines(json.dumps(o) + "\n" for o in out)
+        append_rows(a.out, out)
         print(f"{label} {sid}: estimate {est:.0f} ms, true {true:.0f} ms (x{true / est:.2f}) | "
               + " ".join(f"x{o['factor']:g}: loss {o['loss']:.3f}, ETV {o['etv']:.2f}" for o in out), flush=True)
 
