@@ -21,7 +21,7 @@ import numpy as np
 from .cache import RawSweep
 from .errors import CellDataError
 from .protocol import DT_MAX_MS, DT_MIN_MS, EPOCH_LENGTH_S, EPOCH_STARTS_S
-from .spikes import DETECT_PAD_S, detect_spike_samples  # noqa: F401  (re-exported; the detectors live in spikes.py)
+from .spikes import detect_spike_samples  # noqa: F401  (re-exported in __all__; the detectors live in spikes.py)
 from .types import CellMeta, CellRecording, TraceSet
 
 __all__ = [

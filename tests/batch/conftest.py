@@ -11,6 +11,7 @@ which also covers that scheduler option.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import pathlib
 
@@ -56,8 +57,6 @@ def dask_cluster():
 
 
 def _warm_imports() -> int:
-    import cellfit.batch.run  # noqa: F401
-    import cellfit.data  # noqa: F401  (allensdk: several seconds)
-    import cellfit.fit  # noqa: F401
-
+    for name in ("cellfit.batch.run", "cellfit.data", "cellfit.fit"):  # cellfit.data: allensdk, several seconds
+        importlib.import_module(name)
     return os.getpid()
