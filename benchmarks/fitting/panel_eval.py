@@ -206,8 +206,8 @@ VARIANTS = {name: (v if name == "default" else
                         **({} if "bound_gap" in v else dict(bound_gap=None)),
                         **({} if "weak_adaptation" in v else dict(weak_adaptation=None))))
             for name, v in VARIANTS.items()}
-#: after round 25, today's default with the bias tie-break (FitConfig.bias_tiebreak: shifts of 0.01 up to 0.1 each way
-#: that leave the training counts unchanged, the best validation ETV among them; FITTING.md, "Probes after round 25")
+#: round 26, today's default with the bias tie-break (FitConfig.bias_tiebreak: shifts of 0.01 up to 0.1 each way
+#: that leave the training counts unchanged, the best validation ETV among them; FITTING.md, round 26: opt-in)
 VARIANTS["tiebreak"] = dict(bias_tiebreak=0.1)
 
 

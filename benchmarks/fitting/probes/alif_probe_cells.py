@@ -27,7 +27,7 @@ instead of -80..-76; the development panel's HH IB cells keep the preset's 28,95
 fire about 0.63 of the cell's held-out rate on the used test draws while the development ones fire 0.90. ``rs_weak``
 (after round 26): six cells (ids 995000051-056, seed 87) next to the test panel's "weak, fast adaptation" RS family
 (tau_m 8-13 ms instead of 9-14, tau_adapt 18-40 ms instead of 20-45, adapt_scale 0.015-0.045 instead of 0.01-0.04;
-``fast``'s RS cells adapt slower, 30-70 ms), whose tau_adapt intervals started above the truth on six of the used
+``fast``'s RS cells adapt slower, 30-70 ms), whose tau_adapt intervals started above the truth on five of the six used
 test draws 56-61. These cells are development data: a
 remedy is chosen on them and on the development panels, then checked on a fresh test draw.
 """
