@@ -68,7 +68,8 @@ from cellfit.fit.metrics import etv_components
 __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", "spread_start", "validation_scores",
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
-           "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak"]
+           "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak",
+           "unchanged_run", "best_in_run"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -406,27 +407,41 @@ def bias_tiebreak(model, validation: Optional[ValidationSet], config: FitConfig)
     stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
     spikes = predict_population(models, stimuli)  # (K, U, T)
     counts = spikes[..., :validation.start].sum(-1)  # whole numbers: exact in float32
-    same = [bool(np.array_equal(c, counts[n])) for c in counts]
-    lo = hi = n
-    while lo > 0 and same[lo - 1]:
-        lo -= 1
-    while hi < len(shifts) - 1 and same[hi + 1]:
-        hi += 1
+    lo, hi = unchanged_run([bool(np.array_equal(c, counts[n])) for c in counts], n)
     recorded = np.asarray(validation.spikes)[..., validation.start:]
-    scores = {}
+    scores: list = [None] * len(shifts)
     for i in range(lo, hi + 1):
         try:
-            scores[i] = etv_components(spikes[i][index].mean(axis=0)[..., validation.start:], recorded,
-                                       config.dt_ms).etv
+            scores[i] = etv_components(spikes[i, :, validation.start:][index].mean(axis=0), recorded, config.dt_ms).etv
         except ValueError:  # validation repeats without reliable spikes
-            scores[i] = -math.inf
-        if not math.isfinite(scores[i]):
-            scores[i] = -math.inf
-    best = max(range(lo, hi + 1), key=lambda i: (scores[i], -abs(i - n)))
-    record = dict(shift=float(shifts[best]), range=[float(shifts[lo]), float(shifts[hi])],
-                  at_zero=None if scores[n] == -math.inf else float(scores[n]),
-                  kept=None if scores[best] == -math.inf else float(scores[best]), step=config.bias_tiebreak_step)
+            pass
+    best = best_in_run(scores, lo, hi, n)
+    def score(i):
+        return scores[i] if scores[i] is not None and math.isfinite(scores[i]) else None
+
+    record = dict(shift=float(shifts[best]), range=[float(shifts[lo]), float(shifts[hi])], at_zero=score(n),
+                  kept=score(best), step=config.bias_tiebreak_step)
     return models[best], record
+
+
+def unchanged_run(same: Sequence[bool], zero: int) -> tuple[int, int]:
+    """``(lo, hi)``: the contiguous run of indices around ``zero`` where ``same`` holds (``zero`` always in it)."""
+    lo = hi = zero
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    while hi < len(same) - 1 and same[hi + 1]:
+        hi += 1
+    return lo, hi
+
+
+def best_in_run(scores: Sequence[Optional[float]], lo: int, hi: int, zero: int) -> int:
+    """The index in ``[lo, hi]`` with the highest score (None or NaN: last), ties to the nearest ``zero``, then the
+    lower index: :func:`bias_tiebreak`'s pick."""
+    def key(i):
+        v = scores[i]
+        return (v if v is not None and math.isfinite(v) else -math.inf, -abs(i - zero))
+
+    return max(range(lo, hi + 1), key=key)
 
 
 def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) -> list[list[int]]:

@@ -12,7 +12,7 @@ from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.config import GRID_RESTARTS
 from cellfit.fit.fitter import predict_spikes
 from cellfit.fit.metrics import etv_components
-from cellfit.fit.select import ValidationSet, bias_shifted, bias_tiebreak
+from cellfit.fit.select import ValidationSet, best_in_run, bias_shifted, bias_tiebreak, unchanged_run
 
 DT = 0.5
 CFG = FitConfig(dt_ms=DT, bias_tiebreak=0.1)
@@ -99,6 +99,17 @@ def test_off_without_validation_or_without_scores_the_fit_stays():
     assert bias_tiebreak(fitted, ValidationSet(current[..., :200], current[..., :200], 200), CFG) == (fitted, None)
     model, record = bias_tiebreak(fitted, silent, CFG)
     assert model is fitted and record["shift"] == 0.0 and record["kept"] is None  # all unscored: the nearest to zero
+
+
+def test_the_run_around_zero_and_the_pick_within_it():
+    """The unchanged run is contiguous around zero; the pick is the best score, unscored last, ties nearest zero,
+    then the lower index."""
+    assert unchanged_run([False, True, True, True, False, True], 2) == (1, 3)
+    assert unchanged_run([True, False, True], 1) == (1, 1)  # zero is always in the run
+    assert best_in_run([0.5, 0.9, 0.7, 0.9, None], 0, 4, 2) == 1  # a tie between 1 and 3: the lower
+    assert best_in_run([0.9, 0.5, 0.7, 0.9, None], 0, 4, 2) == 3  # a tie: the nearer to zero
+    assert best_in_run([0.9, 0.8, 0.7, 0.8, 1.0], 1, 3, 2) == 1  # only the run counts
+    assert best_in_run([None, float("nan"), None], 0, 2, 1) == 1  # nothing scored: zero
 
 
 def test_the_configuration_checks_the_range_and_step():

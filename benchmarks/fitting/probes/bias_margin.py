@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import pathlib
 import statistics
 import sys
@@ -29,6 +28,7 @@ from cellfit.fit import FitConfig, fit_recordings
 from cellfit.fit.api import score_model
 from cellfit.fit.fitter import predict_spikes, unique_stimuli
 from cellfit.fit.metrics import etv_components
+from cellfit.fit import select
 from cellfit.fit.select import bias_shifted
 
 SHIFTS = tuple(round(0.01 * k, 2) for k in range(-10, 11))
@@ -64,21 +64,16 @@ def cell_row(fit, whole, cfg: FitConfig) -> dict:
 
 
 def unchanged_run(row: dict) -> list[int]:
-    """Indices of the shifts around zero whose training-window counts equal the unshifted fit's (a contiguous run)."""
-    same, zero = row["same_count"], row["shifts"].index(0.0)
-    lo = hi = zero
-    while lo > 0 and same[lo - 1]:
-        lo -= 1
-    while hi < len(same) - 1 and same[hi + 1]:
-        hi += 1
+    """Indices of the shifts around zero whose training-window counts equal the unshifted fit's (a contiguous run;
+    the library's :func:`cellfit.fit.select.unchanged_run`)."""
+    lo, hi = select.unchanged_run(row["same_count"], row["shifts"].index(0.0))
     return list(range(lo, hi + 1))
 
 
 def _best_validation(row: dict, run: list[int]) -> int:
-    """The shift of ``run`` with the highest validation ETV (ties and unscored shifts: the one nearest zero)."""
-    zero = row["shifts"].index(0.0)
-    v = row["validation_etv"]
-    return max(run, key=lambda i: (v[i] if v[i] is not None else -math.inf, -abs(i - zero)))
+    """The shift of ``run`` with the highest validation ETV, as the library's tie-break picks it
+    (:func:`cellfit.fit.select.best_in_run`)."""
+    return select.best_in_run(row["validation_etv"], run[0], run[-1], row["shifts"].index(0.0))
 
 
 def rules(path: pathlib.Path, labels: list[str]) -> None:
