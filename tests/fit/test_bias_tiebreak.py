@@ -105,7 +105,7 @@ def test_the_run_around_zero_and_the_pick_within_it():
     """The unchanged run is contiguous around zero; the pick is the best score, unscored last, ties nearest zero,
     then the lower index."""
     assert unchanged_run([False, True, True, True, False, True], 2) == (1, 3)
-    assert unchanged_run([True, False, True], 1) == (1, 1)  # zero is always in the run
+    assert unchanged_run([True, False, True, False], 2) == (2, 2)  # no neighbour unchanged: zero alone
     assert best_in_run([0.5, 0.9, 0.7, 0.9, None], 0, 4, 2) == 1  # a tie between 1 and 3: the lower
     assert best_in_run([0.9, 0.5, 0.7, 0.9, None], 0, 4, 2) == 3  # a tie: the nearer to zero
     assert best_in_run([0.9, 0.8, 0.7, 0.8, 1.0], 1, 3, 2) == 1  # only the run counts
