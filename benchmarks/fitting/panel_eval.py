@@ -209,6 +209,9 @@ VARIANTS = {name: (v if name == "default" else
 #: round 26, today's default with the bias tie-break (FitConfig.bias_tiebreak: shifts of 0.01 up to 0.1 each way
 #: that leave the training counts unchanged, the best validation ETV among them; FITTING.md, round 26: opt-in)
 VARIANTS["tiebreak"] = dict(bias_tiebreak=0.1)
+#: round 27, today's default with a cell's variants (ALIF and alif_sub for a cell fitted both ways) compared on their
+#: validation ETV instead of the 5% loss margin (FitConfig.variant_choice; FITTING.md, round 27)
+VARIANTS["sub_val"] = dict(variant_choice="validation")
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

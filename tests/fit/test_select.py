@@ -79,6 +79,31 @@ def test_choose_among_variants_keeps_an_extension_only_by_a_loss_margin():
     assert choose(cands, scores)[0] == 0  # no veto: the best validation ETV overall (first of the ties)
 
 
+def test_choose_among_variants_by_validation_etv():
+    """``FitConfig.variant_choice == "validation"`` (round 27): the veto and the loss within each variant, then the
+    pick with the highest validation ETV, the first variant's kept on ties; a training-window comparison (a
+    bursting cell) still decides where it is given."""
+    def of(variant, loss):
+        return dataclasses.replace(state(loss), init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_sub", 0.9), of("alif_sub", 0.85)]
+    # picks: alif 0.8 (index 1, validation 0.85), alif_sub 0.85 (index 3); the loss rule keeps ALIF (0.85 > 0.76)
+    assert choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05)[0] == 1
+    index, basis = choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05, by_validation=True)
+    assert index == 3 and "validation ETV is higher" in basis  # 0.9 > 0.85: alif_sub, although its loss is higher
+    assert choose(cands, [0.9, 0.85, 0.95, 0.85], veto=0.1, margin=0.05, by_validation=True)[0] == 1  # a tie: ALIF
+    low = [of("alif", 1.0), of("alif", 0.8), of("alif_sub", 0.9), of("alif_sub", 0.5)]  # alif_sub's loss 37% lower
+    assert choose(low, [0.9, 0.85, 0.95, 0.86], veto=0.1, margin=0.05)[0] == 3  # the loss rule keeps it
+    assert choose(low, [0.9, 0.85, 0.95, 0.86], veto=0.1, margin=0.05, by_validation=True)[0] == 3
+    assert choose(low, [0.9, 0.85, 0.9, 0.84], veto=0.1, margin=0.05, by_validation=True)[0] == 1  # predicts worse
+    nan = float("nan")
+    assert choose(cands, [nan, nan, 0.95, 0.9], veto=0.1, margin=0.05, by_validation=True)[0] == 3  # ALIF unscored
+    train = [0.5, 0.6, 0.4, 0.3]  # with training-window scores (a bursting cell) those decide: ALIF's 0.6
+    assert choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05, train_scores=train, by_validation=True)[0] == 1
+    with pytest.raises(ValueError, match="variant_choice"):
+        FitConfig(variant_choice="etv")
+
+
 def test_command_line_options_map_onto_the_fit_configuration():
     from cellfit.fit.config import ADAPT_SEARCH, GRID_RESTARTS, fit_config
 
