@@ -36,11 +36,11 @@ from cellfit.data.synthetic import development_panel, test_panel
 from cellfit.data.synthetic.allen_format import check_sampling_rate
 from cellfit.data.synthetic.cells import specimen_ids as panel_ids
 from cellfit.data.synthetic.engine import model_inputs, run_models
-from cellfit.data.synthetic.sweeps import _prepare_cell, precompute
+from cellfit.data.synthetic.sweeps import prepare_cell, precompute
 from cellfit.fit import FitConfig
 from cellfit.fit.fitter import predict_population
 from cellfit.fit.metrics import etv_components
-from cellfit.fit.select import _by_variant
+from cellfit.fit.select import by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from oracle import append_rows, candidates_held_out, study_args, study_parser  # noqa: E402  (this folder)
@@ -64,7 +64,7 @@ def step_responses(cells, seed: int, dt_ms: float) -> dict[int, tuple[np.ndarray
     jobs, amps = [], []
     for cell, sid, cal in zip(cells, ids, calibrations):
         drive = cal.drive if cal is not None else cell.effective_drive
-        prep = _prepare_cell(cell, sid, seed, fs, drive)  # the noise sweeps' scale, gain and rheobase
+        prep = prepare_cell(cell, sid, seed, fs, drive)  # the noise sweeps' scale, gain and rheobase
         a = np.array(STEP_AMPLITUDES) * prep["rheobase"]
         rows = np.repeat(a[None, :], STEP_REPEATS, axis=0).reshape(-1, 1) * np.ones((1, n))
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(sid) % (2**32), 7]))
@@ -123,7 +123,7 @@ def study(cache: pathlib.Path, panel: str, panel_seed: int, seed: int = 0) -> li
         sid = cell_rows[0]["specimen_id"]
         amps, spikes = steps[sid]
         current = (amps[:, None] / rec.current_scale_pA * np.ones((1, spikes.shape[-1]))).astype(np.float32)
-        groups = [(g, [cands[i].model for i in g]) for g in _by_variant(cands, alive_only=True)]
+        groups = [(g, [cands[i].model for i in g]) for g in by_variant(cands, alive_only=True)]
         scores = step_scores(groups, current, spikes, config.dt_ms)
         n_step = spikes.sum(axis=-1).mean(axis=0)
         for r in cell_rows:

@@ -70,7 +70,7 @@ __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", 
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
            "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak",
-           "unchanged_run", "best_in_run"]
+           "unchanged_run", "best_in_run", "by_variant"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -369,7 +369,7 @@ def validation_scores(candidates: Sequence[CellFitState], validation: Validation
     stimuli, index = unique_stimuli(np.asarray(validation.current, dtype=np.float32))
     rec = np.asarray(validation.spikes)[..., validation.start:]
     scores = [float("nan")] * len(candidates)
-    for group in _by_variant(candidates, alive_only=True):  # one batch per variant
+    for group in by_variant(candidates, alive_only=True):  # one batch per variant
         spikes = predict_population([candidates[i].model for i in group], stimuli)[..., validation.start:]
         for i, pred in zip(group, spikes):  # pred: (U, T_val)
             try:
@@ -447,7 +447,7 @@ def best_in_run(scores: Sequence[Optional[float]], lo: int, hi: int, zero: int) 
     return max(range(lo, hi + 1), key=key)
 
 
-def _by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) -> list[list[int]]:
+def by_variant(candidates: Sequence[CellFitState], alive_only: bool = False) -> list[list[int]]:
     """Indices of the candidates of each model variant, variants and candidates in their order
     (``alive_only``: without the failed ones, and without variants left empty). A reset fit in a range of its own
     (a reset start above threshold, :meth:`FitConfig.burst_reset_start`) is a variant of its own: its pick competes
@@ -502,7 +502,7 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         return lowest(ok), "training loss"
     if veto is None:
         return max((i for i in ok if finite(i)), key=lambda i: scores[i]), "validation ETV"
-    groups = _by_variant(candidates)
+    groups = by_variant(candidates)
 
     def pick(members):
         pool = _not_vetoed(members, candidates, scores, veto)
@@ -590,7 +590,7 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
 
 def _variant_of(candidates: Sequence[CellFitState], chosen: int) -> list[int]:
     """Indices of every candidate of ``chosen``'s model variant (failed ones too), in order."""
-    (members,) = [g for g in _by_variant(candidates) if chosen in g]
+    (members,) = [g for g in by_variant(candidates) if chosen in g]
     return members
 
 

@@ -32,8 +32,8 @@ from .models.hh import resting_state
 from .stimulus import STIMULI, SWEEP_LENGTH_S, epoch_starts, noise_stimulus
 from .truth import build_truth
 
-__all__ = ["TAIL_S", "RECORDING_NOISE_MV", "V_QUANTUM_V", "CHUNK_CELLS", "precompute", "simulate_cells",
-           "simulation_chunks"]
+__all__ = ["TAIL_S", "RECORDING_NOISE_MV", "V_QUANTUM_V", "CHUNK_CELLS", "precompute", "prepare_cell",
+           "simulate_cells", "simulation_chunks"]
 
 TAIL_S = 0.2  # simulated after each epoch so the voltage relaxes smoothly
 RECORDING_NOISE_MV = 0.05
@@ -74,7 +74,7 @@ def _paste_spikes(v: np.ndarray, spikes: np.ndarray, fs: float, length: int,
         v[s:s + m] = wave[:m]
 
 
-def _prepare_cell(cell: SyntheticCell, specimen_id: int, seed: int, fs: float, drive: float) -> dict:
+def prepare_cell(cell: SyntheticCell, specimen_id: int, seed: int, fs: float, drive: float) -> dict:
     """Stimuli, noise and model inputs of every (sweep, epoch) row of ``cell``."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(specimen_id) % (2**32)]))
     dt_ms = 1000.0 / fs
@@ -194,7 +194,7 @@ def simulate_cells(cells: Sequence[SyntheticCell], ids: Sequence[int], seed: int
     needs (``v_rest``, ``v_thresh``, ``rheobase``, ``tau_m_ms``, ``ap_peak_mV``).
     """
     calibrations = precompute(cells, ids, fs)
-    preps = [_prepare_cell(cell, sid, seed, fs, cal.drive if cal is not None else cell.effective_drive)
+    preps = [prepare_cell(cell, sid, seed, fs, cal.drive if cal is not None else cell.effective_drive)
              for cell, sid, cal in zip(cells, ids, calibrations)]
     runs = run_models([(pr["cell"].params, pr.pop("inputs")) for pr in preps], 1000.0 / fs)
     return [_finish_cell(pr, v_rows, spikes, cal) for pr, (v_rows, spikes), cal in zip(preps, runs, calibrations)]
