@@ -70,7 +70,7 @@ __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", 
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
            "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak",
-           "unchanged_run", "best_in_run", "by_variant"]
+           "unchanged_run", "best_in_run", "by_variant", "fit_by_variant"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -148,7 +148,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         n_fits = len(jobs)
         if together:  # from each cell's best grid point
             jobs += refit_jobs(sets, [dict(opts[0], **start(opts[0])) for opts in options], config, seed, keys)
-        states = _fit_by_model(jobs, config, dev, seed, progress, names)
+        states = fit_by_variant(jobs, config, dev, seed, progress, names)
         for (k, _, _), st in zip(jobs[:n_fits], states[:n_fits]):
             out[k].append(st)
         if together:
@@ -158,7 +158,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
                     refits[k].append(st)
     if zone:  # the alif_sub candidates of the zone cells, one batched model (choose: kept by extension_margin)
         jobs = [(k, sets[k], dict(init)) for (k, _), opts in zip(zone, zone_options) for init in opts]
-        for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
+        for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, dev, seed, progress, names)):
             out[k].append(st)
     if config.burst_candidates:  # bursting cells: the burst model from each burst start (and each reset start)
         bursts = [k for k in range(len(sets)) if bursting(sets[k].spikes, config)]
@@ -173,7 +173,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
                  for k in sorted(bursts + onsets)
                  for opt in options[k][:config.onset_restarts if k in onsets else config.burst_reset_restarts]
                  for v in config.burst_reset_starts]
-        for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):  # a batch per variant
+        for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, dev, seed, progress, names)):  # a batch per variant
             out[k].append(st)
     if rescue:  # cells whose kept candidate (as the choice would keep it) never left its start: the gain starts too
         def kept(k: int) -> CellFitState:
@@ -194,7 +194,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             ranked = grid_init([dict(start) for _, start in rows], x, targets, config, top=config.restarts,
                                gain_scale=config.grid_gain_scale)
             jobs = [(k, sets[k], opt) for (k, _), opts in zip(rows, ranked) for opt in opts if "gain_scale" in opt]
-            for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, dev, seed, progress, names)):
+            for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, dev, seed, progress, names)):
                 out[k].append(st)
     return out, refits
 
@@ -223,7 +223,7 @@ def left_start(state: CellFitState) -> bool:
 
 
 
-def _fit_by_model(jobs, config: FitConfig, dev, seed: int, progress: bool, names) -> list[CellFitState]:
+def fit_by_variant(jobs, config: FitConfig, dev, seed: int, progress: bool, names) -> list[CellFitState]:
     """The fits of ``jobs`` (``(cell, data, start)``) in their order, one batched model per model variant (and per
     reset range, where a start carries its own: :meth:`FitConfig.burst_reset_start`)."""
     states: list = [None] * len(jobs)
@@ -305,7 +305,7 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
     """
     jobs = refit_jobs(sets, [None if st.failed else st.init for st in chosen], config, seed, keys)
     out: list[list[CellFitState]] = [[] for _ in sets]
-    for (k, _, _), st in zip(jobs, _fit_by_model(jobs, config, device, seed, progress, None)):
+    for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, None)):
         out[k].append(st)
     return out
 
