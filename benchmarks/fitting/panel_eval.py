@@ -212,6 +212,9 @@ VARIANTS["tiebreak"] = dict(bias_tiebreak=0.1)
 #: round 27, today's default with a cell's variants (ALIF and alif_sub for a cell fitted both ways) compared on their
 #: validation ETV instead of the 5% loss margin (FitConfig.variant_choice; FITTING.md, round 27)
 VARIANTS["sub_val"] = dict(variant_choice="validation")
+#: round 28, today's default with the cells whose voltage gains 0.15 from the subthreshold current fitted both ways
+#: (ALIF and alif_sub, the 5% rule) instead of as alif_sub alone (FitConfig.sub_alone; FITTING.md, round 28)
+VARIANTS["sub_both"] = dict(sub_alone=False)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -303,6 +303,11 @@ class FitConfig:
     explaining at least ``sub_min_r2``; :func:`cellfit.fit.init.sub_start`) is fitted as ``alif_sub`` from that
     voltage fit instead of ALIF (a bursting cell never: it gets the bursting candidates). None: never (``--model
     alif``). FITTING.md, round 10."""
+    sub_alone: bool = True
+    """With ``sub_r2_gain``: whether a cell whose voltage gains ``sub_r2_gain`` is fitted as ``alif_sub`` alone (True,
+    round 10) or both ways, as ALIF and as ``alif_sub`` from the same two voltage fits, the variants then compared as
+    for the cells of the ``sub_zone_gain`` zone (False). FITTING.md, round 28: False lowered 4 of the 21 development
+    and probe cells fitted ``alif_sub`` alone and lifted none (not pursued)."""
     sub_min_r2: float = 0.5
     """The plain voltage fit must explain at least this much of the subthreshold voltage (else it says little).
     Round 17 studied 0.3: its development cells (regular-spiking Hodgkin-Huxley cells with a strong I_M or a weak

@@ -225,8 +225,9 @@ def initial_values(cfg: FitConfig, data, *, allow_sub: bool = True) -> dict:
 
 def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict]:
     """``[initial_values(...)]``, and for a cell in the zone of ``cfg.sub_zone_gain`` (its voltage fit gains at
-    least that much from the subthreshold current, but less than ``cfg.sub_r2_gain``) also the ``alif_sub`` start
-    of :func:`sub_start`: that cell is fitted in both variants; so is a cell whose plain voltage fit explains
+    least that much from the subthreshold current, but less than ``cfg.sub_r2_gain``, or any more where
+    ``cfg.sub_alone`` is False) also the ``alif_sub`` start of :func:`sub_start`: that cell is fitted in both
+    variants; so is a cell whose plain voltage fit explains
     less than ``cfg.sub_min_r2`` but at least ``cfg.sub_low_r2`` (where set) and gains ``cfg.sub_r2_gain``, and one
     that explains less than ``cfg.sub_default_below`` (where set), gains as much and resets near threshold, its
     ``alif_sub`` start then the plain start with the default subthreshold current."""
@@ -245,7 +246,7 @@ def initial_starts(cfg: FitConfig, data, *, allow_sub: bool = True) -> list[dict
             band = sub is not None
         if sub is None and cfg.sub_default_below is not None and plain_r2 < cfg.sub_default_below:
             under = _under_band(cfg, data, plain_r2)
-    if sub is not None and not band and sub["voltage_r2"] - plain_r2 >= cfg.sub_r2_gain:
+    if sub is not None and not band and cfg.sub_alone and sub["voltage_r2"] - plain_r2 >= cfg.sub_r2_gain:
         init.update(sub)  # the current explains much more: the cell is fitted as alif_sub alone
         return [init]
     method = "voltage with spike current" if everywhere and np.asarray(data.spikes).any() else "voltage"

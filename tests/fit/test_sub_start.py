@@ -177,6 +177,9 @@ def test_a_cell_in_the_zone_starts_in_both_variants():
     assert [s.get("model", "alif") for s in initial_starts(cfg, data, allow_sub=False)] == ["alif"]
     above = dataclasses.replace(cfg, sub_r2_gain=cfg.sub_zone_gain * 1.01)  # the gain is above the gate now
     assert [s["model"] for s in initial_starts(above, data)] == ["alif_sub"]
+    # sub_alone False (round 28): above the gate too, both ways, from the same two voltage fits as in the zone
+    assert initial_starts(dataclasses.replace(above, sub_alone=False), data) == both
+    assert initial_starts(dataclasses.replace(above, sub_alone=False), data, allow_sub=False) == [both[0]]
     assert len(initial_starts(dataclasses.replace(cfg, sub_zone_gain=None), data)) == 1
     with pytest.raises(ValueError, match="sub_zone_gain"):
         FitConfig(sub_zone_gain=0.2)  # above sub_r2_gain 0.15

@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/fitting/probes/strong_adapt_cells.py OUT_CACHE
+    python benchmarks/fitting/probes/strong_adapt_cells.py OUT_CACHE --seed 89   # another draw (round 28)
     python benchmarks/fitting/panel_eval.py OUT_CACHE rows.jsonl --label probe --variant tau_search_eq spike_init
 
 Four cells (ids 995000001-995000004, parameter seed 77, recording seed 77) of a range next to, not
@@ -14,7 +15,7 @@ probe a remedy on them and on the development panels, then check it on a fresh t
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 from cellfit.data.synthetic.allen_format import write_synthetic_cache
 from cellfit.data.synthetic.panels import _ADEX_E, CellSpec, build_panel
@@ -24,12 +25,15 @@ SPEC = CellSpec("adex", "adapting", dict(tau_m_ms=(10.0, 16.0), a_nS=(0.5, 2.0),
                 dict(t_ref_ms=2.0), label="strong spike-triggered current (probe range)")
 
 
-def main(out: str) -> None:
-    cells = build_panel([SPEC] * 4, seed=77, first_id=995000001, tag=99)
-    print("wrote", write_synthetic_cache(out, cells, seed=77))
+def main(out: str, seed: int = 77) -> None:
+    """Write the four cells drawn with ``seed`` (parameters and recordings; 77: round 6's draw)."""
+    cells = build_panel([SPEC] * 4, seed=seed, first_id=995000001, tag=99)
+    print("wrote", write_synthetic_cache(out, cells, seed=seed))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: strong_adapt_cells.py OUT_CACHE")
-    main(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", help="the cache folder to write")
+    ap.add_argument("--seed", type=int, default=77, help="another draw of the same range (default %(default)s: round 6's)")
+    a = ap.parse_args()
+    main(a.out, a.seed)
