@@ -215,6 +215,8 @@ VARIANTS["sub_val"] = dict(variant_choice="validation")
 #: round 28, today's default with the cells whose voltage gains 0.15 from the subthreshold current fitted both ways
 #: (ALIF and alif_sub, the 5% rule) instead of as alif_sub alone (FitConfig.sub_alone; FITTING.md, round 28)
 VARIANTS["sub_both"] = dict(sub_alone=False)
+#: after round 28, a probe: today's default trained longer (10 epochs without progress before each decay, not 5)
+VARIANTS["patience10"] = dict(patience=10)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -224,8 +224,10 @@ def left_start(state: CellFitState) -> bool:
 
 
 def fit_by_variant(jobs, config: FitConfig, dev, seed: int, progress: bool, names) -> list[CellFitState]:
-    """The fits of ``jobs`` (``(cell, data, start)``) in their order, one batched model per model variant (and per
-    reset range, where a start carries its own: :meth:`FitConfig.burst_reset_start`)."""
+    """The fits of ``jobs`` (``(cell index, TrainingSet, start dict)``: a start as :func:`fit_candidates` builds
+    them, or a candidate's ``init``) in their order, one batched model per model variant (and per reset range, where a
+    start carries its own: :meth:`FitConfig.burst_reset_start`). ``dev``: a resolved device
+    (:func:`cellfit.device.resolve_device`); ``names``: a name per cell index for the progress bars, or None."""
     states: list = [None] * len(jobs)
     for variant in dict.fromkeys(_variant_key(init) for _, _, init in jobs):
         group = [j for j, (_, _, init) in enumerate(jobs) if _variant_key(init) == variant]
