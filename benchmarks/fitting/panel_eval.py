@@ -217,6 +217,9 @@ VARIANTS["sub_val"] = dict(variant_choice="validation")
 VARIANTS["sub_both"] = dict(sub_alone=False)
 #: after round 28, a probe: today's default trained longer (10 epochs without progress before each decay, not 5)
 VARIANTS["patience10"] = dict(patience=10)
+#: round 29, today's default with the cells that have alif_sub candidates trained with patience 10
+#: (FitConfig.sub_patience; FITTING.md, round 29)
+VARIANTS["sub_patience10"] = dict(sub_patience=10)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

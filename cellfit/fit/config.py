@@ -72,6 +72,11 @@ class FitConfig:
     """Adam learning rate on the unconstrained parameters (log-space time constants, gain, bias)."""
     patience: int = 5
     """Epochs without a better training loss before the learning rate is decayed."""
+    sub_patience: Optional[int] = None
+    """``patience`` for every candidate of a cell that the default search fits with ``alif_sub`` candidates (alone or
+    both ways, :func:`cellfit.fit.init.initial_starts`; the start carries it, ``init["patience"]``, and so do the
+    cell's refits). None: ``patience`` for every cell. FITTING.md, round 29: 10 lifted 23 and lowered 13 of 162
+    development cells (38 -> 29 below 0.7; the HH RS cells whose fits had not converged the most)."""
     lr_decay: float = 0.5
     max_decays: int = 4
     """A cell stops after this many decays followed by another ``patience`` epochs without progress."""
@@ -369,6 +374,8 @@ class FitConfig:
                              f"got {self.bias_tiebreak}, {self.bias_tiebreak_step}")
         if self.validation_penalty is not None and not self.validation_penalty >= 0.0:
             raise ValueError(f"validation_penalty must be None or >= 0, got {self.validation_penalty}")
+        if self.sub_patience is not None and not (isinstance(self.sub_patience, int) and self.sub_patience >= 1):
+            raise ValueError(f"sub_patience must be None or a whole number >= 1, got {self.sub_patience!r}")
         if self.variant_choice not in ("loss", "validation"):
             raise ValueError(f"variant_choice must be 'loss' or 'validation', got {self.variant_choice!r}")
         if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):

@@ -209,7 +209,8 @@ def fit_population(
         progress: show a tqdm bar (epoch, cells still training, mean loss).
         names: labels for error messages.
         inits: starting values per cell (dicts of ``tau_m_ms``, ``tau_adapt_ms``, ``adapt_scale``,
-            ``gain``, ``bias``, ``method``); default: :func:`cellfit.fit.init.initial_values`
+            ``gain``, ``bias``, ``method``; optionally ``patience``, that cell's own instead of
+            ``config.patience``); default: :func:`cellfit.fit.init.initial_values`
             and, with ``config.grid_init``, the grid search (given inits skip both).
 
     Returns:
@@ -247,6 +248,7 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
     opt = CellwiseAdam(list(named.values()), lr=config.lr)
 
     K = len(cells)
+    patience = np.array([int(i.get("patience", config.patience)) for i in inits])  # a start may carry its own
     stage = np.zeros(K, dtype=int)
     active = np.ones(K, dtype=bool)
     best = np.full(K, np.inf)
@@ -303,7 +305,7 @@ def _fit_population(cells, config, dev, seed, progress, inits) -> list[CellFitSt
                 improved[k] = True
             else:
                 bad[k] += 1
-            if bad[k] >= config.patience:
+            if bad[k] >= patience[k]:
                 bad[k] = 0
                 if stage[k] < final_stage:
                     # next, finer loss: restart from this stage's best parameters with fresh Adam moments

@@ -123,6 +123,11 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     """
     dev = resolve_device(device)
     starts = [initial_starts(config, s, allow_sub=not bursting(s.spikes, config)) for s in sets]
+    if config.sub_patience is not None:  # a cell with alif_sub candidates trains all its candidates longer (round 29)
+        for st in starts:
+            if any(s.get("model") == "alif_sub" for s in st):
+                for s in st:
+                    s["patience"] = config.sub_patience
     inits = [st[0] for st in starts]
     if config.models == ("alif_sub",):  # forced: the grid ranks the starts with the current they will train with
         inits = [dict(i, **config.variant_start("alif_sub")) for i in inits]  # (the other variants start as ALIF)

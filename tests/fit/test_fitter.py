@@ -95,6 +95,28 @@ def test_cells_fitted_together_match_cells_fitted_alone():
         assert together[k].model.tau_mem_ms.item() == pytest.approx(alone.model.tau_mem_ms.item(), rel=1e-6)
 
 
+def test_a_start_may_carry_its_own_patience():
+    """``init["patience"]`` (``FitConfig.sub_patience``, round 29): that cell's plateaus last that many epochs, the
+    others' ``config.patience``; each cell's fit equals its fit alone with that patience as the configuration's."""
+    from cellfit.fit.init import initial_values
+
+    cells = [alif_cell(T=1500, seed=s, tau_m=tm) for s, tm in ((4, 15.0), (5, 30.0))]
+    sets = [TrainingSet(*c["train"]) for c in cells]
+    cfg = FitConfig(dt_ms=DT, arp_ms=2.0, epochs=200, dtype="float64", grid_init=False)
+    inits = [initial_values(cfg, s) for s in sets]
+    together = fit_population(sets, cfg, device="cpu", progress=False, inits=[inits[0], dict(inits[1], patience=10)])
+    first = fit_population([sets[0]], cfg, device="cpu", progress=False, inits=[inits[0]])[0]
+    second = fit_population([sets[1]], dataclasses.replace(cfg, patience=10), device="cpu", progress=False,
+                            inits=[inits[1]])[0]
+    for got, alone in ((together[0], first), (together[1], second)):  # float64 rounding of the batched kernels
+        np.testing.assert_allclose(got.history, alone.history, rtol=1e-6)
+        assert got.epochs == alone.epochs
+    short = fit_population([sets[1]], cfg, device="cpu", progress=False, inits=[inits[1]])[0]
+    assert second.epochs > short.epochs  # ten epochs per plateau instead of five: a longer schedule
+    with pytest.raises(ValueError, match="sub_patience"):
+        FitConfig(sub_patience=0)
+
+
 def test_same_seed_same_result(cell):
     cur, spk, volt = cell["train"]
     cfg = FitConfig(**dict(FAST, epochs=8))

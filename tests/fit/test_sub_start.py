@@ -302,3 +302,10 @@ def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by
         index, basis = choose(cands[0], [1.0] * len(models), cfg.validation_veto, margin)
         keep_sub = best["alif_sub"] < best["alif"] * (1.0 - margin)
         assert models[index] == ("alif_sub" if keep_sub else "alif") and "another variant" in basis
+    assert all("patience" not in c.init for c in cands[0])
+    # sub_patience (round 29): every candidate of a cell with alif_sub candidates carries it, both variants
+    longer, _ = fit_candidates([data], dataclasses.replace(cfg, sub_patience=7), device="cpu", progress=False)
+    assert [c.init.get("model", "alif") for c in longer[0]] == models
+    assert all(c.init["patience"] == 7 for c in longer[0])
+    plain = dataclasses.replace(cfg, sub_patience=7, sub_r2_gain=None)  # no alif_sub start: the usual patience
+    assert all("patience" not in c.init for c in fit_candidates([data], plain, device="cpu", progress=False)[0][0])
