@@ -38,8 +38,8 @@ from cellfit.fit.metrics import etv_components
 from cellfit.fit.select import fit_by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from oracle import append_rows, candidates_held_out, study_args, study_parser  # noqa: E402  (this folder)
-from panel_eval import specimen_ids  # noqa: E402
+from oracle import (append_rows, cache_specimens, candidates_held_out, cells_of, print_rules,  # noqa: E402
+                    study_args, study_parser)  # (this folder)
 
 
 def _without_epoch(data: TrainingSet, e: int) -> TrainingSet:
@@ -95,13 +95,7 @@ def study(cache: pathlib.Path, ids: list[int], seed: int = 0) -> list[dict]:
 
 
 def _rules(path: pathlib.Path, labels: list[str]) -> None:
-    import json
-
-    rows = [json.loads(line) for line in open(path)]
-    rows = [r for r in rows if r["label"] in labels]
-    cells: dict = {}
-    for r in rows:
-        cells.setdefault((r["label"], r["specimen_id"]), []).append(r)
+    cells = cells_of(path, labels)
 
     def ok(v):
         return v is not None and math.isfinite(v)
@@ -134,18 +128,7 @@ def _rules(path: pathlib.Path, labels: list[str]) -> None:
         rules[f"kept unless cv_etv higher by {m:g}"] = kept_unless_cv(m)
     for d in (0.05, 0.1):
         rules[f"kept variant: lowest loss within {d:g} of its best cv_etv"] = cv_veto(d)
-    base = {c: kept(rs)["held_out_etv"] for c, rs in cells.items()}
-    print(f"{len(cells)} cells ({', '.join(labels)})")
-    for name, rule in rules.items():
-        etvs = {c: rule(rs)["held_out_etv"] for c, rs in cells.items()}
-        v = [x for x in etvs.values() if ok(x)]
-        up = sum(1 for c in cells if ok(etvs[c]) and ok(base[c]) and etvs[c] > base[c] + 0.02)
-        down = sum(1 for c in cells if ok(etvs[c]) and ok(base[c]) and etvs[c] < base[c] - 0.02)
-        print(f"{name:58s} median {statistics.median(v):.3f} mean {statistics.mean(v):.3f} min {min(v):.3f} "
-              f"below 0.7: {sum(x < 0.7 for x in v):2d}  up {up:2d} down {down:2d}")
-    oracle = [max(r["held_out_etv"] for r in rs if not r["failed"] and ok(r["held_out_etv"])) for rs in cells.values()]
-    print(f"{'best candidate (held out; not a rule)':58s} median {statistics.median(oracle):.3f} "
-          f"mean {statistics.mean(oracle):.3f} min {min(oracle):.3f} below 0.7: {sum(x < 0.7 for x in oracle):2d}")
+    print_rules(cells, labels, rules, 58)
     # which score orders a cell's candidates as Noise 2 does? Spearman within each cell with 3+ scored candidates
     for key in ("validation_etv", "cv_etv", "train_loss"):
         rhos = []
@@ -167,14 +150,9 @@ def main() -> None:
     args = study_args(ap, "--rules", _rules)
     if args is None:
         return
-    ids = specimen_ids(args.cache)
-    if not ids:
-        ap.error(f"{args.cache} holds no specimen_*/ephys.nwb: give a cache written by python -m cellfit.data synthetic")
-    unknown = sorted(set(args.specimens or []) - set(ids))
-    if unknown:
-        ap.error(f"specimens {unknown} are not in {args.cache}: choose among {ids}")
+    ids = cache_specimens(ap, args.cache, args.specimens)
     t0 = time.perf_counter()
-    rows = study(args.cache, args.specimens or ids, seed=args.seed)
+    rows = study(args.cache, ids, seed=args.seed)
     wall = time.perf_counter() - t0
     append_rows(args.out, [dict(label=args.label[0], wall_s=wall, **r) for r in rows])
     by_cell: dict = {}

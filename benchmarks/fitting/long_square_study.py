@@ -24,10 +24,8 @@ candidates and how many lie below 0.7 (the rules read only training data and ste
 from __future__ import annotations
 
 import csv
-import json
 import math
 import pathlib
-import statistics
 import sys
 
 import numpy as np
@@ -43,7 +41,8 @@ from cellfit.fit.metrics import etv_components
 from cellfit.fit.select import by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from oracle import append_rows, candidates_held_out, study_args, study_parser  # noqa: E402  (this folder)
+from oracle import (append_rows, candidates_held_out, cells_of, print_rules, study_args,  # noqa: E402
+                    study_parser)  # (this folder)
 from panel_eval import specimen_ids  # noqa: E402
 
 #: step amplitudes, times the cell's long-square rheobase (the noise epochs' means are 0.75, 1 and 1.5 x)
@@ -133,11 +132,7 @@ def study(cache: pathlib.Path, panel: str, panel_seed: int, seed: int = 0) -> li
 
 
 def _rules(path: pathlib.Path, labels: list[str]) -> None:
-    rows = [json.loads(line) for line in open(path)]
-    rows = [r for r in rows if r["label"] in labels]
-    cells: dict = {}
-    for r in rows:
-        cells.setdefault((r["label"], r["specimen_id"]), []).append(r)
+    cells = cells_of(path, labels)
 
     def ok(v):
         return v is not None and math.isfinite(v)
@@ -172,18 +167,7 @@ def _rules(path: pathlib.Path, labels: list[str]) -> None:
             rules[f"best {key}, loss within {w:g} of kept"] = best_step(key, within=w, of_kept=True)
         for m in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4):
             rules[f"kept unless {key} higher by {m:g}"] = margin(key, m)
-    base = {c: default(rs)["held_out_etv"] for c, rs in cells.items()}
-    print(f"{len(cells)} cells ({', '.join(labels)})")
-    for name, rule in rules.items():
-        etvs = {c: rule(rs)["held_out_etv"] for c, rs in cells.items()}
-        v = [x for x in etvs.values() if ok(x)]
-        up = sum(1 for c in cells if ok(etvs[c]) and ok(base[c]) and etvs[c] > base[c] + 0.02)
-        down = sum(1 for c in cells if ok(etvs[c]) and ok(base[c]) and etvs[c] < base[c] - 0.02)
-        print(f"{name:50s} median {statistics.median(v):.3f} mean {statistics.mean(v):.3f} min {min(v):.3f} "
-              f"below 0.7: {sum(x < 0.7 for x in v):2d}  up {up:2d} down {down:2d}")
-    oracle = [max(r["held_out_etv"] for r in rs if not r["failed"] and ok(r["held_out_etv"])) for rs in cells.values()]
-    print(f"{'best candidate (held out; not a rule)':50s} median {statistics.median(oracle):.3f} "
-          f"mean {statistics.mean(oracle):.3f} min {min(oracle):.3f} below 0.7: {sum(x < 0.7 for x in oracle):2d}")
+    print_rules(cells, labels, rules, 50)
 
 
 def main() -> None:
