@@ -38,8 +38,8 @@ from cellfit.fit.metrics import etv_components
 from cellfit.fit.select import fit_by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from oracle import (append_rows, cache_specimens, candidates_held_out, cells_of, print_rules,  # noqa: E402
-                    study_args, study_parser)  # (this folder)
+from oracle import (append_rows, cache_specimens, candidates_held_out, cells_of, finite, kept_row,  # noqa: E402
+                    print_rules, study_args, study_parser)  # (this folder)
 
 
 def _without_epoch(data: TrainingSet, e: int) -> TrainingSet:
@@ -96,12 +96,7 @@ def study(cache: pathlib.Path, ids: list[int], seed: int = 0) -> list[dict]:
 
 def _rules(path: pathlib.Path, labels: list[str]) -> None:
     cells = cells_of(path, labels)
-
-    def ok(v):
-        return v is not None and math.isfinite(v)
-
-    def kept(rs):
-        return next(r for r in rs if r["kept"])
+    ok, kept = finite, kept_row
 
     def best_cv(rs):
         scored = [r for r in rs if not r["failed"] and ok(r["cv_etv"])]
@@ -109,8 +104,8 @@ def _rules(path: pathlib.Path, labels: list[str]) -> None:
 
     def kept_unless_cv(m):
         def pick(rs):
-            k, b = kept(rs), best_cv(rs)
-            return b if ok(k["cv_etv"]) and b["cv_etv"] >= k["cv_etv"] + m else (b if not ok(k["cv_etv"]) else k)
+            k, b = kept(rs), best_cv(rs)  # the kept one unscored: the best scored one
+            return b if not ok(k["cv_etv"]) or b["cv_etv"] >= k["cv_etv"] + m else k
         return pick
 
     def cv_veto(d):  # today's within-variant rule with the veto measured on cv_etv from the variant's best

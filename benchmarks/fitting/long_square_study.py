@@ -41,8 +41,8 @@ from cellfit.fit.metrics import etv_components
 from cellfit.fit.select import by_variant
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from oracle import (append_rows, candidates_held_out, cells_of, print_rules, study_args,  # noqa: E402
-                    study_parser)  # (this folder)
+from oracle import (append_rows, candidates_held_out, cells_of, finite, kept_row, print_rules,  # noqa: E402
+                    study_args, study_parser)  # (this folder)
 from panel_eval import specimen_ids  # noqa: E402
 
 #: step amplitudes, times the cell's long-square rheobase (the noise epochs' means are 0.75, 1 and 1.5 x)
@@ -133,12 +133,7 @@ def study(cache: pathlib.Path, panel: str, panel_seed: int, seed: int = 0) -> li
 
 def _rules(path: pathlib.Path, labels: list[str]) -> None:
     cells = cells_of(path, labels)
-
-    def ok(v):
-        return v is not None and math.isfinite(v)
-
-    def default(rs):
-        return next(r for r in rs if r["kept"])
+    ok, default = finite, kept_row
 
     def best_step(key, within=None, of_kept=False):
         def pick(rs):

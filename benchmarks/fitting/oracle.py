@@ -79,15 +79,23 @@ def cells_of(path: pathlib.Path, labels: list[str]) -> dict:
     return cells
 
 
+def finite(v) -> bool:
+    """A row's score that was computed (not None, not NaN)."""
+    return v is not None and math.isfinite(v)
+
+
+def kept_row(rows: list[dict]) -> dict:
+    """The candidate row the choice kept, of one cell's rows."""
+    return next(r for r in rows if r["kept"])
+
+
 def print_rules(cells: dict, labels: list[str], rules: dict, width: int) -> None:
     """For each choice rule (name -> function of one cell's candidate rows returning the row it keeps): the median,
     mean and minimum held-out ETV of the kept rows over ``cells`` (:func:`cells_of`), how many lie below 0.7, and how
     many cells rise or fall by more than 0.02 against the rows' own kept candidate; then the best candidate held out
     (not a rule). ``width``: the name column's."""
-    def ok(v):
-        return v is not None and math.isfinite(v)
-
-    base = {c: next(r for r in rs if r["kept"])["held_out_etv"] for c, rs in cells.items()}
+    ok = finite
+    base = {c: kept_row(rs)["held_out_etv"] for c, rs in cells.items()}
     print(f"{len(cells)} cells ({', '.join(labels)})")
     for name, rule in rules.items():
         etvs = {c: rule(rs)["held_out_etv"] for c, rs in cells.items()}
