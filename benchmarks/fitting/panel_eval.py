@@ -220,6 +220,10 @@ VARIANTS["patience10"] = dict(patience=10)
 #: round 29, today's default with the cells that have alif_sub candidates trained with patience 10
 #: (FitConfig.sub_patience; FITTING.md, round 29)
 VARIANTS["sub_patience10"] = dict(sub_patience=10)
+#: round 30, sub_patience10 with a cell's variants switched only where the other pick's validation ETV is not lower
+#: too (FitConfig.variant_choice "loss_and_validation"; FITTING.md, round 30); sub_guard: that choice alone
+VARIANTS["sub_patience10_guard"] = dict(sub_patience=10, variant_choice="loss_and_validation")
+VARIANTS["sub_guard"] = dict(variant_choice="loss_and_validation")
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -3,14 +3,16 @@
 Usage::
 
     python benchmarks/fitting/patience_scope.py benchmarks/fitting/patience-dev.jsonl --variant patience10
+    python benchmarks/fitting/patience_scope.py benchmarks/fitting/patience-dev.jsonl --variant sub_patience10_guard
 
 Reads ``panel_eval.py`` rows of a variant trained with a longer schedule on the development draws (``patience10``:
 every cell) and the default's candidate rows of the same cells (``--base``, round 24's ``long-square-dev.jsonl``: the
 same fits as today's default). For each scope (every cell; the cells whose default fit has ``alif_sub`` candidates,
 as ``FitConfig.sub_patience`` applies it; those fitted both ways; those fitted ``alif_sub`` alone) it takes the longer
 fit's held-out ETV inside the scope and the default's outside it (a cell's fit does not depend on the other cells of
-its batch) and prints the mean, median, cells below 0.7 and cells up / down by more than 0.02; then, per family of
-the scoped cells, the same. Development rows only: the held-out ETVs decide nothing about a test panel.
+its batch) and prints, over every cell of ``--base``, the mean, median, cells below 0.7 and cells up / down by more
+than 0.02 (a scope with cells that have no rows of the variant is skipped); then, per family of the scoped cells, the
+same. Round 30's rows (``--variant sub_patience10_guard``) cover the cells with ``alif_sub`` candidates only. Development rows only: the held-out ETVs decide nothing about a test panel.
 """
 
 from __future__ import annotations
@@ -45,16 +47,20 @@ def main() -> None:
               "cells with alif_sub candidates (sub_patience)": lambda k: "alif_sub" in models[k],
               "cells fitted both ways (ALIF and alif_sub)": lambda k: models[k] == {"alif", "alif_sub"},
               "cells fitted alif_sub alone": lambda k: models[k] == {"alif_sub"}}
-    keys = sorted(new)
+    keys = sorted(base)  # every cell of --base
     b = np.array([base[k] for k in keys])
     print(f"{len(keys)} cells; today's default: mean {b.mean():.3f} median {np.median(b):.3f} below 0.7 {(b < 0.7).sum()}")
     for name, inside in scopes.items():
+        absent = sum(inside(k) and k not in new for k in keys)
+        if absent:
+            print(f"{name:48s} ({absent} of its cells have no rows of {args.variant})")
+            continue
         n = np.array([new[k]["etv"] if inside(k) else base[k] for k in keys])
         print(f"{name:48s} cells {sum(inside(k) for k in keys):3d} mean {n.mean():.3f} median {np.median(n):.3f} "
               f"below 0.7 {(n < 0.7).sum():2d} up {(n > b + 0.02).sum():2d} down {(n < b - 0.02).sum():2d}")
     families: dict = collections.defaultdict(lambda: ([], []))
     for k in keys:
-        if "alif_sub" in models[k]:
+        if "alif_sub" in models[k] and k in new:
             r = new[k]
             families[(r["specimen_id"], r["family"], r["firing_class"])][0].append(base[k])
             families[(r["specimen_id"], r["family"], r["firing_class"])][1].append(r["etv"])

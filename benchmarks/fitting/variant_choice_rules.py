@@ -1,9 +1,11 @@
 """How a cell fitted both as ALIF and as ``alif_sub`` keeps one of them: the 5% loss margin (today's default)
-against comparing the two variants' picks on their validation ETV (round 27 of FITTING.md).
+against comparing the two variants' picks on their validation ETV (round 27 of FITTING.md) and against the margin
+with the other pick's validation ETV not lower too (round 30).
 
 Usage::
 
     python benchmarks/fitting/variant_choice_rules.py benchmarks/fitting/long-square-dev.jsonl
+    python benchmarks/fitting/variant_choice_rules.py benchmarks/fitting/sub-patience-oracle-dev.jsonl
     python benchmarks/fitting/variant_choice_rules.py ROWS.jsonl --labels test_seed53 test_seed54 --cells
 
 Reads candidate rows (one per candidate fit: ``model``, ``start``, ``train_loss``, ``validation_etv``,
@@ -40,7 +42,8 @@ class _Candidate:  # what choose() reads of a candidate fit
 def _rules() -> dict:
     """name -> keyword arguments of :func:`choose` (the default's veto 0.1)."""
     out = {f"loss margin {m:g}" + (" (today)" if m == 0.05 else ""): dict(margin=m) for m in (0.0, 0.02, 0.05, 0.1)}
-    out["validation ETV (variant_choice='validation')"] = dict(margin=0.05, by_validation=True)
+    out["validation ETV (variant_choice='validation')"] = dict(margin=0.05, variant_choice="validation")
+    out["loss margin 0.05 and validation ETV not lower"] = dict(margin=0.05, variant_choice="loss_and_validation")
     return out
 
 

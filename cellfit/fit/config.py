@@ -174,10 +174,13 @@ class FitConfig:
     """How the variants' picks of a cell that is not compared by its training-window ETV (a non-bursting cell,
     e.g. one fitted both as ALIF and ``alif_sub``) are compared, with a ``validation_veto`` and an
     ``extension_margin``. ``"loss"`` (the default): another variant's pick replaces the first's only where its
-    final training loss is ``extension_margin`` lower. ``"validation"``: the pick with the highest validation
-    ETV (the first's kept on ties and where no other scores higher). FITTING.md, round 27: on 162 development
-    cells, 38 of which were fitted both ways, ``"validation"`` lifted 5 and lowered 1; on fresh test draws it
-    raised the cells below 0.7 from 8 to 9 of 51 (an HH RS cell 0.975 -> 0.672): opt-in."""
+    final training loss is ``extension_margin`` lower. ``"loss_and_validation"``: only where its loss is that
+    much lower and its validation ETV is not lower than the first's (an unscored pick ranks last).
+    ``"validation"``: the pick with the highest validation ETV (the first's kept on ties and where no other
+    scores higher). FITTING.md, round 27: on 162 development cells, 38 of which were fitted both ways,
+    ``"validation"`` lifted 5 and lowered 1; on fresh test draws it raised the cells below 0.7 from 8 to 9 of 51
+    (an HH RS cell 0.975 -> 0.672): opt-in. Round 30: ``"loss_and_validation"`` with ``sub_patience`` 10 (the
+    longer training lowers the ``alif_sub`` losses of some adapting AdEx cells that ALIF predicts better)."""
     validation_s: float = 2.0
     """Seconds of each Noise 1 epoch after the training window held out to choose among the candidates
     (0: choose by training loss; at most what the 3 s epoch leaves). Needs recordings that reach past the
@@ -378,8 +381,9 @@ class FitConfig:
             raise ValueError(f"validation_penalty must be None or >= 0, got {self.validation_penalty}")
         if self.sub_patience is not None and not (isinstance(self.sub_patience, int) and self.sub_patience >= 1):
             raise ValueError(f"sub_patience must be None or a whole number >= 1, got {self.sub_patience!r}")
-        if self.variant_choice not in ("loss", "validation"):
-            raise ValueError(f"variant_choice must be 'loss' or 'validation', got {self.variant_choice!r}")
+        if self.variant_choice not in ("loss", "loss_and_validation", "validation"):
+            raise ValueError(f"variant_choice must be 'loss', 'loss_and_validation' or 'validation', "
+                             f"got {self.variant_choice!r}")
         if self.extension_margin is not None and not (0.0 <= self.extension_margin < 1.0):
             raise ValueError(f"extension_margin must be None or in [0, 1), got {self.extension_margin}")
         if 1.0 not in self.grid_gain_scale or not all(g > 0.0 for g in self.grid_gain_scale) or len(

@@ -15,8 +15,9 @@ trained on:
    put it in) and is scored by ETV against the Noise 1 repeats there. :func:`choose` keeps,
    by default (``config.validation_veto``), the lowest training loss among the starts whose
    validation ETV is not clearly below the best grid point's (under ``model="auto"`` within
-   each variant, an extension only by ``config.extension_margin``, or, with ``config.variant_choice``
-   ``"validation"``, by the higher validation ETV); without a veto, the best
+   each variant, an extension only by ``config.extension_margin``; with ``config.variant_choice``
+   ``"loss_and_validation"`` only where its validation ETV is not lower either, or with ``"validation"``, by the
+   higher validation ETV); without a veto, the best
    validation ETV. Without validation data (a window that leaves no Noise 1 time, or
    ``validation_s = 0``) the lowest final training loss decides. Noise 2 is never used.
 3. **Intervals** (:func:`bootstrap_refits`, :func:`interval_table`): ``config.bootstrap``
@@ -346,7 +347,7 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
     else:
         index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
                               train_scores=train if burst else None, penalty=config.validation_penalty,
-                              by_validation=config.variant_choice == "validation")
+                              variant_choice=config.variant_choice)
     return index, basis, scores, train
 
 
@@ -359,7 +360,7 @@ def gain_choice(candidates: Sequence[CellFitState], scores: Optional[Sequence[fl
     pick, basis = choose([candidates[i] for i in own], None if scores is None else [scores[i] for i in own],
                          config.validation_veto, config.extension_margin,
                          train_scores=[train[i] for i in own] if burst else None, penalty=config.validation_penalty,
-                         by_validation=config.variant_choice == "validation")
+                         variant_choice=config.variant_choice)
     base = own[pick]
 
     def etv(i):
@@ -476,7 +477,7 @@ def _variant_key(init: dict) -> tuple:
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
            veto: Optional[float] = None, margin: Optional[float] = None,
            train_scores: Optional[Sequence[float]] = None, penalty: Optional[float] = None,
-           by_validation: bool = False) -> tuple[int, str]:
+           variant_choice: str = "loss") -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
     ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
@@ -488,8 +489,9 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV. With
     ``train_scores`` (each candidate's ETV on its own training window; ``FitConfig.burst_choice``) and ``margin``,
     another variant's pick replaces the base's where its training-window ETV is higher (the highest such one);
-    without them and with ``by_validation`` (``FitConfig.variant_choice == "validation"``), where its validation
-    ETV is higher (the highest such one; unscored picks rank last).
+    without them, ``variant_choice`` (``FitConfig.variant_choice``) compares the picks: ``"loss"`` by the margin
+    alone, ``"loss_and_validation"`` by the margin and only where the other pick's validation ETV is at least
+    the base's too, ``"validation"`` by validation ETV alone (the highest such one); unscored picks rank last.
     With ``veto`` and ``penalty`` (``FitConfig.validation_penalty``), a variant whose veto applies (its first
     candidate scored, not a bursting start) ranks the candidates the veto keeps by training loss times
     ``1 + penalty * (their best validation ETV - own)`` instead of the loss alone (:func:`_penalised`).
@@ -533,15 +535,19 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         better = [i for i in picks[1:] if etv(i) > etv(base)]
         return ((max(better, key=etv) if better else base),
                 basis + " per variant; another variant if its training-window ETV is higher")
-    if by_validation:
-        def val(i):
-            return scores[i] if finite(i) else -math.inf
+    def val(i):
+        return scores[i] if finite(i) else -math.inf
 
+    if variant_choice == "validation":
         better = [i for i in picks[1:] if val(i) > val(base)]
         return ((max(better, key=val) if better else base),
                 basis + " per variant; another variant if its validation ETV is higher")
     better = [i for i in picks[1:] if candidates[i].best_loss < candidates[base].best_loss * (1.0 - margin)]
-    return (lowest(better) if better else base), basis + f" per variant; another variant if its loss is {margin:g} lower"
+    basis += f" per variant; another variant if its loss is {margin:g} lower"
+    if variant_choice == "loss_and_validation":
+        better = [i for i in better if val(i) >= val(base)]
+        basis += " and its validation ETV not lower"
+    return (lowest(better) if better else base), basis
 
 
 def _penalised(pool: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float],

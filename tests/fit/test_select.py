@@ -89,19 +89,40 @@ def test_choose_among_variants_by_validation_etv():
     cands = [of("alif", 1.0), of("alif", 0.8), of("alif_sub", 0.9), of("alif_sub", 0.85)]
     # picks: alif 0.8 (index 1, validation 0.85), alif_sub 0.85 (index 3); the loss rule keeps ALIF (0.85 > 0.76)
     assert choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05)[0] == 1
-    index, basis = choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05, by_validation=True)
+    index, basis = choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05, variant_choice="validation")
     assert index == 3 and "validation ETV is higher" in basis  # 0.9 > 0.85: alif_sub, although its loss is higher
-    assert choose(cands, [0.9, 0.85, 0.95, 0.85], veto=0.1, margin=0.05, by_validation=True)[0] == 1  # a tie: ALIF
+    assert choose(cands, [0.9, 0.85, 0.95, 0.85], veto=0.1, margin=0.05, variant_choice="validation")[0] == 1  # a tie: ALIF
     low = [of("alif", 1.0), of("alif", 0.8), of("alif_sub", 0.9), of("alif_sub", 0.5)]  # alif_sub's loss 37% lower
     assert choose(low, [0.9, 0.85, 0.95, 0.86], veto=0.1, margin=0.05)[0] == 3  # the loss rule keeps it
-    assert choose(low, [0.9, 0.85, 0.95, 0.86], veto=0.1, margin=0.05, by_validation=True)[0] == 3
-    assert choose(low, [0.9, 0.85, 0.9, 0.84], veto=0.1, margin=0.05, by_validation=True)[0] == 1  # predicts worse
+    assert choose(low, [0.9, 0.85, 0.95, 0.86], veto=0.1, margin=0.05, variant_choice="validation")[0] == 3
+    assert choose(low, [0.9, 0.85, 0.9, 0.84], veto=0.1, margin=0.05, variant_choice="validation")[0] == 1  # predicts worse
     nan = float("nan")
-    assert choose(cands, [nan, nan, 0.95, 0.9], veto=0.1, margin=0.05, by_validation=True)[0] == 3  # ALIF unscored
+    assert choose(cands, [nan, nan, 0.95, 0.9], veto=0.1, margin=0.05, variant_choice="validation")[0] == 3  # ALIF unscored
     train = [0.5, 0.6, 0.4, 0.3]  # with training-window scores (a bursting cell) those decide: ALIF's 0.6
-    assert choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05, train_scores=train, by_validation=True)[0] == 1
+    assert choose(cands, [0.9, 0.85, 0.95, 0.9], veto=0.1, margin=0.05, train_scores=train, variant_choice="validation")[0] == 1
     with pytest.raises(ValueError, match="variant_choice"):
         FitConfig(variant_choice="etv")
+
+
+def test_another_variant_must_also_predict_the_validation_seconds_as_well():
+    """``FitConfig.variant_choice == "loss_and_validation"`` (round 30): another variant's pick replaces the first's
+    only where its loss is ``margin`` lower and its validation ETV is not lower; an unscored pick ranks last."""
+    def of(variant, loss):
+        return dataclasses.replace(state(loss), init={"model": variant})
+
+    low = [of("alif", 1.0), of("alif", 0.8), of("alif_sub", 0.9), of("alif_sub", 0.5)]  # alif_sub's loss 37% lower
+    rule = dict(veto=0.1, margin=0.05, variant_choice="loss_and_validation")
+    index, basis = choose(low, [0.9, 0.85, 0.95, 0.86], **rule)
+    assert index == 3 and "validation ETV not lower" in basis  # both lower: alif_sub
+    assert choose(low, [0.9, 0.85, 0.95, 0.85], **rule)[0] == 3  # a tie is not lower
+    assert choose(low, [0.9, 0.85, 0.9, 0.84], **rule)[0] == 1  # predicts worse: ALIF, where the loss rule switches
+    assert choose(low, [0.9, 0.85, 0.9, 0.84], veto=0.1, margin=0.05)[0] == 3
+    near = [of("alif", 1.0), of("alif", 0.8), of("alif_sub", 0.9), of("alif_sub", 0.78)]  # only 2.5% lower
+    assert choose(near, [0.9, 0.85, 0.95, 0.99], **rule)[0] == 1  # a better validation ETV alone does not switch
+    nan = float("nan")
+    assert choose(low, [nan, nan, 0.95, 0.9], **rule)[0] == 3  # ALIF unscored: the loss decides
+    assert choose(low, [0.9, 0.85, nan, nan], **rule)[0] == 1  # alif_sub unscored: ALIF
+    assert choose(low, [nan, nan, nan, nan], **rule)[0] == 3  # nothing scored: the lowest loss
 
 
 def test_command_line_options_map_onto_the_fit_configuration():
