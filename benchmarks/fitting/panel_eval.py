@@ -224,6 +224,8 @@ VARIANTS["sub_patience10"] = dict(sub_patience=10)
 #: too (FitConfig.variant_choice "loss_and_validation"; FITTING.md, round 30); sub_guard: that choice alone
 VARIANTS["sub_patience10_guard"] = dict(sub_patience=10, variant_choice="loss_and_validation")
 VARIANTS["sub_guard"] = dict(variant_choice="loss_and_validation")
+#: round 31, the bursting cells (those with bursting candidates) trained with patience 10 (FitConfig.burst_patience)
+VARIANTS["burst_patience10"] = dict(burst_patience=10)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

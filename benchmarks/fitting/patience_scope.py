@@ -8,7 +8,8 @@ Usage::
 Reads ``panel_eval.py`` rows of a variant trained with a longer schedule on the development draws (``patience10``:
 every cell) and the default's candidate rows of the same cells (``--base``, round 24's ``long-square-dev.jsonl``: the
 same fits as today's default). For each scope (every cell; the cells whose default fit has ``alif_sub`` candidates,
-as ``FitConfig.sub_patience`` applies it; those fitted both ways; those fitted ``alif_sub`` alone) it takes the longer
+as ``FitConfig.sub_patience`` applies it; those fitted both ways; those fitted ``alif_sub`` alone; the bursting cells,
+as ``FitConfig.burst_patience`` applies it) it takes the longer
 fit's held-out ETV inside the scope and the default's outside it (a cell's fit does not depend on the other cells of
 its batch) and prints, over every cell of ``--base``, the mean, median, cells below 0.7 and cells up / down by more
 than 0.02 (a scope with cells that have no rows of the variant is skipped); then, per family of the scoped cells, the
@@ -46,7 +47,8 @@ def main() -> None:
     scopes = {"every cell": lambda k: True,
               "cells with alif_sub candidates (sub_patience)": lambda k: "alif_sub" in models[k],
               "cells fitted both ways (ALIF and alif_sub)": lambda k: models[k] == {"alif", "alif_sub"},
-              "cells fitted alif_sub alone": lambda k: models[k] == {"alif_sub"}}
+              "cells fitted alif_sub alone": lambda k: models[k] == {"alif_sub"},
+              "cells with bursting candidates (burst_patience)": lambda k: "alif_asc" in models[k]}
     keys = sorted(base)  # every cell of --base
     b = np.array([base[k] for k in keys])
     print(f"{len(keys)} cells; today's default: mean {b.mean():.3f} median {np.median(b):.3f} below 0.7 {(b < 0.7).sum()}")
@@ -60,14 +62,15 @@ def main() -> None:
               f"below 0.7 {(n < 0.7).sum():2d} up {(n > b + 0.02).sum():2d} down {(n < b - 0.02).sum():2d}")
     families: dict = collections.defaultdict(lambda: ([], []))
     for k in keys:
-        if "alif_sub" in models[k] and k in new:
+        extra = "alif_sub" if "alif_sub" in models[k] else "bursting" if "alif_asc" in models[k] else None
+        if extra and k in new:
             r = new[k]
-            families[(r["specimen_id"], r["family"], r["firing_class"])][0].append(base[k])
-            families[(r["specimen_id"], r["family"], r["firing_class"])][1].append(r["etv"])
-    print("\nper family of the cells with alif_sub candidates (default -> longer):")
+            families[(extra, r["specimen_id"], r["family"], r["firing_class"])][0].append(base[k])
+            families[(extra, r["specimen_id"], r["family"], r["firing_class"])][1].append(r["etv"])
+    print("\nper family of the cells with alif_sub or bursting candidates (default -> longer):")
     for fam, (x, y) in sorted(families.items()):
         x, y = np.array(x), np.array(y)
-        print(f"  {fam[0]} {fam[1]} {fam[2]:4s} {len(x)} cells: mean {x.mean():.3f} -> {y.mean():.3f}, below 0.7 "
+        print(f"  {fam[0]:8s} {fam[1]} {fam[2]} {fam[3]:4s} {len(x)} cells: mean {x.mean():.3f} -> {y.mean():.3f}, below 0.7 "
               f"{(x < 0.7).sum()} -> {(y < 0.7).sum()}, up {(y > x + 0.02).sum()} down {(y < x - 0.02).sum()}")
 
 

@@ -123,12 +123,14 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         order; best grid point first), and its refits when they were trained here (else None).
     """
     dev = resolve_device(device)
-    starts = [initial_starts(config, s, allow_sub=not bursting(s.spikes, config)) for s in sets]
-    if config.sub_patience is not None:  # a cell with alif_sub candidates trains all its candidates longer (round 29)
-        for st in starts:
-            if any(s.get("model") == "alif_sub" for s in st):
-                for s in st:
-                    s["patience"] = config.sub_patience
+    burst = [bursting(s.spikes, config) for s in sets]
+    starts = [initial_starts(config, s, allow_sub=not b) for s, b in zip(sets, burst)]
+    for st, b in zip(starts, burst):  # some cells train all their candidates longer (rounds 29 and 31)
+        patience = config.burst_patience if b and config.burst_candidates else (
+            config.sub_patience if any(s.get("model") == "alif_sub" for s in st) else None)
+        if patience is not None:
+            for s in st:
+                s["patience"] = patience
     inits = [st[0] for st in starts]
     if config.models == ("alif_sub",):  # forced: the grid ranks the starts with the current they will train with
         inits = [dict(i, **config.variant_start("alif_sub")) for i in inits]  # (the other variants start as ALIF)
@@ -167,7 +169,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
         for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, dev, seed, progress, names)):
             out[k].append(st)
     if config.burst_candidates:  # bursting cells: the burst model from each burst start (and each reset start)
-        bursts = [k for k in range(len(sets)) if bursting(sets[k].spikes, config)]
+        bursts = [k for k in range(len(sets)) if burst[k]]
         onsets = [k for k in range(len(sets)) if k not in bursts and onset_bursting(sets[k].spikes, config)]
         jobs = [(k, sets[k], dict(opt, **config.burst_start(b), method=f"{opt.get('method', '')} + bursting start {b + 1}"))
                 for k in bursts for opt in options[k][:config.burst_restarts] for b in range(len(config.burst_starts))]

@@ -309,3 +309,12 @@ def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by
     assert all(c.init["patience"] == 7 for c in longer[0])
     plain = dataclasses.replace(cfg, sub_patience=7, sub_r2_gain=None)  # no alif_sub start: the usual patience
     assert all("patience" not in c.init for c in fit_candidates([data], plain, device="cpu", progress=False)[0][0])
+    # burst_patience (round 31): every candidate of a bursting cell (every cell here, burst_isi_ms 1 s), the
+    # bursting and reset candidates too; such a cell gets no alif_sub start, so sub_patience does not apply
+    burst = dataclasses.replace(cfg, sub_patience=7, burst_patience=9, burst_isi_ms=1000.0,
+                                burst_fraction=FitConfig().burst_fraction, burst_reset_restarts=1)
+    cands = fit_candidates([data], burst, device="cpu", progress=False)[0][0]
+    assert [c.init.get("model", "alif") for c in cands] == ["alif"] * cfg.restarts + ["alif_asc"] * 2 + ["alif_reset_asc"]
+    assert all(c.init["patience"] == 9 for c in cands)
+    assert all("patience" not in c.init for c in fit_candidates(
+        [data], dataclasses.replace(cfg, burst_patience=9), device="cpu", progress=False)[0][0])  # not bursting
