@@ -82,7 +82,9 @@ class FitConfig:
     burst_patience: Optional[int] = None
     """``patience`` for every candidate of a cell whose training spikes burst (:func:`cellfit.fit.select.bursting`,
     the cells that get the bursting candidates, ``burst_candidates``; the start carries it, as ``sub_patience``'s).
-    None (the default): ``patience``. FITTING.md, round 31."""
+    None (the default): ``patience``. FITTING.md, round 31: 10 took 162 development cells 38 -> 33 below 0.7 (the
+    intrinsically bursting families), but on three fresh test draws lowered the mean (0.935 -> 0.918; an HH IB cell
+    0.892 -> 0.083), 2 cells up and 3 down: opt-in."""
     lr_decay: float = 0.5
     max_decays: int = 4
     """A cell stops after this many decays followed by another ``patience`` epochs without progress."""
