@@ -226,6 +226,9 @@ VARIANTS["sub_patience10_guard"] = dict(sub_patience=10, variant_choice="loss_an
 VARIANTS["sub_guard"] = dict(variant_choice="loss_and_validation")
 #: round 31, the bursting cells (those with bursting candidates) trained with patience 10 (FitConfig.burst_patience)
 VARIANTS["burst_patience10"] = dict(burst_patience=10)
+#: round 32, round 30's sub_patience10_guard for the cells fitted both ways only (FitConfig.sub_patience_scope)
+VARIANTS["both_patience10_guard"] = dict(sub_patience=10, sub_patience_scope="both_ways",
+                                         variant_choice="loss_and_validation")
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -79,6 +79,10 @@ class FitConfig:
     13 of 162 development cells (38 -> 29 below 0.7; the HH RS cells whose fits had not converged the most) and met its
     rule on three fresh test draws (7 -> 5 of 51 below 0.7), but lowers a guarded test cell (an AdEx cell with a strong
     spike-triggered current, 1.024 -> 0.638): opt-in for now."""
+    sub_patience_scope: str = "any"
+    """Which cells ``sub_patience`` applies to: ``"any"`` (every cell with ``alif_sub`` candidates, round 29) or
+    ``"both_ways"`` (only the cells fitted both as ALIF and as ``alif_sub``, not those fitted ``alif_sub`` alone;
+    FITTING.md, round 32)."""
     burst_patience: Optional[int] = None
     """``patience`` for every candidate of a cell whose training spikes burst (:func:`cellfit.fit.select.bursting`,
     the cells that get the bursting candidates, ``burst_candidates``; the start carries it, as ``sub_patience``'s).
@@ -391,6 +395,8 @@ class FitConfig:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name} must be None or a whole number >= 1, got {value!r}")
+        if self.sub_patience_scope not in ("any", "both_ways"):
+            raise ValueError(f"sub_patience_scope must be 'any' or 'both_ways', got {self.sub_patience_scope!r}")
         if self.variant_choice not in ("loss", "loss_and_validation", "validation"):
             raise ValueError(f"variant_choice must be 'loss', 'loss_and_validation' or 'validation', "
                              f"got {self.variant_choice!r}")

@@ -309,6 +309,17 @@ def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by
     assert all(c.init["patience"] == 7 for c in longer[0])
     plain = dataclasses.replace(cfg, sub_patience=7, sub_r2_gain=None)  # no alif_sub start: the usual patience
     assert all("patience" not in c.init for c in fit_candidates([data], plain, device="cpu", progress=False)[0][0])
+    # sub_patience_scope "both_ways" (round 32): this cell (fitted both ways) carries it, one fitted alif_sub alone not
+    both = dataclasses.replace(cfg, sub_patience=7, sub_patience_scope="both_ways")
+    assert all(c.init["patience"] == 7 for c in fit_candidates([data], both, device="cpu", progress=False)[0][0])
+    alone = dataclasses.replace(both, sub_r2_gain=1.5 * cfg.sub_zone_gain)  # its voltage gain is now above the gate
+    cands = fit_candidates([data], alone, device="cpu", progress=False)[0][0]
+    assert [c.init.get("model") for c in cands] == ["alif_sub"] * cfg.restarts
+    assert all("patience" not in c.init for c in cands)
+    assert all(c.init["patience"] == 7 for c in fit_candidates(
+        [data], dataclasses.replace(alone, sub_patience_scope="any"), device="cpu", progress=False)[0][0])
+    with pytest.raises(ValueError, match="sub_patience_scope"):
+        FitConfig(sub_patience_scope="zone")
     # burst_patience (round 31): every candidate of a bursting cell (every cell here, burst_isi_ms 1 s), the
     # bursting and reset candidates too; such a cell gets no alif_sub start, so sub_patience does not apply
     burst = dataclasses.replace(cfg, sub_patience=7, burst_patience=9, burst_isi_ms=1000.0,
