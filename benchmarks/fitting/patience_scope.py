@@ -13,7 +13,8 @@ as ``FitConfig.burst_patience`` applies it) it takes the longer
 fit's held-out ETV inside the scope and the default's outside it (a cell's fit does not depend on the other cells of
 its batch) and prints, over every cell of ``--base``, the mean, median, cells below 0.7 and cells up / down by more
 than 0.02 (a scope with cells that have no rows of the variant is skipped); then, per family of the scoped cells, the
-same. Round 30's rows (``--variant sub_patience10_guard``) cover the cells with ``alif_sub`` candidates only. Development rows only: the held-out ETVs decide nothing about a test panel.
+same. Round 30's rows (``--variant sub_patience10_guard``) cover the cells with ``alif_sub`` candidates only.
+Development rows only: the held-out ETVs decide nothing about a test panel.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def main() -> None:
     print("\nper family of the cells with alif_sub or bursting candidates (default -> longer):")
     for fam, (x, y) in sorted(families.items()):
         x, y = np.array(x), np.array(y)
-        print(f"  {fam[0]:8s} {fam[1]} {fam[2]} {fam[3]:4s} {len(x)} cells: mean {x.mean():.3f} -> {y.mean():.3f}, below 0.7 "
-              f"{(x < 0.7).sum()} -> {(y < 0.7).sum()}, up {(y > x + 0.02).sum()} down {(y < x - 0.02).sum()}")
+        print(f"  {fam[0]:8s} {fam[1]} {fam[2]} {fam[3]:4s} {len(x)} cells: mean {x.mean():.3f} -> {y.mean():.3f}, "
+              f"below 0.7 {(x < 0.7).sum()} -> {(y < 0.7).sum()}, up {(y > x + 0.02).sum()} "
+              f"down {(y < x - 0.02).sum()}")
 
 
 if __name__ == "__main__":
