@@ -126,7 +126,8 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     burst = [bursting(s.spikes, config) for s in sets]
     starts = [initial_starts(config, s, allow_sub=not b) for s, b in zip(sets, burst)]
     for st, b in zip(starts, burst):  # some cells train all their candidates longer (rounds 29, 31 and 32)
-        sub = len(st) > 1 if config.sub_patience_scope == "both_ways" else any(s.get("model") == "alif_sub" for s in st)
+        models = {s.get("model", "alif") for s in st}
+        sub = models == {"alif", "alif_sub"} if config.sub_patience_scope == "both_ways" else "alif_sub" in models
         patience = config.burst_patience if b and config.burst_candidates else config.sub_patience if sub else None
         if patience is not None:
             for s in st:
