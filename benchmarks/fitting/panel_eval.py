@@ -229,6 +229,13 @@ VARIANTS["burst_patience10"] = dict(burst_patience=10)
 #: round 32, round 30's sub_patience10_guard for the cells fitted both ways only (FitConfig.sub_patience_scope)
 VARIANTS["both_patience10_guard"] = dict(sub_patience=10, sub_patience_scope="both_ways",
                                          variant_choice="loss_and_validation")
+#: round 33, today's default fits with the tau_adapt interval before any reach (no start or bound reach, no weak
+#: rule): the bootstrap refits, the estimate and the equivalent fits only, so that a reach rule can be applied offline
+VARIANTS["raw_tau"] = dict(start_gap=None, bound_gap=None, weak_adaptation=None)
+#: round 33, today's default with the starts the validation seconds score as well as the kept fit among the fits
+#: the data cannot tell apart (FitConfig.equivalent_validation 0: their values widen the intervals) and a tau_adapt
+#: interval over its whole range below adapt_scale 0.05 (FitConfig.weak_adaptation, 0.03 before)
+VARIANTS["val_weak05"] = dict(equivalent_validation=0.0, weak_adaptation=0.05)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

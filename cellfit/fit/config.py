@@ -221,6 +221,11 @@ class FitConfig:
     contain their values (:func:`cellfit.fit.select.equivalent_candidates`; None: the refits alone). Chosen
     on the development panels (FITTING.md, round 5): 0.02 put the truth inside the one tau_adapt interval
     that missed it, with the median width unchanged; 0.05-0.2 did the same with wider intervals."""
+    equivalent_validation: Optional[float] = None
+    """Also fits the data cannot tell apart (round 33): the candidates of the kept fit's variant, not vetoed, whose
+    validation ETV is at least the kept one's minus this (0: as high or higher), where the validation seconds judge
+    that variant. The training loss ranks the starts, but a start the held-in validation seconds score as well
+    as the kept fit is not ruled out by the data either. None: the loss margin alone (``equivalent_loss``)."""
     weak_adaptation: Optional[float] = 0.03
     """A kept fit whose spike-triggered adaptation (``adapt_scale``, threshold units per spike) is weaker than
     this: its tau_adapt interval spans ``tau_adapt_bounds_ms`` (and is flagged), since an adaptation that weak
@@ -421,6 +426,8 @@ class FitConfig:
             raise ValueError(f"voltage_spike_ratio must be None or >= 1, got {self.voltage_spike_ratio}")
         if self.equivalent_loss is not None and not self.equivalent_loss >= 0.0:
             raise ValueError(f"equivalent_loss must be None or >= 0, got {self.equivalent_loss}")
+        if self.equivalent_validation is not None and not self.equivalent_validation >= 0.0:
+            raise ValueError(f"equivalent_validation must be None or >= 0, got {self.equivalent_validation}")
         if self.start_gap is not None and not (0.0 <= self.start_gap <= 1.0):
             raise ValueError(f"start_gap must be None or in [0, 1], got {self.start_gap}")
         if self.bound_gap is not None and not (0.0 <= self.bound_gap <= 1.0):

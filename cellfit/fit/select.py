@@ -586,8 +586,10 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
                           config: FitConfig) -> list[int]:
     """The candidates that the data cannot tell apart from the kept one (``chosen``): of its model variant, not
     failed, not vetoed by the validation seconds (``config.validation_veto``; without validation scores every
-    one), with a final training loss at most ``config.equivalent_loss`` above the kept one's. The kept one is
-    always among them; with the validation-ETV choice (no veto) or ``equivalent_loss`` None, only it.
+    one), with a final training loss at most ``config.equivalent_loss`` above the kept one's or, with
+    ``config.equivalent_validation``, a validation ETV at least the kept one's minus it (where the validation
+    seconds judge the variant). The kept one is always among them; with the validation-ETV choice (no veto) or
+    ``equivalent_loss`` None, only it.
 
     Their parameters widen the kept fit's intervals (:func:`interval_table`): where several starts reach
     nearly the same loss at different time constants, the data do not decide between them.
@@ -601,7 +603,13 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
     pool = _not_vetoed(members, candidates, scores, config.validation_veto) if has_scores else \
         [i for i in members if not candidates[i].failed]
     limit = candidates[chosen].best_loss * (1.0 + config.equivalent_loss)
-    return [i for i in pool if i == chosen or candidates[i].best_loss <= limit]
+    tol = config.equivalent_validation
+    judged = tol is not None and has_scores and _veto_applies(members, candidates, scores) \
+        and math.isfinite(scores[chosen])
+    def same(i):
+        return i == chosen or candidates[i].best_loss <= limit or (judged and scores[i] >= scores[chosen] - tol)
+
+    return [i for i in pool if same(i)]
 
 
 def _variant_of(candidates: Sequence[CellFitState], chosen: int) -> list[int]:

@@ -352,6 +352,27 @@ def test_equivalent_candidates_are_the_unvetoed_starts_of_the_kept_variant_withi
     assert equivalent_candidates(cands, scores, 6, cfg) == [6]  # the kept variant's candidates only
 
 
+def test_candidates_the_validation_seconds_score_as_well_join_the_equivalent_fits():
+    """``equivalent_validation`` (round 33): a start whose validation ETV is at least the kept one's minus the
+    tolerance is one the data cannot rule out, whatever its training loss; not a vetoed or failed one, not
+    another variant's, and not where the validation seconds do not judge the variant (a bursting start first)."""
+    def of(variant, loss, failed=False, burst=False):
+        return dataclasses.replace(state(loss, failed=failed), init={"model": variant, "burst": burst})
+
+    cands = [of("alif", 1.0), of("alif", 0.50), of("alif", 0.9), of("alif", 0.6), of("alif", 0.7),
+             of("alif", 0.8, failed=True), of("alif_asc", 0.9)]
+    scores = [0.9, 0.85, 0.86, 0.84, 0.7, 0.95, 0.95]  # 4 is vetoed (0.7 < 0.9 - 0.1)
+    cfg = FitConfig(equivalent_loss=0.02, equivalent_validation=0.0)
+    assert equivalent_candidates(cands, scores, 1, cfg) == [0, 1, 2]  # 0.9 and 0.86 >= 0.85; not 3 (0.84), 4, 5, 6
+    assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_validation=0.01)) == [0, 1, 2, 3]
+    assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_validation=None)) == [1]
+    assert equivalent_candidates(cands, None, 1, cfg) == [1]  # no validation seconds: the loss margin alone
+    bursting = [dataclasses.replace(c, init=dict(c.init, burst=True)) for c in cands]
+    assert equivalent_candidates(bursting, scores, 1, cfg) == [1]  # the seconds do not judge bursting fits
+    with pytest.raises(ValueError, match="equivalent_validation"):
+        FitConfig(equivalent_validation=-0.1)
+
+
 def test_intervals_contain_the_equivalent_fits():
     cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5)
     refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]
