@@ -9,17 +9,16 @@ Usage::
 
 For every ALIF cell of the rows (``panel_eval.py`` rows of round 20's default, ``--variant reset_x3``, or of
 today's fits before any reach, ``--variant raw_tau``: the kept fit's tau_adapt interval and every start's fitted
-tau_adapt) this recomputes the interval with the library's rule (:func:`cellfit.fit.select.widen_searched`, as ``interval_table``) for a grid
-of
+tau_adapt) this recomputes the interval with the library's rule (:func:`cellfit.fit.select.widen_searched`, as
+``interval_table``) for a grid of
 
 - ``start_gap``: how far each end reaches, in log, towards the nearest start outside it (0.5 round 7's, 1 all the
   way, today's default since round 23);
 - ``bound_gap``: how far an end with no start beyond it reaches towards tau_adapt's bound (5 or 5000 ms);
 - ``weak_adaptation``: below which ``adapt_scale`` the interval spans the bounds (round 22);
-
-- ``val_tol`` (round 33, ``--val-tol``; off by default): the candidates of the kept fit's variant whose validation
-  ETV is at least the kept fit's minus ``val_tol`` join the fits the data cannot tell apart (their tau_m and
-  tau_adapt widen the intervals before any reach, as ``FitConfig.equivalent_validation``);
+- ``val_tol`` (round 33, ``--val-tol``; off by default): the candidates of the kept fit's variant, not vetoed, whose
+  validation ETV is at least the kept fit's minus ``val_tol`` join the fits the data cannot tell apart (their tau_m
+  and tau_adapt widen the intervals before any reach, as ``FitConfig.equivalent_validation``);
 
 and prints the tau_adapt target (within 15%, or flagged with the truth inside), how many intervals hold the truth
 and the median width (hi / lo), and the tau_m target, per group of labels (``--groups`` names them:
@@ -74,14 +73,16 @@ def starts_of(row: dict) -> list[float]:
 
 
 def validation_equivalent(row: dict, val_tol: float | None) -> list[dict]:
-    """The candidates of the kept fit's variant whose validation ETV is at least the kept one's minus ``val_tol``."""
-    if val_tol is None:
+    """The candidates of the kept fit's variant, not vetoed (validation ETV at most ``FitConfig().validation_veto``
+    below the variant's first candidate's, as the library's choice), whose validation ETV is at least the kept
+    one's minus ``val_tol`` (ALIF rows: no bursting start, so the validation seconds judge every candidate)."""
+    cands = row["selection"]["candidates"]
+    kept = cands[row["selection"]["chosen"]]
+    first = next(c for c in cands if c["model"] == kept["model"])
+    if val_tol is None or kept.get("validation_etv") is None or first.get("validation_etv") is None:
         return []
-    kept = row["selection"]["candidates"][row["selection"]["chosen"]].get("validation_etv")
-    if kept is None:
-        return []
-    return [c for c in _kept_variant(row) if c.get("validation_etv") is not None
-            and c["validation_etv"] >= kept - val_tol]
+    floor = max(kept["validation_etv"] - val_tol, first["validation_etv"] - FitConfig().validation_veto)
+    return [c for c in _kept_variant(row) if c.get("validation_etv") is not None and c["validation_etv"] >= floor]
 
 
 def before_reach(row: dict) -> tuple[float, float]:
