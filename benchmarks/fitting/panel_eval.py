@@ -236,6 +236,9 @@ VARIANTS["raw_tau"] = dict(start_gap=None, bound_gap=None, weak_adaptation=None)
 #: the data cannot tell apart (FitConfig.equivalent_validation 0: their values widen the intervals) and a tau_adapt
 #: interval over its whole range below adapt_scale 0.05 (FitConfig.weak_adaptation, 0.03 before)
 VARIANTS["val_weak05"] = dict(equivalent_validation=0.0, weak_adaptation=0.05)
+#: after round 33, `--model auto` as the command line builds it today (FitConfig.fit_config(model="auto"): the default
+#: search in each of ALIF, alif_asc and alif_reset_asc, an extension kept where its loss is 5% lower)
+VARIANTS["auto_today"] = dict(model="auto", burst_fraction=None, sub_r2_gain=None)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:
