@@ -231,7 +231,8 @@ class FitConfig:
     this: its tau_adapt interval spans ``tau_adapt_bounds_ms`` (and is flagged), since an adaptation that weak
     barely moves the spikes and the data cannot time it (fits of such cells put tau_adapt anywhere between
     50 and 350 ms whatever the truth). None: the refits' interval as for any other cell. FITTING.md, rounds 22
-    (opt-in) and 23 (the default, with ``start_gap`` 1.0 and ``bound_gap`` 0.25)."""
+    (opt-in) and 23 (the default, with ``start_gap`` 1.0 and ``bound_gap`` 0.25); round 33: 0.05 with
+    ``equivalent_validation`` 0 held every development truth, opt-in (no fresh test target changed)."""
     start_gap: Optional[float] = 1.0
     """Each end of the tau_adapt interval is then moved this fraction of the way (in log tau_adapt) towards
     the fitted tau_adapt of the nearest start outside the interval on that side (the kept fit's variant, not
