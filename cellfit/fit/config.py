@@ -144,6 +144,22 @@ class FitConfig:
     rule keeps one of the other candidates, and a gain-start fit replaces it where its ETV on the cell's own
     training window is higher (the highest such one; a small-gain fit silent in the weaker epochs scores 0 there
     while its training loss may be the lower; FITTING.md, round 17)."""
+    asc_rescue: Optional[float] = None
+    """A cell kept as plain ALIF (``model="alif"``, the default choice) whose kept fit predicts the validation seconds
+    with an ETV below this, and that has no after-spike candidates yet (not bursting or onset-bursting), is fitted
+    again as each of ``asc_rescue_models`` from its ``restarts`` starts, after the other candidates; such a fit is
+    kept where its training loss is ``extension_margin`` lower (as under ``model="auto"``) and, under
+    ``asc_rescue_validation``, its validation ETV not lower. ALIF with a reset at
+    threshold cannot make the doublets and short first intervals of a cell whose reset lies near its threshold,
+    and such a cell's ALIF fit predicts the validation seconds poorly. None (the default): no such candidates
+    (FITTING.md, round 34)."""
+    asc_rescue_models: tuple = ("alif_asc", "alif_reset_asc")
+    """The variants a cell under ``asc_rescue`` is fitted as."""
+    asc_rescue_validation: bool = True
+    """Whether an ``asc_rescue`` fit replaces the ALIF fit only where it also predicts the validation seconds at
+    least as well (besides its ``extension_margin`` lower loss): the rescue is for a cell ALIF predicts poorly
+    there, and an after-spike fit that reaches a lower loss but predicts them worse is an over-fit of the training
+    window (FITTING.md, round 34). False: the loss margin alone, as under ``model="auto"``."""
     restarts: int = 5
     """Candidate fits per cell, trained together as neurons of one batched model; one is kept
     (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
@@ -416,6 +432,11 @@ class FitConfig:
                              f"got {self.grid_gain_scale}")
         if self.gain_starts not in ("always", "stuck", "stuck_or_silent"):
             raise ValueError(f"gain_starts must be 'always', 'stuck' or 'stuck_or_silent', got {self.gain_starts!r}")
+        if self.asc_rescue is not None and not self.asc_rescue > 0.0:
+            raise ValueError(f"asc_rescue must be None or a validation ETV > 0, got {self.asc_rescue!r}")
+        if not all(m in MODELS and m != "alif" and not MODELS[m]["sub"] for m in self.asc_rescue_models):
+            raise ValueError(f"asc_rescue_models must name variants other than alif and alif_sub, "
+                             f"got {self.asc_rescue_models}")
         if self.gain_choice not in ("loss", "train_etv"):
             raise ValueError(f"gain_choice must be 'loss' or 'train_etv', got {self.gain_choice!r}")
         if not (0.0 <= self.validation_s <= 2.0):
@@ -501,6 +522,13 @@ class FitConfig:
         if MODELS[model]["sub"]:
             start.update(sub_amp=self.sub_amp_init, tau_sub_ms=self.tau_sub_init_ms)
         return start
+
+    @property
+    def asc_rescue_candidates(self) -> bool:
+        """Whether cells kept as plain ALIF with a poor validation ETV get after-spike candidates (:attr:`asc_rescue`
+        set, ``model="alif"`` and the default choice, as for :attr:`burst_candidates`)."""
+        return (self.asc_rescue is not None and self.model == "alif" and self.validation_veto is not None
+                and self.extension_margin is not None)
 
     @property
     def sub_candidates(self) -> bool:
@@ -656,12 +684,12 @@ def fit_config(*, adapt_search: bool = False, restarts: Optional[int] = None, **
     ``adapt_search`` (``--adapt-search``): :data:`ADAPT_SEARCH` on top. ``model`` None (no ``--model``): the
     default, ALIF with bursting candidates for bursting cells and ``alif_sub`` for cells whose voltage shows a
     subthreshold current; a model named explicitly (``--model alif``) fits that variant alone (``burst_fraction``
-    and ``sub_r2_gain`` None).
+    and ``sub_r2_gain`` None, no ``asc_rescue``).
     """
     if fields.get("model", "missing") is None:
         fields = {k: v for k, v in fields.items() if k != "model"}
     elif "model" in fields:
-        fields = dict(fields, burst_fraction=None, sub_r2_gain=None)
+        fields = dict(fields, burst_fraction=None, sub_r2_gain=None, asc_rescue=None)
     if restarts is not None:
         fields = dict(fields, restarts=restarts, **GRID_RESTARTS)
     return FitConfig(**dict(fields, **(ADAPT_SEARCH if adapt_search else {})))

@@ -71,7 +71,7 @@ __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", 
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
            "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak",
-           "unchanged_run", "best_in_run", "by_variant", "fit_by_variant"]
+           "unchanged_run", "best_in_run", "by_variant", "fit_by_variant", "asc_rescue_cells"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -205,7 +205,33 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
             jobs = [(k, sets[k], opt) for (k, _), opts in zip(rows, ranked) for opt in opts if "gain_scale" in opt]
             for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, dev, seed, progress, names)):
                 out[k].append(st)
+    if config.asc_rescue_candidates and validation is not None:  # cells ALIF predicts poorly: after-spike fits too
+        cells = asc_rescue_cells(out, sets, validation, config)
+        jobs = [(k, sets[k], dict(_without_sub(opt), **config.variant_start(variant),
+                                  rescue=True, method=f"{opt.get('method', '')} + after-spike rescue"))
+                for variant in config.asc_rescue_models for k in cells for opt in options[k]]
+        for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, dev, seed, progress, names)):
+            out[k].append(st)
     return out, refits
+
+
+def asc_rescue_cells(candidates: Sequence[Sequence[CellFitState]], sets: Sequence[TrainingSet],
+                     validation: Sequence[Optional[ValidationSet]], config: FitConfig) -> list[int]:
+    """The cells (indices) that ``config.asc_rescue`` fits again with after-spike currents: no candidate of an
+    after-spike or reset variant yet (not a bursting or onset-bursting cell), and the kept candidate (:func:`choice`)
+    a plain ALIF fit that did not fail and whose validation ETV is below ``config.asc_rescue`` (a cell without
+    validation seconds or a score there is left as it is)."""
+    cells = []
+    for k, (cands, data, val) in enumerate(zip(candidates, sets, validation)):
+        if val is None or any(c.init.get("model", "alif") != "alif" and c.init.get("model") != "alif_sub"
+                              for c in cands):
+            continue
+        index, _, scores, _ = choice(cands, data, val, config)
+        kept = cands[index]
+        if (not kept.failed and kept.init.get("model", "alif") == "alif" and scores is not None
+                and math.isfinite(scores[index]) and scores[index] < config.asc_rescue):
+            cells.append(k)
+    return cells
 
 
 def silent_where_cell_fires(state: CellFitState, data: TrainingSet, min_spikes: float = 1.0) -> bool:
@@ -350,7 +376,7 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
     else:
         index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
                               train_scores=train if burst else None, penalty=config.validation_penalty,
-                              variant_choice=config.variant_choice)
+                              variant_choice=config.variant_choice, rescue_validation=config.asc_rescue_validation)
     return index, basis, scores, train
 
 
@@ -480,7 +506,7 @@ def _variant_key(init: dict) -> tuple:
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
            veto: Optional[float] = None, margin: Optional[float] = None,
            train_scores: Optional[Sequence[float]] = None, penalty: Optional[float] = None,
-           variant_choice: str = "loss") -> tuple[int, str]:
+           variant_choice: str = "loss", rescue_validation: bool = False) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
     ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
@@ -494,7 +520,10 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     another variant's pick replaces the base's where its training-window ETV is higher (the highest such one);
     without them, ``variant_choice`` (``FitConfig.variant_choice``) compares the picks: ``"loss"`` by the margin
     alone, ``"loss_and_validation"`` by the margin and only where the other pick's validation ETV is at least
-    the base's too, ``"validation"`` by validation ETV alone (the highest such one); unscored picks rank last.
+    the base's too, ``"validation"`` by validation ETV alone (the highest such one); unscored picks rank last. With
+    ``rescue_validation`` (``FitConfig.asc_rescue_validation``), the pick of an after-spike rescue variant (its
+    candidates' starts carry ``"rescue"``, ``FitConfig.asc_rescue``) under ``"loss"`` must also reach the base's
+    validation ETV.
     With ``veto`` and ``penalty`` (``FitConfig.validation_penalty``), a variant whose veto applies (its first
     candidate scored, not a bursting start) ranks the candidates the veto keeps by training loss times
     ``1 + penalty * (their best validation ETV - own)`` instead of the loss alone (:func:`_penalised`).
@@ -550,6 +579,9 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     if variant_choice == "loss_and_validation":
         better = [i for i in better if val(i) >= val(base)]
         basis += " and its validation ETV not lower"
+    elif rescue_validation and any(candidates[i].init.get("rescue") for i in picks[1:]):
+        better = [i for i in better if not candidates[i].init.get("rescue") or val(i) >= val(base)]
+        basis += " (an after-spike rescue fit: and its validation ETV not lower)"
     return (lowest(better) if better else base), basis
 
 

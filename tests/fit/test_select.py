@@ -759,3 +759,65 @@ def test_a_reset_start_above_threshold_is_fitted_in_its_own_range_and_reloads_wi
     # same reset: float32 default tolerance (~1e-5 relative) for the sigmoid recomputed on reload; rebuilt in the
     # default range (-1, 0.95) the same raw parameter would give a reset lower by up to 0.85, far outside it
     torch.testing.assert_close(again.v_reset, fit.model.v_reset)
+
+
+def test_a_cell_alif_predicts_poorly_gets_after_spike_candidates_from_its_starts(monkeypatch):
+    """``FitConfig.asc_rescue``: a cell kept as plain ALIF whose kept fit's validation ETV is below the setting is
+    fitted again as ``alif_asc`` and ``alif_reset_asc`` from each of its five starts, after its ALIF candidates; the
+    after-spike fits compete by the 5% loss margin and a kept one gets its own refits. Above the setting, or without
+    it, the cell keeps its five ALIF candidates; a bursting cell (after-spike candidates already) is left out."""
+    import cellfit.fit.select as select
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=3.0)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, asc_rescue=100.0)  # every validation ETV lies below 100
+    (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    cands = fit.result.selection["candidates"]
+    assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 5 + ["alif_reset_asc"] * 5
+    starts = [c["start"] for c in cands]
+    assert starts[5:10] == starts[10:] == [f"{s} + after-spike rescue" for s in starts[:5]]
+    assert fit.result.selection["basis"].endswith("another variant if its loss is 0.05 lower (an after-spike rescue "
+                                                  "fit: and its validation ETV not lower)")
+    (low,) = fit_recordings([rec], dataclasses.replace(cfg, asc_rescue=1e-9), window_s=1.0, device="cpu",
+                            progress=False)
+    (off,) = fit_recordings([rec], dataclasses.replace(cfg, asc_rescue=None), window_s=1.0, device="cpu",
+                            progress=False)
+    for other in (low, off):  # not gated: the default's candidates and fit, bit for bit
+        assert [c["model"] for c in other.result.selection["candidates"]] == ["alif"] * 5
+        def trained(c):  # what the start reached (the equivalence flags follow the kept variant)
+            return {key: v for key, v in c.items() if key != "equivalent"}
+
+        assert [trained(c) for c in other.result.selection["candidates"]] == [trained(c) for c in cands[:5]]
+        assert fit.result.model != "alif" or other.result.etv == fit.result.etv
+    monkeypatch.setattr(select, "choose", lambda c, *a, **k: (len(c) - 1 if len(c) > 5 else 0, "patched"))
+    (kept,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
+    assert kept.result.model == "alif_reset_asc" and kept.result.bootstrap_replicates == 2
+    assert "v_reset" in kept.result.intervals and "asc_amp_1" in kept.result.intervals
+    monkeypatch.undo()
+    burst = dataclasses.replace(cfg, burst_isi_ms=1000.0, burst_reset_starts=())  # every cell bursts here
+    (b,) = fit_recordings([rec], burst, window_s=1.0, device="cpu", progress=False)
+    assert [c["model"] for c in b.result.selection["candidates"]] == ["alif"] * 5 + ["alif_asc"] * 2
+    with pytest.raises(ValueError, match="asc_rescue"):
+        FitConfig(asc_rescue=0.0)
+    with pytest.raises(ValueError, match="asc_rescue_models"):
+        FitConfig(asc_rescue_models=("alif_sub",))
+
+
+def test_a_rescue_fit_replaces_alif_only_where_it_predicts_the_validation_seconds_as_well():
+    """``choose(..., rescue_validation=True)`` (``FitConfig.asc_rescue_validation``): an after-spike rescue variant's
+    pick (starts marked ``"rescue"``) replaces the base's only where its loss is ``margin`` lower and its validation
+    ETV not lower; another variant (here ``alif_sub``) by the loss margin alone, as before."""
+    def cand(loss, model="alif", **init):
+        st = state(loss)
+        return dataclasses.replace(st, init=dict(model=model, **init))
+
+    cands = [cand(1.0), cand(0.8, "alif_asc", rescue=True)]
+    assert choose(cands, [0.7, 0.6], veto=0.1, margin=0.05)[0] == 1  # the loss margin alone
+    index, basis = choose(cands, [0.7, 0.6], veto=0.1, margin=0.05, rescue_validation=True)
+    assert index == 0 and basis.endswith("(an after-spike rescue fit: and its validation ETV not lower)")
+    assert choose(cands, [0.7, 0.7], veto=0.1, margin=0.05, rescue_validation=True)[0] == 1  # as high: kept
+    assert choose(cands, [0.7, float("nan")], veto=0.1, margin=0.05, rescue_validation=True)[0] == 0  # unscored
+    sub = [cand(1.0), cand(0.8, "alif_sub")]  # not a rescue fit: the margin alone
+    assert choose(sub, [0.7, 0.6], veto=0.1, margin=0.05, rescue_validation=True) == \
+        choose(sub, [0.7, 0.6], veto=0.1, margin=0.05)
+    both = [cand(1.0), cand(0.9, "alif_sub"), cand(0.8, "alif_asc", rescue=True)]  # the rescue pick vetoed: alif_sub
+    assert choose(both, [0.7, 0.5, 0.6], veto=0.1, margin=0.05, rescue_validation=True)[0] == 1
