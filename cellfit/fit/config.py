@@ -151,8 +151,9 @@ class FitConfig:
     kept where its training loss is ``extension_margin`` lower (as under ``model="auto"``) and, under
     ``asc_rescue_validation``, its validation ETV not lower. ALIF with a reset at
     threshold cannot make the doublets and short first intervals of a cell whose reset lies near its threshold,
-    and such a cell's ALIF fit predicts the validation seconds poorly. None (the default): no such candidates
-    (FITTING.md, round 34)."""
+    and such a cell's ALIF fit predicts the validation seconds poorly. None (the default): no such candidates.
+    FITTING.md, round 34: 0.9 took 162 development cells 38 -> 34 below 0.7 (8 up / 2 down); on six fresh test draws
+    12 of 102 below 0.7 either way, two cells up and two down (ALIF cells switched to after-spike fits): opt-in."""
     asc_rescue_models: tuple = ("alif_asc", "alif_reset_asc")
     """The variants a cell under ``asc_rescue`` is fitted as."""
     asc_rescue_validation: bool = True
