@@ -62,7 +62,7 @@ def main() -> None:
                 rescue.setdefault(key, r)
             elif r["variant"] == args.guarded:
                 guarded[key] = r
-    for key, r in guarded.items():  # the guard can only keep ALIF where the loss margin alone switched
+    for key, r in guarded.items():  # the validation condition can change only a cell the loss margin alone switched
         if key not in rescue or rescue[key]["model"] == "alif":
             raise SystemExit(f"{args.guarded} rows for {key}, whose {args.variant} fit did not switch variant")
         rescue[key] = r

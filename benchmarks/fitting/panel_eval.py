@@ -239,7 +239,6 @@ VARIANTS["val_weak05"] = dict(equivalent_validation=0.0, weak_adaptation=0.05)
 #: after round 33, `--model auto` as the command line builds it today (FitConfig.fit_config(model="auto"): the default
 #: search in each of ALIF, alif_asc and alif_reset_asc, an extension kept where its loss is 5% lower)
 VARIANTS["auto_today"] = dict(model="auto", burst_fraction=None, sub_r2_gain=None)
-
 #: round 34, today's default with after-spike candidates (alif_asc, alif_reset_asc from the cell's five starts) for a
 #: cell kept as plain ALIF whose kept fit's validation ETV is below 0.9 (FitConfig.asc_rescue; FITTING.md, round 34:
 #: a lower gate is read offline from these rows, the cells it leaves out keeping their default fit)
@@ -247,6 +246,7 @@ VARIANTS["asc_rescue09"] = dict(asc_rescue=0.9, asc_rescue_validation=False)
 #: round 34, asc_rescue09 with a rescue fit kept only where its validation ETV is not lower than the ALIF fit's too
 #: (FitConfig.asc_rescue_validation)
 VARIANTS["asc_rescue09_val"] = dict(asc_rescue=0.9, asc_rescue_validation=True)
+
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:
     path = cache / f"specimen_{sid}" / "truth.json"

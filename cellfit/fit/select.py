@@ -116,7 +116,9 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     candidate (:func:`choose`, on ``validation[k]`` where given) never left its start (:func:`left_start`; under
     ``"stuck_or_silent"`` also one silent where the cell fires, :func:`silent_where_cell_fires`) is
     fitted from its gain starts too (``config.grid_gain_scale``), appended after the other candidates (a cell
-    that keeps one refits from it afterwards, :func:`cellfit.fit.api.fit_recordings`).
+    that keeps one refits from it afterwards, :func:`cellfit.fit.api.fit_recordings`). With ``config.asc_rescue``
+    (opt-in), a cell kept as plain ALIF that predicts its validation seconds below it (:func:`asc_rescue_cells`) is
+    fitted as each of ``config.asc_rescue_models`` from its starts too, appended last.
 
     Returns:
         ``(candidates, refits)``: per cell, its candidates' :class:`CellFitState` (variants in
