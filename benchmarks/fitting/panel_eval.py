@@ -246,6 +246,12 @@ VARIANTS["asc_rescue09"] = dict(asc_rescue=0.9, asc_rescue_validation=False)
 #: round 34, asc_rescue09 with a rescue fit kept only where its validation ETV is not lower than the ALIF fit's too
 #: (FitConfig.asc_rescue_validation)
 VARIANTS["asc_rescue09_val"] = dict(asc_rescue=0.9, asc_rescue_validation=True)
+#: round 35, today's default with the final loss stage scored as one minus the held-out score's explained variance
+#: against the repeats instead of the van Rossum distance to their mean (FitConfig.final_loss; FITTING.md, round 35)
+VARIANTS["ev_loss"] = dict(final_loss="explained_variance")
+#: round 35, today's default with a cell whose kept fit predicts the validation seconds below 0.9 fitted again with
+#: that loss, the refit kept where its validation ETV is 0.05 higher (FitConfig.ev_rescue, ev_rescue_margin)
+VARIANTS["ev_rescue09"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -187,9 +187,10 @@ def loss_stages(state: CellFitState) -> list[LossStage]:
     return stages
 
 
-def _stop_reason(state: CellFitState) -> str:
+def _stop_reason(state: CellFitState, config: FitConfig) -> str:
     if state.stop_reason == "converged" and state.loss_taus_ms:
-        return f"converged in the final loss stage (van Rossum {state.loss_taus_ms[-1]:g} ms)"
+        loss = "explained variance" if config.final_loss == "explained_variance" else "van Rossum"
+        return f"converged in the final loss stage ({loss} {state.loss_taus_ms[-1]:g} ms)"
     return state.stop_reason
 
 
@@ -230,6 +231,10 @@ def fit_recordings(
     Returns:
         One :class:`CellFit` per recording; its ``result`` is a :class:`FitResult`
         (``status == "failed"`` with the reason for a cell that could not be fitted or scored).
+
+    With ``config.ev_rescue`` the cells whose kept fit predicts the validation seconds below it are fitted again
+    with the explained-variance final loss, and keep that fit where it predicts those seconds
+    ``config.ev_rescue_margin`` better (:func:`_ev_rescue`).
     """
     if not recordings:
         return []
@@ -240,6 +245,51 @@ def fit_recordings(
                 f"specimen {rec.meta.specimen_id}: recording binned at dt {rec.dt_ms} ms but the fit uses {config.dt_ms} ms"
             )
     window = float(window_s) if window_s is not None else min(rec.window_s for rec in recordings)
+    t0 = time.perf_counter()
+    fits = _fit_once(recordings, config, window, dev, seed, progress)
+    if config.ev_rescue is None or config.final_loss == "explained_variance":
+        return fits
+    return _ev_rescue(recordings, fits, config, window, dev, seed, progress, t0)
+
+
+def _kept_validation_etv(fit: CellFit) -> Optional[float]:
+    """The validation ETV of a fit's kept candidate (None: failed, or no validation seconds)."""
+    sel = fit.result.selection or {}
+    cands = sel.get("candidates") or []
+    return cands[sel["chosen"]].get("validation_etv") if fit.result.status == "ok" and cands else None
+
+
+def _ev_rescue(recordings, fits: list[CellFit], config: FitConfig, window: float, dev, seed: int, progress: bool,
+               t0: float) -> list[CellFit]:
+    """``config.ev_rescue``: the gated cells fitted again with the explained-variance final loss, the better kept.
+
+    A gated cell's result records ``selection.ev_rescue`` (both kept fits' validation ETVs and which loss was kept)
+    and the caller's ``config`` whichever fit it keeps; every result's fit time includes the second fits.
+    """
+    gated = [k for k, f in enumerate(fits)
+             if (v := _kept_validation_etv(f)) is not None and v < config.ev_rescue]
+    out = list(fits)
+    if gated:
+        second = dataclasses.replace(config, final_loss="explained_variance", ev_rescue=None)
+        again = _fit_once([recordings[k] for k in gated], second, window, dev, seed, progress)
+        for k, fit in zip(gated, again):
+            first, other = _kept_validation_etv(fits[k]), _kept_validation_etv(fit)
+            keep = other is not None and other >= first + config.ev_rescue_margin
+            kept = fit if keep else fits[k]
+            note = dict(validation_etv=[first, other], final_loss=second.final_loss if keep else config.final_loss)
+            result = dataclasses.replace(kept.result, config=config.to_dict(),
+                                         selection=dict(kept.result.selection, ev_rescue=note))
+            out[k] = dataclasses.replace(kept, config=config, result=result)
+    wall = time.perf_counter() - t0
+    return [f if f.result.status != "ok" else
+            dataclasses.replace(f, result=dataclasses.replace(f.result, fit_seconds=wall / len(recordings),
+                                                               batch_seconds=wall))
+            for f in out]
+
+
+def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: float, dev, seed: int,
+              progress: bool) -> list[CellFit]:
+    """:func:`fit_recordings` without ``config.ev_rescue``: candidates, choice, refits, scores."""
     n_train = int(round(window * 1000.0 / config.dt_ms))
     validation = [_validation(rec, n_train, config) for rec in recordings]
     recordings = [rec.first(window) for rec in recordings]
@@ -322,7 +372,7 @@ def fit_recordings(
             undetermined=tuple(undetermined),
             at_bound=tuple(config.at_bound(params, st.init)),
             bootstrap_replicates=sum(not b.failed for b in boot),
-            stop_reason=_stop_reason(st),
+            stop_reason=_stop_reason(st, config),
             fit_seconds=wall / len(recordings),
             batch_seconds=wall,
             batch_cells=len(recordings),

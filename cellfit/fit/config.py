@@ -60,6 +60,10 @@ GRID_RESTARTS = dict(diverse_restarts=False, validation_veto=None)
 ADAPT_SEARCH = dict(restarts=5, diverse_restarts=True, validation_veto=None, validation_s=0.0)
 
 
+#: the final loss stage's choices (``FitConfig.final_loss``)
+FINAL_LOSSES = ("van_rossum", "explained_variance")
+
+
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
     """Everything that determines a fit (saved with every result)."""
@@ -100,6 +104,15 @@ class FitConfig:
     """Time constant of the final training loss (the paper's 10 ms)."""
     coarse_to_fine_ms: tuple = (100.0, 30.0)
     """Larger van Rossum time constants used first, in order (empty: train on the final loss only)."""
+    final_loss: str = "van_rossum"
+    """The loss of the final stage (``van_rossum_tau_ms``): ``"van_rossum"``, the distance to the mean of the
+    recorded repeats (the paper's); ``"explained_variance"``, one minus the held-out score's explained variance
+    against the repeats, ``1 - 2 cov(x, m) / (var x + V)`` with x the model's filtered trains, m the repeats' mean
+    and V the variance of one filtered repeat (mean over repeats), over the cell's stimuli concatenated as ETV
+    concatenates epochs (:class:`cellfit.fit.loss.LossTargets`). The distance to the mean is lowest where the model's
+    filtered train is that mean's projection, so where the repeats disagree a spike costs more than a miss; the
+    explained variance is highest where the model varies about as much as one repeat does. The coarse stages keep
+    the van Rossum distance (FITTING.md, round 35)."""
     surrogate: str = "multi_gaussian"
     init: str = "voltage"
     """``"voltage"``: tau_m, gain and bias from the subthreshold voltage (falls back to defaults
@@ -161,6 +174,16 @@ class FitConfig:
     least as well (besides its ``extension_margin`` lower loss): the rescue is for a cell ALIF predicts poorly
     there, and an after-spike fit that reaches a lower loss but predicts them worse is an over-fit of the training
     window (FITTING.md, round 34). False: the loss margin alone, as under ``model="auto"``."""
+    ev_rescue: Optional[float] = None
+    """A cell whose kept fit predicts the validation seconds with an ETV below this is fitted again, its whole
+    search (candidates, choice, refits), with the explained-variance final loss (``final_loss``), and the second fit
+    is kept where its own kept fit predicts the validation seconds at least ``ev_rescue_margin`` better
+    (``selection.ev_rescue`` in the result says which). The distance to the repeats' mean lets a fit drop the spikes
+    a cell fires unreliably; the explained variance does not, which helps some cells and harms others, and the
+    validation seconds tell them apart. Needs validation seconds (``validation_s``); None (the default): off.
+    FITTING.md, round 35."""
+    ev_rescue_margin: float = 0.05
+    """How much higher the second fit's validation ETV must be for ``ev_rescue`` to keep it."""
     restarts: int = 5
     """Candidate fits per cell, trained together as neurons of one batched model; one is kept
     (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
@@ -402,6 +425,12 @@ class FitConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.ev_rescue is not None and not self.ev_rescue > 0.0:
+            raise ValueError(f"ev_rescue must be None or a validation ETV > 0, got {self.ev_rescue!r}")
+        if not self.ev_rescue_margin >= 0.0:
+            raise ValueError(f"ev_rescue_margin must be >= 0, got {self.ev_rescue_margin!r}")
+        if self.final_loss not in FINAL_LOSSES:
+            raise ValueError(f"final_loss must be one of {list(FINAL_LOSSES)}, got {self.final_loss!r}")
         if self.init not in ("voltage", "default"):
             raise ValueError(f"init must be 'voltage' or 'default', got {self.init!r}")
         if self.restarts < 1 or self.bootstrap < 0:

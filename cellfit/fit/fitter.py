@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from cellfit.device import resolve_device, resolve_dtype
 from cellfit.fit.config import FitConfig
 from cellfit.fit.init import grid_init, initial_values
-from cellfit.fit.loss import LossTargets, padded
+from cellfit.fit.loss import LossTargets, padded, repeat_variance
 from cellfit.fit.optim import CellwiseAdam, to_device_rows
 from cellfit.functional.alif import ALIFStepParameters, simulate
 from cellfit.functional.linear import subthreshold_adapted
@@ -152,8 +152,12 @@ def training_tensors(cells: Sequence[TrainingSet], config: FitConfig, device) ->
         weight.append(counts / counts.sum())
     x = torch.as_tensor(padded(stim), dtype=dtype, device=device)  # (U, K, T)
     w = torch.as_tensor(padded([wk[:, None] for wk in weight])[..., 0], dtype=dtype, device=device)  # (U, K)
+    repeat_var = None
+    if config.final_loss == "explained_variance":
+        repeat_var = torch.as_tensor([repeat_variance(c.spikes, config.van_rossum_tau_ms, config.dt_ms) for c in cells],
+                                     dtype=dtype, device=device)
     targets = LossTargets(torch.as_tensor(padded(target), dtype=dtype, device=device), w, config.loss_taus_ms,
-                          config.dt_ms)
+                          config.dt_ms, repeat_var)
     return x, targets
 
 
