@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/fitting/probes/ev_loss.py DEV0 DEV1 ... --cells 7,12,13 --losses vr,ev --out rows.jsonl
+    python benchmarks/fitting/probes/ev_loss.py DEV0 DEV1 ... --cells 7,12,13,18 --losses ev_final,vr --out rows.jsonl
 
 The van Rossum distance to the mean of the recorded repeats is lowest, for a deterministic model, where the model's
 filtered train is the projection of that mean: where the repeats disagree (burst spikes, near-threshold spikes)
@@ -14,7 +14,9 @@ and m the filtered mean of the repeats, both concatenated over the cell's stimul
 V the filtered repeats' own variance, averaged over the repeats), for the grid and the training alike, fits the
 listed development cells with today's default otherwise (``fit_recordings``, 1 s training window, the validation
 seconds), and prints the held-out ETV, the ETV per epoch and the predicted / recorded rate per cell. ``vr`` is
-today's loss. It patches :mod:`cellfit.fit.fitter`'s ``training_tensors`` and :class:`cellfit.fit.loss.LossTargets`
+today's loss; ``ev`` scores every stage (and the grid) so; ``ev_final`` only the final stage, the coarse stages and
+the grid keeping the distance (what became ``FitConfig.final_loss="explained_variance"``, FITTING.md, round 35:
+under ``ev`` the fits never left their starts). It patches :mod:`cellfit.fit.fitter`'s ``training_tensors`` and :class:`cellfit.fit.loss.LossTargets`
 for its own fits only.
 """
 
@@ -32,7 +34,6 @@ from cellfit.fit.loss import LossTargets
 
 _training_tensors, _loss, _select = fitter.training_tensors, LossTargets.loss, LossTargets.select
 MODE = {"loss": "vr"}
-SCALE = 1.0
 
 
 def _repeat_variance(cells, taus, dt_ms, dtype, device) -> list[torch.Tensor]:
@@ -70,7 +71,7 @@ def _patched_loss(self, spikes, stage):
         xc, mc = x - mx, m - mm
         cov = (w[..., 0] * (xc * mc).mean(-1)).sum(0)
         var_x = (w[..., 0] * (xc * xc).mean(-1)).sum(0)
-        per_cell = SCALE * (1.0 - 2.0 * cov / (var_x + self.rep_var[i]).clamp(min=1e-12))
+        per_cell = 1.0 - 2.0 * cov / (var_x + self.rep_var[i]).clamp(min=1e-12)
         out = torch.where(stage_t == i, per_cell, out)
     return out
 
