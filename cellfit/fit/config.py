@@ -182,7 +182,8 @@ class FitConfig:
     is kept where its own kept fit predicts the validation seconds at least ``ev_rescue_margin`` better
     (``selection.ev_rescue`` in the result says which). The distance to the repeats' mean lets a fit drop the spikes
     a cell fires unreliably; the explained variance does not, which helps some cells and harms others, and the
-    validation seconds tell them apart, mostly. Needs validation seconds (``validation_s``); None (the default): off.
+    validation seconds tell them apart, mostly. Needs validation seconds (``validation_s``); nothing to do where
+    ``final_loss`` is already ``"explained_variance"``; None (the default): off.
     FITTING.md, round 35: 0.9 took 162 development cells 38 -> 31 below 0.7 (20 up / 7 down); on three fresh test
     draws 6 of 51 below 0.7 either way, the mean 0.926 -> 0.912, four cells up and six down (the HH IB cells, whose
     validation seconds prefer the refit, fall each time): opt-in."""

@@ -53,11 +53,11 @@ class LossTargets:
 
         A van Rossum distance to the repeats' mean, except at the final stage when the targets hold ``repeat_var``:
         there ``1 - 2 cov(x, m) / (var x + V)``, x the model's and m the mean's filtered trains, both concatenated
-        over the cell's stimuli (each weighted by its repeats, as the distance weighs them) and V ``repeat_var``:
-        the mean over repeats of the explained variance between the model and each repeat, as the held-out score
-        (:func:`cellfit.fit.metrics.etv_components`) has it, with this stage's exponential filter for its Gaussian
-        (the mean of the repeats' covariances with x is x's covariance with their mean; their variances are taken
-        as equal).
+        over the cell's stimuli (each weighted by its repeats, as the distance weighs them), V ``repeat_var``. The
+        fraction is the mean over repeats of the explained variance between the model and each repeat, the
+        held-out score's numerator (:func:`cellfit.fit.metrics.etv_components`), with this stage's exponential
+        filter for its Gaussian: the mean of the repeats' covariances with x is x's covariance with their mean, and
+        the repeats' variances are taken as equal (V).
 
         ``stage``: (K,) host array of stage indices (kept on the host: no device sync to decide
         which filters to run).
