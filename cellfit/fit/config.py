@@ -111,8 +111,9 @@ class FitConfig:
     and V the variance of one filtered repeat (mean over repeats), over the cell's stimuli concatenated as ETV
     concatenates epochs (:class:`cellfit.fit.loss.LossTargets`). The distance to the mean is lowest where the model's
     filtered train is that mean's projection, so where the repeats disagree a spike costs more than a miss; the
-    explained variance is highest where the model varies about as much as one repeat does. The coarse stages keep
-    the van Rossum distance. FITTING.md, round 35: as every cell's loss it moved 122 of 162 development cells both
+    explained variance is highest where the model varies about as much as one repeat does (that noise term turned
+    out not to matter: with V the mean's own variance the fits gain as much, FITTING.md, after round 35). The coarse
+    stages keep the van Rossum distance. FITTING.md, round 35: as every cell's loss it moved 122 of 162 development cells both
     ways (38 -> 36 below 0.7; the AdEx bursting and reset-near-threshold cells up, the HH IB cells down): not the
     default; see ``ev_rescue``."""
     surrogate: str = "multi_gaussian"
@@ -180,9 +181,8 @@ class FitConfig:
     """A cell whose kept fit predicts the validation seconds with an ETV below this is fitted again, its whole
     search (candidates, choice, refits), with the explained-variance final loss (``final_loss``), and the second fit
     is kept where its own kept fit predicts the validation seconds at least ``ev_rescue_margin`` better
-    (``selection.ev_rescue`` in the result says which). The distance to the repeats' mean lets a fit drop the spikes
-    a cell fires unreliably; the explained variance does not, which helps some cells and harms others, and the
-    validation seconds tell them apart, mostly. Needs validation seconds (``validation_s``); nothing to do where
+    (``selection.ev_rescue`` in the result says which). The two losses reach different fits on some cells, better on
+    some families and worse on others, and the validation seconds tell them apart, mostly. Needs validation seconds (``validation_s``); nothing to do where
     ``final_loss`` is already ``"explained_variance"``; None (the default): off.
     FITTING.md, round 35: 0.9 took 162 development cells 38 -> 31 below 0.7 (20 up / 7 down); on three fresh test
     draws 6 of 51 below 0.7 either way, the mean 0.926 -> 0.912, four cells up and six down (the HH IB cells, whose

@@ -16,7 +16,9 @@ listed development cells with today's default otherwise (``fit_recordings``, 1 s
 seconds), and prints the held-out ETV, the ETV per epoch and the predicted / recorded rate per cell. ``vr`` is
 today's loss; ``ev`` scores every stage (and the grid) so; ``ev_final`` only the final stage, the coarse stages and
 the grid keeping the distance (what became ``FitConfig.final_loss="explained_variance"``, FITTING.md, round 35:
-under ``ev`` the fits never left their starts). It patches :mod:`cellfit.fit.fitter`'s ``training_tensors`` and :class:`cellfit.fit.loss.LossTargets`
+under ``ev`` the fits never left their starts). ``ev_final:A`` takes ``var m + A (V - var m)`` for V (m's own
+variance at A = 0: a distance to the mean, normalised; one repeat's at A = 1, the default): how much of one repeat's
+noise the model is asked to show (after round 35). It patches :mod:`cellfit.fit.fitter`'s ``training_tensors`` and :class:`cellfit.fit.loss.LossTargets`
 for its own fits only.
 """
 
@@ -33,7 +35,7 @@ from cellfit.fit.api import fit_recordings
 from cellfit.fit.loss import LossTargets
 
 _training_tensors, _loss, _select = fitter.training_tensors, LossTargets.loss, LossTargets.select
-MODE = {"loss": "vr"}
+MODE = {"loss": "vr", "alpha": 1.0}
 
 
 def _repeat_variance(cells, taus, dt_ms, dtype, device) -> list[torch.Tensor]:
@@ -71,7 +73,10 @@ def _patched_loss(self, spikes, stage):
         xc, mc = x - mx, m - mm
         cov = (w[..., 0] * (xc * mc).mean(-1)).sum(0)
         var_x = (w[..., 0] * (xc * xc).mean(-1)).sum(0)
-        per_cell = 1.0 - 2.0 * cov / (var_x + self.rep_var[i]).clamp(min=1e-12)
+        var_m = (w[..., 0] * (mc * mc).mean(-1)).sum(0)
+        # alpha 1: one repeat's variance (the held-out form); 0: the mean's own (a distance to the mean, normalised)
+        v = var_m + MODE["alpha"] * (self.rep_var[i] - var_m)
+        per_cell = 1.0 - 2.0 * cov / (var_x + v).clamp(min=1e-12)
         out = torch.where(stage_t == i, per_cell, out)
     return out
 
@@ -84,12 +89,13 @@ def _patched_select(self, idx):
 
 def main() -> None:
     a = parse(__doc__.split("\n\n")[0], "7,12,13",
-              lambda ap: ap.add_argument("--losses", default="vr,ev", help="losses to fit with (default %(default)s)"))
+              lambda ap: ap.add_argument("--losses", default="vr,ev", help="losses to fit with, ev_final:ALPHA for a blend (default %(default)s)"))
     fitter.training_tensors = select.training_tensors = _patched_training_tensors
     LossTargets.loss, LossTargets.select = _patched_loss, _patched_select
     recs, keys = load(a)
-    for mode in a.losses.split(","):
-        MODE["loss"] = mode
+    for spec in a.losses.split(","):
+        mode, _, alpha = spec.partition(":")
+        MODE["loss"], MODE["alpha"] = mode, float(alpha or 1.0)
         torch.manual_seed(0)
         t0 = time.perf_counter()
         fits = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)
@@ -97,14 +103,15 @@ def main() -> None:
         rows = []
         for (cache, pos), f in zip(keys, fits):
             r = f.result
-            rows.append(dict(probe="ev_loss", loss=mode, cache=cache, cell=pos, specimen_id=r.specimen_id, etv=r.etv,
+            rows.append(dict(probe="ev_loss", loss=mode, alpha=MODE["alpha"], cache=cache, cell=pos,
+                             specimen_id=r.specimen_id, etv=r.etv,
                              etv_per_epoch=list(r.etv_per_epoch or ()), model=r.model, tau_m_ms=r.tau_m_ms,
                              tau_adapt_ms=r.tau_adapt_ms, test_rate_hz=r.test_rate_hz,
                              predicted_rate_hz=r.predicted_rate_hz, wall_s=wall))
             per = " ".join("-" if e is None else f"{e:.2f}" for e in rows[-1]["etv_per_epoch"])
-            print(f"{mode} {cache} cell {pos}: ETV {r.etv:.3f} [{per}] {r.model} rate "
+            print(f"{spec} {cache} cell {pos}: ETV {r.etv:.3f} [{per}] {r.model} rate "
                   f"{r.predicted_rate_hz:.1f}/{r.test_rate_hz:.1f} Hz", flush=True)
-        print(f"{mode}: {len(fits)} cells in {wall:.0f} s", flush=True)
+        print(f"{spec}: {len(fits)} cells in {wall:.0f} s", flush=True)
         append_rows(a.out, rows)
 
 
