@@ -26,34 +26,22 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from _common import append_rows, load, parse
 from cellfit.fit import FitConfig, fitter, metrics, select
 from cellfit.fit.api import fit_recordings
-from cellfit.fit.loss import LossTargets
+from cellfit.fit.loss import LossTargets, _explained_variance, repeat_variance
 
 _training_tensors, _loss, _select = fitter.training_tensors, LossTargets.loss, LossTargets.select
 MODE = {"loss": "vr", "alpha": 1.0}
 
 
-def _repeat_variance(cells, taus, dt_ms, dtype, device) -> list[torch.Tensor]:
-    """Per tau, (K,) the variance of one filtered repeat over the cell's concatenated stimuli, mean over repeats."""
-    out = []
-    for tau in taus:
-        v = []
-        for c in cells:
-            s = torch.as_tensor(np.asarray(c.spikes, dtype=np.float64))  # (R, E, T)
-            f = metrics.exp_filter(s, tau, dt_ms).reshape(s.shape[0], -1)
-            v.append(float(f.var(dim=-1, unbiased=False).mean()))
-        out.append(torch.as_tensor(v, dtype=dtype, device=device))
-    return out
-
-
 def _patched_training_tensors(cells, config, device):
     x, targets = _training_tensors(cells, config, device)
-    targets.rep_var = _repeat_variance(cells, targets.taus, targets.dt_ms, x.dtype, x.device)
+    # every stage's V (the library computes the final stage's only)
+    targets.rep_var = [torch.as_tensor([repeat_variance(c.spikes, tau, targets.dt_ms) for c in cells],
+                                       dtype=x.dtype, device=x.device) for tau in targets.taus]
     return x, targets
 
 
@@ -62,21 +50,15 @@ def _patched_loss(self, spikes, stage):
         return _loss(self, spikes, stage)
     out = _loss(self, spikes, stage) if MODE["loss"] == "ev_final" else spikes.new_zeros(spikes.shape[1])
     stage_t = torch.as_tensor(stage, device=spikes.device)
-    w = self.w[..., None]  # (U, K, 1), each column sums to 1
     for i, tau in enumerate(self.taus):
         if not (stage == i).any() or (MODE["loss"] == "ev_final" and i < len(self.taus) - 1):
             continue
-        x = metrics.exp_filter(spikes, tau, self.dt_ms)
         m = self.filtered[i]
-        mx = (w * x.mean(-1, keepdim=True)).sum(0, keepdim=True)
-        mm = (w * m.mean(-1, keepdim=True)).sum(0, keepdim=True)
-        xc, mc = x - mx, m - mm
-        cov = (w[..., 0] * (xc * mc).mean(-1)).sum(0)
-        var_x = (w[..., 0] * (xc * xc).mean(-1)).sum(0)
-        var_m = (w[..., 0] * (mc * mc).mean(-1)).sum(0)
+        mc = m - (self.w[..., None] * m.mean(-1, keepdim=True)).sum(0, keepdim=True)
+        var_m = (self.w * mc.pow(2).mean(-1)).sum(0)
         # alpha 1: one repeat's variance (the held-out form); 0: the mean's own (a distance to the mean, normalised)
         v = var_m + MODE["alpha"] * (self.rep_var[i] - var_m)
-        per_cell = 1.0 - 2.0 * cov / (var_x + v).clamp(min=1e-12)
+        per_cell = 1.0 - _explained_variance(metrics.exp_filter(spikes, tau, self.dt_ms), m, self.w, v)
         out = torch.where(stage_t == i, per_cell, out)
     return out
 
@@ -89,7 +71,8 @@ def _patched_select(self, idx):
 
 def main() -> None:
     a = parse(__doc__.split("\n\n")[0], "7,12,13",
-              lambda ap: ap.add_argument("--losses", default="vr,ev", help="losses to fit with, ev_final:ALPHA for a blend (default %(default)s)"))
+              lambda ap: ap.add_argument("--losses", default="vr,ev",
+                                         help="losses to fit with, ev_final:ALPHA for a blend (default %(default)s)"))
     fitter.training_tensors = select.training_tensors = _patched_training_tensors
     LossTargets.loss, LossTargets.select = _patched_loss, _patched_select
     recs, keys = load(a)
