@@ -9,8 +9,9 @@ The default's held-out ETV of each cell is the kept candidate of round 24's cand
 row per candidate; they reproduce the default's panel rows, FITTING.md, round 34); the variant's comes from
 ``panel_eval.py`` rows. Printed: the pooled table (median, mean, min, cells below 0.7, cells up / down by more than
 0.02), the same for ``FitConfig.ev_rescue`` read offline (a cell whose default fit's validation ETV is below a gate
-keeps the variant's fit where its validation ETV is a margin higher), cells below 0.7 per family, every cell that
-moved by more than 0.1, and, where the rows file holds
+keeps the variant's fit where its validation ETV is a margin higher; with a default fit kept from a bursting start
+gated or not, ``FitConfig.ev_rescue_bursting``, round 36), cells below 0.7 per family, every cell that moved by more
+than 0.1, and, where the rows file holds
 ``default`` rows of the ALIF cells too, the tau_m / tau_adapt targets of both (``table.py``'s count).
 """
 
@@ -57,6 +58,7 @@ def main() -> None:
     kept = [r for r in _read(a.reference) if r.get("kept")]
     ref = {(r["label"], r["specimen_id"]): r["held_out_etv"] for r in kept}
     ref_val = {(r["label"], r["specimen_id"]): r["validation_etv"] for r in kept}
+    ref_start = {(r["label"], r["specimen_id"]): r["start"] for r in kept}
     keys = sorted(k for k in var if k in ref and var[k]["etv"] is not None)
     if not keys:
         raise SystemExit(f"no cell of {a.rows} variant {a.variant!r} is in {a.reference}")
@@ -73,16 +75,21 @@ def main() -> None:
     # keeps the variant's fit where that fit's validation ETV is the margin higher (no gate: every cell fitted twice)
     val_base = np.array([ref_val[k] for k in keys], dtype=float)
     val_new = np.array([_kept_validation(var[k]) for k in keys], dtype=float)
-    print("| gate (default fit's validation ETV below) | margin | gated | switched | median | mean | min | below 0.7 "
-          "| up / down (> 0.02) |\n|---|---|---|---|---|---|---|---|---|")
+    # round 36 (FitConfig.ev_rescue_bursting False): a default fit kept from a bursting start is not gated
+    burst = np.array([ref_start[k].find("bursting start") >= 0 for k in keys])
+    print("| gate (default fit's validation ETV below) | kept bursting starts | margin | gated | switched | median "
+          "| mean | min | below 0.7 | up / down (> 0.02) |\n|---|---|---|---|---|---|---|---|---|---|")
     for gate in (None, 0.8, 0.9, 1.0):
-        for margin in (0.0, 0.05, 0.1):
-            gated = np.ones(len(keys), bool) if gate is None else val_base < gate
-            switch = gated & (val_new >= val_base + margin)
-            pick = np.where(switch, new, base)
-            print(f"| {'none (every cell)' if gate is None else gate} | {margin} | {int(gated.sum())} | "
-                  f"{int(switch.sum())} | {_stats(pick)} | {int((pick - base > 0.02).sum())} / "
-                  f"{int((base - pick > 0.02).sum())} |")
+        for bursting in (True, False):
+            for margin in (0.0, 0.05, 0.1):
+                gated = np.ones(len(keys), bool) if gate is None else val_base < gate
+                if not bursting:
+                    gated &= ~burst
+                switch = gated & (val_new >= val_base + margin)
+                pick = np.where(switch, new, base)
+                print(f"| {'none (every cell)' if gate is None else gate} | {'gated' if bursting else 'not gated'} | "
+                      f"{margin} | {int(gated.sum())} | {int(switch.sum())} | {_stats(pick)} | "
+                      f"{int((pick - base > 0.02).sum())} / {int((base - pick > 0.02).sum())} |")
     print()
 
     fam = collections.defaultdict(lambda: [0, 0, 0, []])

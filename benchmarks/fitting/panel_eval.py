@@ -250,8 +250,12 @@ VARIANTS["asc_rescue09_val"] = dict(asc_rescue=0.9, asc_rescue_validation=True)
 #: against the repeats instead of the van Rossum distance to their mean (FitConfig.final_loss; FITTING.md, round 35)
 VARIANTS["ev_loss"] = dict(final_loss="explained_variance")
 #: round 35, today's default with a cell whose kept fit predicts the validation seconds below 0.9 fitted again with
-#: that loss, the refit kept where its validation ETV is 0.05 higher (FitConfig.ev_rescue, ev_rescue_margin)
-VARIANTS["ev_rescue09"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05)
+#: that loss, the refit kept where its validation ETV is 0.05 higher (FitConfig.ev_rescue, ev_rescue_margin), a
+#: kept bursting start gated too (round 35's rule, before FitConfig.ev_rescue_bursting)
+VARIANTS["ev_rescue09"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05, ev_rescue_bursting=True)
+#: round 36, ev_rescue09 without the cells whose kept fit is a bursting start (FitConfig.ev_rescue_bursting False:
+#: the validation seconds do not judge such a fit)
+VARIANTS["ev_rescue09_nb"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05, ev_rescue_bursting=False)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -232,9 +232,9 @@ def fit_recordings(
         One :class:`CellFit` per recording; its ``result`` is a :class:`FitResult`
         (``status == "failed"`` with the reason for a cell that could not be fitted or scored).
 
-    With ``config.ev_rescue`` the cells whose kept fit predicts the validation seconds below it are fitted again
-    with the explained-variance final loss, and keep that fit where it predicts those seconds
-    ``config.ev_rescue_margin`` better (:func:`_ev_rescue`).
+    With ``config.ev_rescue`` the cells whose kept fit predicts the validation seconds below it (and is not a
+    bursting start, unless ``config.ev_rescue_bursting``) are fitted again with the explained-variance final loss,
+    and keep that fit where it predicts those seconds ``config.ev_rescue_margin`` better (:func:`_ev_rescue`).
     """
     if not recordings:
         return []
@@ -259,15 +259,24 @@ def _kept_validation_etv(fit: CellFit) -> Optional[float]:
     return cands[sel["chosen"]].get("validation_etv") if fit.result.status == "ok" and cands else None
 
 
+def _ev_rescue_gated(fit: CellFit, config: FitConfig) -> bool:
+    """Whether ``config.ev_rescue`` fits a cell again: its kept fit predicts the validation seconds below the gate
+    and, unless ``config.ev_rescue_bursting``, is not a bursting start (whose validation ETV does not judge it)."""
+    v = _kept_validation_etv(fit)
+    if v is None or v >= config.ev_rescue:
+        return False
+    return config.ev_rescue_bursting or fit.state is None or not fit.state.init.get("burst")
+
+
 def _ev_rescue(recordings, fits: list[CellFit], config: FitConfig, window: float, dev, seed: int, progress: bool,
                t0: float) -> list[CellFit]:
-    """``config.ev_rescue``: the gated cells fitted again with the explained-variance final loss, the better kept.
+    """``config.ev_rescue``: the gated cells (:func:`_ev_rescue_gated`) fitted again with the explained-variance
+    final loss, the better kept.
 
     A gated cell's result records ``selection.ev_rescue`` (both kept fits' validation ETVs and which loss was kept)
     and the caller's ``config`` whichever fit it keeps; every result's fit time includes the second fits.
     """
-    gated = [k for k, f in enumerate(fits)
-             if (v := _kept_validation_etv(f)) is not None and v < config.ev_rescue]
+    gated = [k for k, f in enumerate(fits) if _ev_rescue_gated(f, config)]
     out = list(fits)
     if gated:
         second = dataclasses.replace(config, final_loss="explained_variance", ev_rescue=None)

@@ -144,3 +144,27 @@ def test_a_cell_predicted_poorly_is_fitted_again_with_the_explained_variance_los
     # not gated: the default fit, bit for bit, and no note
     r = run(dataclasses.replace(base, ev_rescue=1e-9))
     assert "ev_rescue" not in r.selection and r.etv == vr.etv and r.selection == vr.selection
+
+
+def test_the_rescue_leaves_a_kept_bursting_start_alone():
+    """``FitConfig.ev_rescue_bursting`` False (the default): a kept fit from a bursting start is not fitted again
+    however low its validation ETV (the validation seconds do not judge it); True gates it as any other. A fit
+    predicting the validation seconds at or above the gate, or without a score, is never gated."""
+    from types import SimpleNamespace
+
+    from cellfit.fit.api import _ev_rescue_gated
+
+    def fit(validation_etv, burst):
+        init = dict(model="alif_asc", burst=1) if burst else dict(model="alif")
+        selection = dict(chosen=0, candidates=[dict(validation_etv=validation_etv)])
+        return SimpleNamespace(result=SimpleNamespace(status="ok", selection=selection),
+                               state=SimpleNamespace(init=init))
+
+    cfg = FitConfig(ev_rescue=0.9)
+    assert cfg.ev_rescue_bursting is False
+    both = dataclasses.replace(cfg, ev_rescue_bursting=True)
+    assert _ev_rescue_gated(fit(0.3, burst=False), cfg) and _ev_rescue_gated(fit(0.3, burst=False), both)
+    assert not _ev_rescue_gated(fit(0.3, burst=True), cfg) and _ev_rescue_gated(fit(0.3, burst=True), both)
+    for c in (cfg, both):
+        assert not _ev_rescue_gated(fit(0.9, burst=False), c) and not _ev_rescue_gated(fit(None, burst=False), c)
+    assert FitConfig.from_dict(both.to_dict()) == both
