@@ -8,7 +8,7 @@ For the cells of a synthetic panel (an Allen-format cache) this trains the candi
 from (:func:`cellfit.fit.select.fit_candidates`: the same starts, variants, gain starts and validation seconds as
 ``python -m cellfit.fit``, no bootstrap refits; or those of a ``panel_eval.py`` variant), applies its choice, and
 writes one JSON line per candidate: its variant and start, training loss, validation ETV, training-window ETV
-(where the choice scores it), held-out ETV (Noise 2) and whether the choice kept it; then prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
+(where the choice scores it; with ``--train-etv`` for every candidate), held-out ETV (Noise 2) and whether the choice kept it; then prints one line per cell. Where no candidate reaches a held-out ETV, no choice rule can (the candidate set or the
 model class limits the cell); where one does but is not kept, the choice does. The held-out column is for this
 diagnosis on development panels only: no rule may read it (FITTING.md, round 19).
 """
@@ -29,14 +29,15 @@ from cellfit.data.protocol import EPOCH_LENGTH_S
 from cellfit.fit import FitConfig
 from cellfit.fit.api import held_out_scores
 from cellfit.fit.fitter import TrainingSet
-from cellfit.fit.select import ValidationSet, choice, fit_candidates
+from cellfit.fit.select import ValidationSet, choice, fit_candidates, validation_scores
 from panel_eval import VARIANTS, specimen_ids  # this folder (run as a script)
 
 
 def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, window_s: float = 1.0,
-                        seed: int = 0, keep_models: bool = False) -> list:
+                        seed: int = 0, keep_models: bool = False, train_etv: bool = False) -> list:
     """Per cell, one dict per candidate of the default fit (module docstring); with ``keep_models``, per cell
-    ``(rows, candidates, recording)``: the candidates' fitted states and the cell's training-window recording too."""
+    ``(rows, candidates, recording)``: the candidates' fitted states and the cell's training-window recording too;
+    with ``train_etv``, every candidate's training-window ETV (not only where the choice scores it)."""
     loaded = min(EPOCH_LENGTH_S, window_s + config.validation_s)
     whole = [load_cell(sid, config.dt_ms, loaded, cache) for sid in ids]
     n_train = int(round(window_s * 1000.0 / config.dt_ms))
@@ -49,6 +50,8 @@ def candidates_held_out(cache: pathlib.Path, ids: list[int], config: FitConfig, 
     out = []
     for rec, cs, data, val in zip(recs, cands, sets, validation):
         kept, _, scores, train = choice(cs, data, val, config)
+        if train is None and train_etv:
+            train = validation_scores(cs, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
         rows = []
         for i, c in enumerate(cs):
             held = math.nan if c.failed else held_out_scores(c.model, rec, config.dt_ms)[0]["etv"]
@@ -156,6 +159,8 @@ def main() -> None:
     ap.add_argument("--specimens", type=int, nargs="+", default=None, help="only these cells (default: all)")
     ap.add_argument("--variant", default="default", choices=sorted(VARIANTS),
                     help="the configuration whose candidates are scored (panel_eval.py's VARIANTS; default FitConfig())")
+    ap.add_argument("--train-etv", action="store_true",
+                    help="score every candidate's training-window ETV (by default only where the choice reads it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -164,7 +169,7 @@ def main() -> None:
     options = dict(VARIANTS[args.variant])
     window = options.pop("window", 1.0)
     per_cell = candidates_held_out(args.cache, ids, FitConfig(**{"dt_ms": 0.1, **options}),
-                                   window_s=window, seed=args.seed)
+                                   window_s=window, seed=args.seed, train_etv=args.train_etv)
     append_rows(args.out, [dict(label=args.label, variant=args.variant, **row) for rows in per_cell for row in rows])
     for rows in per_cell:
         best = max((r["held_out_etv"] for r in rows if not r["failed"]), default=math.nan)

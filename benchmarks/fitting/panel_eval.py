@@ -256,6 +256,9 @@ VARIANTS["ev_rescue09"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05, ev_rescue_b
 #: round 36, ev_rescue09 without the cells whose kept fit is a bursting start (FitConfig.ev_rescue_bursting False:
 #: the validation seconds do not judge such a fit)
 VARIANTS["ev_rescue09_nb"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05, ev_rescue_bursting=False)
+#: round 37, today's default with another start of the kept fit's variant kept where its training-window ETV is 0.1
+#: higher (FitConfig.train_etv_switch)
+VARIANTS["etv_switch01"] = dict(train_etv_switch=0.1)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -160,6 +160,13 @@ class FitConfig:
     rule keeps one of the other candidates, and a gain-start fit replaces it where its ETV on the cell's own
     training window is higher (the highest such one; a small-gain fit silent in the weaker epochs scores 0 there
     while its training loss may be the lower; FITTING.md, round 17)."""
+    train_etv_switch: Optional[float] = None
+    """Within the kept fit's model variant, another candidate the validation seconds do not veto replaces it where
+    its ETV on the cell's own training window is at least this much higher (the highest such one; the training
+    loss, a distance to the repeats' mean, ranks the starts, and that ETV reads the same window in the held-out
+    score's form without having been trained on it: :func:`cellfit.fit.select.choice`). Every cell's candidates
+    are then scored on their training window (``selection.candidates[].train_etv``). None: off (the default).
+    FITTING.md, round 37."""
     asc_rescue: Optional[float] = None
     """A cell kept as plain ALIF (``model="alif"``, the default choice) whose kept fit predicts the validation seconds
     with an ETV below this, and that has no after-spike candidates yet (not bursting or onset-bursting), is fitted
@@ -482,6 +489,8 @@ class FitConfig:
         if not all(m in MODELS and m != "alif" and not MODELS[m]["sub"] for m in self.asc_rescue_models):
             raise ValueError(f"asc_rescue_models must name variants other than alif and alif_sub, "
                              f"got {self.asc_rescue_models}")
+        if self.train_etv_switch is not None and not self.train_etv_switch >= 0.0:
+            raise ValueError(f"train_etv_switch must be None or >= 0, got {self.train_etv_switch!r}")
         if self.gain_choice not in ("loss", "train_etv"):
             raise ValueError(f"gain_choice must be 'loss' or 'train_etv', got {self.gain_choice!r}")
         if not (0.0 <= self.validation_s <= 2.0):

@@ -371,7 +371,7 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
         bursting(data.spikes, config) or onset_bursting(data.spikes, config))
     by_etv = config.gain_choice == "train_etv" and any("gain_scale" in c.init for c in candidates)
     train = None
-    if burst or by_etv:
+    if burst or by_etv or config.train_etv_switch is not None:
         train = validation_scores(candidates, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
     if by_etv:
         index, basis = gain_choice(candidates, scores, train, config, burst)
@@ -379,7 +379,27 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
         index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
                               train_scores=train if burst else None, penalty=config.validation_penalty,
                               variant_choice=config.variant_choice, rescue_validation=config.asc_rescue_validation)
+    if config.train_etv_switch is not None:
+        index, basis = train_etv_switch(candidates, scores, train, index, basis, config)
     return index, basis, scores, train
+
+
+def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], train: Sequence[float],
+                     index: int, basis: str, config: FitConfig) -> tuple[int, str]:
+    """``config.train_etv_switch``: the candidate of the kept one's (``index``) variant, not failed and not vetoed by
+    the validation seconds (``scores``, ``config.validation_veto``; every one where they do not judge the variant),
+    with the highest training-window ETV (``train``) replaces it where that ETV is at least the margin higher."""
+    def etv(i):
+        return train[i] if math.isfinite(train[i]) else -math.inf
+
+    members = _variant_of(candidates, index)
+    has_scores = scores is not None and any(math.isfinite(v) for v in scores)
+    pool = (_not_vetoed(members, candidates, scores, config.validation_veto)
+            if has_scores and config.validation_veto is not None else [i for i in members if not candidates[i].failed])
+    best = max(pool, key=etv, default=index)
+    if etv(best) >= etv(index) + config.train_etv_switch and best != index:
+        return best, basis + f"; another start of its variant, training-window ETV {config.train_etv_switch:g} higher"
+    return index, basis
 
 
 def gain_choice(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], train: Sequence[float],

@@ -821,3 +821,28 @@ def test_a_rescue_fit_replaces_alif_only_where_it_predicts_the_validation_second
         choose(sub, [0.7, 0.6], veto=0.1, margin=0.05)
     both = [cand(1.0), cand(0.9, "alif_sub"), cand(0.8, "alif_asc", rescue=True)]  # the rescue pick vetoed: alif_sub
     assert choose(both, [0.7, 0.5, 0.6], veto=0.1, margin=0.05, rescue_validation=True)[0] == 1
+
+
+def test_a_start_of_the_kept_variant_with_a_clearly_higher_training_window_etv_replaces_it():
+    """``FitConfig.train_etv_switch``: within the kept fit's variant, the candidate the veto keeps with the highest
+    training-window ETV replaces the kept one where that ETV is at least the margin higher; a vetoed or failed start,
+    or one of another variant, never does."""
+    from cellfit.fit.select import train_etv_switch
+
+    def of(variant, loss, failed=False):
+        return dataclasses.replace(state(loss, failed=failed), init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif", 0.9), of("alif", 0.95), of("alif_asc", 0.5),
+             of("alif", 0.99, failed=True)]
+    scores = [0.9, 0.85, 0.9, 0.5, 0.9, 0.9]  # start 3 is vetoed (0.5 < 0.9 - 0.1)
+    train = [0.60, 0.62, 0.75, 0.99, 0.99, 0.99]  # the vetoed, the other variant's and the failed one score highest
+    cfg = FitConfig(train_etv_switch=0.1)
+    assert train_etv_switch(cands, scores, train, 1, "b", cfg) == (2, "b; another start of its variant, "
+                                                                    "training-window ETV 0.1 higher")
+    assert train_etv_switch(cands, scores, train, 1, "b", dataclasses.replace(cfg, train_etv_switch=0.2)) == (1, "b")
+    assert train_etv_switch(cands, scores, train, 2, "b", cfg) == (2, "b")  # already the highest
+    # without validation scores nothing is vetoed: start 3 then replaces
+    assert train_etv_switch(cands, None, train, 1, "b", cfg)[0] == 3
+    with pytest.raises(ValueError, match="train_etv_switch"):
+        FitConfig(train_etv_switch=-0.1)
+    assert FitConfig.from_dict(cfg.to_dict()) == cfg

@@ -1,0 +1,103 @@
+"""Would the training window's ETV rank a variant's candidates better than their training loss? (development only)
+
+Usage::
+
+    python benchmarks/fitting/oracle.py DEV0 OUT.jsonl --label dev_seed0 --train-etv      # and draws 1-8
+    python benchmarks/fitting/train_etv_rules.py OUT.jsonl --label dev_seed0 ... dev_seed8
+
+The default keeps, within each model variant, the lowest final training loss among the candidates the validation
+seconds do not veto. The loss is the van Rossum distance to the repeats' mean; the held-out score is an explained
+variance (the mean rate taken out, normalised by the variances). Round 35 trained on that form and lost (the HH IB
+fits over-fit it); this reads it without training on it: each candidate's ETV on its own training window, with the
+distance still the loss. The rules below change only the pick within the kept candidate's variant (the variant
+the default keeps stays), so they are a first read of such a choice, not the choice itself:
+
+- the highest training-window ETV among the variant's candidates the veto keeps;
+- the same among those whose loss is within 2%, 5% or 10% of the lowest such loss;
+- the kept one unless another's training-window ETV is 0.05, 0.08, 0.1, 0.15 or 0.2 higher (round 37: 0.1).
+
+Printed: :func:`oracle.print_rules`'s summary, over every cell and per family. The held-out column is for this
+diagnosis only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+
+from oracle import finite, kept_row, print_rules
+
+VETO = 0.1  # FitConfig.validation_veto's default
+
+
+def _pool(rs: list[dict]) -> list[dict]:
+    """The kept candidate's variant (model name), not failed, not vetoed by the validation seconds (the variant's first
+    candidate scored and not a bursting start: its validation ETV minus ``VETO`` is the floor)."""
+    kept = kept_row(rs)
+    members = [r for r in rs if r["model"] == kept["model"]]
+    first = members[0]
+    alive = [r for r in members if not r["failed"]]
+    if finite(first["validation_etv"]) and "bursting start" not in first["start"]:
+        alive = [r for r in alive if r is first or (finite(r["validation_etv"])
+                                                    and r["validation_etv"] >= first["validation_etv"] - VETO)]
+    return alive or [kept]
+
+
+def _etv(r: dict) -> float:
+    return r["train_etv"] if finite(r.get("train_etv")) else -math.inf
+
+
+def highest(within=None):
+    """The kept variant's unvetoed start with the highest training-window ETV (``within``: among those whose loss is
+    at most that fraction above the lowest such loss)."""
+    def rule(rs):
+        pool = _pool(rs)
+        if within is not None:
+            low = min(r["train_loss"] for r in pool)
+            pool = [r for r in pool if r["train_loss"] <= low * (1.0 + within)]
+        return max(pool, key=_etv)
+    return rule
+
+
+def unless_higher(margin):
+    """The kept candidate unless its variant's unvetoed start with the highest training-window ETV is ``margin``
+    higher (``FitConfig.train_etv_switch``)."""
+    def rule(rs):
+        kept = kept_row(rs)
+        best = max(_pool(rs), key=_etv)
+        return best if _etv(best) >= _etv(kept) + margin else kept
+    return rule
+
+
+RULES = {"today's choice (kept)": kept_row, "highest training-window ETV": highest(),
+         "... loss within 2% of the lowest": highest(0.02), "... loss within 5%": highest(0.05),
+         "... loss within 10%": highest(0.10),
+         **{f"kept unless another's is {m:g} higher": unless_higher(m) for m in (0.05, 0.08, 0.1, 0.15, 0.2)}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("rows", type=pathlib.Path, help="oracle.py --train-etv rows (development draws only)")
+    ap.add_argument("--label", nargs="+", required=True)
+    ap.add_argument("--variant", default="default", help="the rows of this fit variant (default %(default)s)")
+    ap.add_argument("--families", type=int, nargs="*", default=[],
+                    help="also print these panel positions alone (specimen id modulo 100)")
+    a = ap.parse_args()
+    cells: dict = {}  # one fit's rows per (label, cell); rows of another --variant are left out
+    with open(a.rows) as fh:
+        for line in fh:
+            r = json.loads(line)
+            if r["label"] in a.label and r.get("variant", "default") == a.variant:
+                cells.setdefault((r["label"], r["specimen_id"]), []).append(r)
+    print_rules(cells, a.label, RULES, 40)
+    for pos in a.families:
+        some = {c: rs for c, rs in cells.items() if c[1] % 100 == pos}
+        if some:
+            print(f"\n-- panel position {pos}")
+            print_rules(some, a.label, RULES, 40)
+
+
+if __name__ == "__main__":
+    main()
