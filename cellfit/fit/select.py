@@ -397,7 +397,7 @@ def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequen
     pool = (_not_vetoed(members, candidates, scores, config.validation_veto)
             if has_scores and config.validation_veto is not None else [i for i in members if not candidates[i].failed])
     best = max(pool, key=etv, default=index)
-    if etv(best) >= etv(index) + config.train_etv_switch and best != index:
+    if best != index and math.isfinite(etv(best)) and etv(best) >= etv(index) + config.train_etv_switch:
         return best, basis + f"; another start of its variant, training-window ETV {config.train_etv_switch:g} higher"
     return index, basis
 
