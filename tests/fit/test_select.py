@@ -519,7 +519,10 @@ def test_an_onset_bursting_cell_gets_the_reset_starts_and_the_training_window_ch
 
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
     monkeypatch.setattr(select, "bursting", lambda spikes, config: False)
-    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, onset_burst_fraction=0.5)
+    # train_etv_switch off: this is about the onset-bursting cell's candidates and variant choice (round 37's switch,
+    # on by default, scores every cell's training window and may move the kept start)
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, onset_burst_fraction=0.5,
+                    train_etv_switch=None)
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     cands = fit.result.selection["candidates"]
     assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_reset_asc"]
@@ -587,7 +590,7 @@ def test_gain_starts_compete_by_training_window_etv_under_gain_choice(monkeypatc
     cands = [of(1.0), of(0.9), of(0.5, 4.0), of(0.7, 2.0)]
     val = [0.8, 0.8, 0.8, 0.8]  # nothing vetoed
     data = TrainingSet(np.zeros((2, 1, 10), np.float32), np.zeros((2, 1, 10), np.float32))
-    by_etv = FitConfig(gain_choice="train_etv")
+    by_etv = FitConfig(gain_choice="train_etv", train_etv_switch=None)  # the gain choice alone (round 37's switch off)
     for train, kept in (([0.6, 0.6, 0.4, 0.5], 1),  # no gain start above the pick's 0.6: the usual pick
                         ([0.6, 0.6, 0.4, 0.9], 3),  # the x2 start's 0.9: kept, although the x4 start's loss is lower
                         ([0.6, 0.6, 0.95, 0.9], 2)):  # the highest of those above
@@ -596,7 +599,8 @@ def test_gain_starts_compete_by_training_window_etv_under_gain_choice(monkeypatc
         valset = select.ValidationSet(data.current, data.spikes, 5)
         index, basis, _, scores = select.choice(cands, data, valset, by_etv)
         assert index == kept and scores == train and "gain start" in basis
-        assert select.choice(cands, data, valset, FitConfig())[0] == 2  # "loss": the lowest loss, the x4 start
+        # "loss": the lowest loss, the x4 start (round 37's switch off: it would read the training window too)
+        assert select.choice(cands, data, valset, FitConfig(train_etv_switch=None))[0] == 2
     assert select.choice(cands[:2], data, valset, by_etv)[3] is None  # no gain starts: no training-window scores
     with pytest.raises(ValueError, match="gain_choice"):
         FitConfig(gain_choice="etv")
@@ -647,7 +651,8 @@ def test_a_bursting_cell_gets_bursting_candidates_and_a_kept_one_its_own_refits(
     import cellfit.fit.select as select
 
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
-    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(), burst_choice="loss")
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(), burst_choice="loss",
+                    train_etv_switch=None)  # round 8's choice alone (round 37's switch off)
     (plain,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     cands = plain.result.selection["candidates"]
     assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2
@@ -738,7 +743,8 @@ def test_a_reset_start_above_threshold_is_fitted_in_its_own_range_and_reloads_wi
     import cellfit.fit.select as select
     from cellfit.fit import model_from_result
 
-    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(0.8, 1.4))
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(0.8, 1.4),
+                    train_etv_switch=None)  # the patched choice's pick kept (round 37's switch off)
     low, high = cfg.burst_reset_start(0.8), cfg.burst_reset_start(1.4)
     assert "v_reset_bounds" not in low and high["v_reset_bounds"] == [-1.0, 1.8]
     assert cfg.reset_bounds(low) == (-1.0, 0.95) and cfg.reset_bounds(high) == (-1.0, 1.8)
