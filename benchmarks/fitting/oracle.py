@@ -70,16 +70,29 @@ def append_rows(path: pathlib.Path, rows: list[dict]) -> None:
         fh.write("".join(json.dumps(row) + "\n" for row in rows))
 
 
-def cells_of(path: pathlib.Path, labels: list[str]) -> dict:
+def cells_of(path: pathlib.Path, labels: list[str], variant: Optional[str] = None) -> dict:
     """Candidate rows (:func:`candidates_held_out`'s, as the studies append them) of ``labels`` in the JSON-lines file
-    ``path``, per cell: ``{(label, specimen_id): [row, ...]}`` in file order."""
+    ``path``, per cell: ``{(label, specimen_id): [row, ...]}`` in file order; with ``variant``, only the rows of that
+    fit variant (a file that holds several variants' fits of the same cells needs it)."""
     cells: dict = {}
     with open(path) as fh:
         for line in fh:
             r = json.loads(line)
-            if r["label"] in labels:
+            if r["label"] in labels and (variant is None or r.get("variant", "default") == variant):
                 cells.setdefault((r["label"], r["specimen_id"]), []).append(r)
     return cells
+
+
+def unvetoed_rows(members: list[dict], veto: float = 0.1) -> list[dict]:
+    """The rows of one variant's candidates (first = its best grid point) that did not fail and that the validation
+    seconds do not veto (``FitConfig.validation_veto``'s default; every one that did not fail where the first has no
+    score or is a bursting start): :func:`cellfit.fit.select._not_vetoed` on rows."""
+    first = members[0]
+    alive = [r for r in members if not r["failed"]]
+    if not finite(first["validation_etv"]) or "bursting start" in first["start"]:
+        return alive
+    return [r for r in alive if r is first or (finite(r["validation_etv"])
+                                               and r["validation_etv"] >= first["validation_etv"] - veto)]
 
 
 def finite(v) -> bool:

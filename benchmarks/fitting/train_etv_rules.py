@@ -23,26 +23,15 @@ diagnosis only.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 
-from oracle import finite, kept_row, print_rules
-
-VETO = 0.1  # FitConfig.validation_veto's default
-
+from oracle import cells_of, finite, kept_row, print_rules, unvetoed_rows
 
 def _pool(rs: list[dict]) -> list[dict]:
-    """The kept candidate's variant (model name), not failed, not vetoed by the validation seconds (the variant's first
-    candidate scored and not a bursting start: its validation ETV minus ``VETO`` is the floor)."""
+    """The kept candidate's variant (model name), not failed, not vetoed by the validation seconds."""
     kept = kept_row(rs)
-    members = [r for r in rs if r["model"] == kept["model"]]
-    first = members[0]
-    alive = [r for r in members if not r["failed"]]
-    if finite(first["validation_etv"]) and "bursting start" not in first["start"]:
-        alive = [r for r in alive if r is first or (finite(r["validation_etv"])
-                                                    and r["validation_etv"] >= first["validation_etv"] - VETO)]
-    return alive or [kept]
+    return unvetoed_rows([r for r in rs if r["model"] == kept["model"]]) or [kept]
 
 
 def _etv(r: dict) -> float:
@@ -85,12 +74,7 @@ def main() -> None:
     ap.add_argument("--families", type=int, nargs="*", default=[],
                     help="also print these panel positions alone (specimen id modulo 100)")
     a = ap.parse_args()
-    cells: dict = {}  # one fit's rows per (label, cell); rows of another --variant are left out
-    with open(a.rows) as fh:
-        for line in fh:
-            r = json.loads(line)
-            if r["label"] in a.label and r.get("variant", "default") == a.variant:
-                cells.setdefault((r["label"], r["specimen_id"]), []).append(r)
+    cells = cells_of(a.rows, a.label, a.variant)
     print_rules(cells, a.label, RULES, 40)
     for pos in a.families:
         some = {c: rs for c, rs in cells.items() if c[1] % 100 == pos}

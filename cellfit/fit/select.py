@@ -392,10 +392,7 @@ def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequen
     def etv(i):
         return train[i] if math.isfinite(train[i]) else -math.inf
 
-    members = _variant_of(candidates, index)
-    has_scores = scores is not None and any(math.isfinite(v) for v in scores)
-    pool = (_not_vetoed(members, candidates, scores, config.validation_veto)
-            if has_scores and config.validation_veto is not None else [i for i in members if not candidates[i].failed])
+    pool = _unvetoed(_variant_of(candidates, index), candidates, scores, config.validation_veto)
     best = max(pool, key=etv, default=index)
     if best != index and math.isfinite(etv(best)) and etv(best) >= etv(index) + config.train_etv_switch:
         return best, basis + f"; another start of its variant, training-window ETV {config.train_etv_switch:g} higher"
@@ -629,6 +626,15 @@ def _not_vetoed(members: Sequence[int], candidates: Sequence[CellFitState], scor
     return [i for i in alive if i == first or scores[i] >= scores[first] - veto]
 
 
+def _unvetoed(members: Sequence[int], candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
+              veto: Optional[float]) -> list[int]:
+    """:func:`_not_vetoed` where there are validation scores and a ``veto``; otherwise every member that did not
+    fail."""
+    if veto is None or scores is None or not any(math.isfinite(v) for v in scores):
+        return [i for i in members if not candidates[i].failed]
+    return _not_vetoed(members, candidates, scores, veto)
+
+
 def _veto_applies(members: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float]) -> bool:
     """Whether the validation seconds judge the candidates of one variant (``members``, first = its best grid
     point): its first has a validation score and is not a bursting start (``FitConfig.burst_starts``)."""
@@ -654,8 +660,7 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
     if has_scores and config.validation_veto is None:
         return [chosen]
     members = _variant_of(candidates, chosen)
-    pool = _not_vetoed(members, candidates, scores, config.validation_veto) if has_scores else \
-        [i for i in members if not candidates[i].failed]
+    pool = _unvetoed(members, candidates, scores, config.validation_veto)
     limit = candidates[chosen].best_loss * (1.0 + config.equivalent_loss)
     tol = config.equivalent_validation
     judged = tol is not None and has_scores and _veto_applies(members, candidates, scores) \

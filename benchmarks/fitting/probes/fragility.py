@@ -29,11 +29,10 @@ from scipy.signal import lfilter
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # benchmarks/fitting
 
 from cellfit.fit import FitConfig  # noqa: E402
-from cellfit.fit.fitter import predict_population, unique_stimuli  # noqa: E402
-from cellfit.fit.metrics import etv_components  # noqa: E402
-from cellfit.fit.select import by_variant  # noqa: E402
-from oracle import (append_rows, cache_specimens, candidates_held_out, finite, kept_row,  # noqa: E402
-                    print_rules, study_args, study_parser)
+from cellfit.fit.fitter import unique_stimuli  # noqa: E402
+from cellfit.fit.select import ValidationSet, validation_scores  # noqa: E402
+from oracle import (append_rows, cache_specimens, candidates_held_out, cells_of, finite,  # noqa: E402
+                    kept_row, print_rules, study_args, study_parser, unvetoed_rows)
 from panel_eval import VARIANTS  # noqa: E402
 
 
@@ -52,22 +51,13 @@ def perturbed_etvs(cands, rec, dt_ms: float, gains: list, noise: float, draws: i
         y = lfilter([1.0], [1.0, -k], rng.standard_normal(stimuli.shape), axis=1)
         inputs.append((stimuli + noise * sd * y / y.std()).astype(np.float32))
     n = 2 * len(gains)
+    # each input as the choice scores the training window (select.validation_scores), one row per candidate
+    scores = np.array([validation_scores(cands, ValidationSet(x[index], spikes, 0), dt_ms) for x in inputs])
     out = [([math.nan] * len(gains), math.nan)] * len(cands)
-    for group in by_variant(cands, alive_only=True):
-        scores = []
-        for x in inputs:
-            pred = predict_population([cands[i].model for i in group], x)
-            row = []
-            for p in pred:
-                try:
-                    row.append(etv_components(p[index].mean(axis=0), spikes, dt_ms).etv)
-                except ValueError:
-                    row.append(math.nan)
-            scores.append(row)
-        scores = np.asarray(scores)  # (inputs, group)
-        for j, i in enumerate(group):
-            gain_etvs = [float(np.nanmin(scores[2 * g:2 * g + 2, j])) for g in range(len(gains))]
-            out[i] = (gain_etvs, float(np.nanmean(scores[n:, j])) if draws else math.nan)
+    for i, c in enumerate(cands):
+        if not c.failed:
+            gain_etvs = [float(np.nanmin(scores[2 * g:2 * g + 2, i])) for g in range(len(gains))]
+            out[i] = (gain_etvs, float(np.nanmean(scores[n:, i])) if draws else math.nan)
     return out
 
 
@@ -91,12 +81,7 @@ def emulated_choice(rs: list[dict], drop=None, robust: bool = False, key: str = 
         groups.setdefault(r["model"], []).append(r)
     picks = []
     for members in groups.values():
-        first = members[0]
-        alive = [r for r in members if not r["failed"]]
-        if finite(first["validation_etv"]) and "bursting start" not in first["start"]:
-            alive = [r for r in alive if r is first or (finite(r["validation_etv"])
-                                                        and r["validation_etv"] >= first["validation_etv"] - 0.1)]
-        alive = [r for r in alive if not fragile(r)]
+        alive = [r for r in unvetoed_rows(members) if not fragile(r)]
         if alive:
             picks.append(min(alive, key=lambda r: r["train_loss"]))
     if not picks:
@@ -108,16 +93,15 @@ def emulated_choice(rs: list[dict], drop=None, robust: bool = False, key: str = 
 
 def rules(path: pathlib.Path, labels: list[str]) -> None:
     """Print the choice rules over the rows of ``labels`` in ``path``, per variant of the fit and per cell."""
-    every: dict = {}  # one fit's rows per (label, variant, cell): oracle.cells_of would merge the variants
     with open(path) as fh:
-        for line in fh:
-            r = json.loads(line)
-            if r["label"] in labels:
+        variants = sorted({json.loads(line)["variant"] for line in fh})
+    for variant in variants:
+        by_cell = cells_of(path, labels, variant)
+        for rs in by_cell.values():
+            for r in rs:
                 r.setdefault("gain5_etv", r["gain_etvs"][-1])
-                every.setdefault((r["label"], r["variant"], r["specimen_id"]), []).append(r)
-    for variant in sorted({c[1] for c in every}):
-        for sid in sorted({c[2] for c in every}):
-            cells = {c: rs for c, rs in every.items() if c[1] == variant and c[2] == sid}
+        for sid in sorted({c[1] for c in by_cell}):
+            cells = {c: rs for c, rs in by_cell.items() if c[1] == sid}
             if not cells:
                 continue
             print(f"== {variant}, cell {sid}")
