@@ -14,7 +14,9 @@ the default keeps stays), so they are a first read of such a choice, not the cho
 
 - the highest training-window ETV among the variant's candidates the veto keeps;
 - the same among those whose loss is within 2%, 5% or 10% of the lowest such loss;
-- the kept one unless another's training-window ETV is 0.05, 0.08, 0.1, 0.15 or 0.2 higher (round 37: 0.1).
+- the kept one unless another's training-window ETV is 0.05, 0.08, 0.1, 0.15 or 0.2 higher (round 37: 0.1);
+- the same over every variant's unvetoed starts, not only the kept one's (``FitConfig.train_etv_scope="all"``,
+  round 38).
 
 Printed: :func:`oracle.print_rules`'s summary, over every cell and per family. The held-out column is for this
 diagnosis only.
@@ -28,10 +30,13 @@ import pathlib
 
 from oracle import cells_of, finite, kept_row, print_rules, unvetoed_rows
 
-def _pool(rs: list[dict]) -> list[dict]:
-    """The kept candidate's variant (model name), not failed, not vetoed by the validation seconds."""
+def _pool(rs: list[dict], scope: str = "variant") -> list[dict]:
+    """The kept candidate's variant (model name; ``scope="all"``: every variant), not failed, not vetoed by the
+    validation seconds (each variant's veto against its own first candidate)."""
     kept = kept_row(rs)
-    return unvetoed_rows([r for r in rs if r["model"] == kept["model"]]) or [kept]
+    models = [kept["model"]] if scope == "variant" else list(dict.fromkeys(r["model"] for r in rs))
+    pool = [r for m in models for r in unvetoed_rows([r for r in rs if r["model"] == m])]
+    return pool or [kept]
 
 
 def _etv(r: dict) -> float:
@@ -50,12 +55,12 @@ def highest(within=None):
     return rule
 
 
-def unless_higher(margin):
-    """The kept candidate unless its variant's unvetoed start with the highest training-window ETV is ``margin``
-    higher (``FitConfig.train_etv_switch``)."""
+def unless_higher(margin, scope="variant"):
+    """The kept candidate unless its variant's (``scope="all"``: any variant's) unvetoed start with the highest
+    training-window ETV is ``margin`` higher (``FitConfig.train_etv_switch``, ``FitConfig.train_etv_scope``)."""
     def rule(rs):
         kept = kept_row(rs)
-        best = max(_pool(rs), key=_etv)
+        best = max(_pool(rs, scope), key=_etv)
         return best if _etv(best) >= _etv(kept) + margin else kept
     return rule
 
@@ -63,7 +68,8 @@ def unless_higher(margin):
 RULES = {"today's choice (kept)": kept_row, "highest training-window ETV": highest(),
          "... loss within 2% of the lowest": highest(0.02), "... loss within 5%": highest(0.05),
          "... loss within 10%": highest(0.10),
-         **{f"kept unless another's is {m:g} higher": unless_higher(m) for m in (0.05, 0.08, 0.1, 0.15, 0.2)}}
+         **{f"kept unless another's is {m:g} higher": unless_higher(m) for m in (0.05, 0.08, 0.1, 0.15, 0.2)},
+         **{f"... any variant's, {m:g} higher": unless_higher(m, "all") for m in (0.05, 0.08, 0.1, 0.15, 0.2)}}
 
 
 def main() -> None:

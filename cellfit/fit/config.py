@@ -168,6 +168,10 @@ class FitConfig:
     are then scored on their training window (``selection.candidates[].train_etv``). None: off (the default before
     round 37). FITTING.md, round 37: 0.1 took 162 development cells 38 -> 35 below 0.7 (8 up, none down) and three
     fresh test draws 7 -> 4 of 51 (3 up, none down)."""
+    train_etv_scope: str = "variant"
+    """Where ``train_etv_switch`` looks for a replacement: ``"variant"``, the kept fit's model variant only, or
+    ``"all"``: the unvetoed starts of every variant the cell was fitted with (each variant's starts vetoed against
+    its own best grid point, as within a variant). FITTING.md, round 38."""
     asc_rescue: Optional[float] = None
     """A cell kept as plain ALIF (``model="alif"``, the default choice) whose kept fit predicts the validation seconds
     with an ETV below this, and that has no after-spike candidates yet (not bursting or onset-bursting), is fitted
@@ -492,6 +496,8 @@ class FitConfig:
                              f"got {self.asc_rescue_models}")
         if self.train_etv_switch is not None and not self.train_etv_switch >= 0.0:
             raise ValueError(f"train_etv_switch must be None or >= 0, got {self.train_etv_switch!r}")
+        if self.train_etv_scope not in ("variant", "all"):
+            raise ValueError(f"train_etv_scope must be 'variant' or 'all', got {self.train_etv_scope!r}")
         if self.gain_choice not in ("loss", "train_etv"):
             raise ValueError(f"gain_choice must be 'loss' or 'train_etv', got {self.gain_choice!r}")
         if not (0.0 <= self.validation_s <= 2.0):

@@ -386,16 +386,21 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
 
 def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], train: Sequence[float],
                      index: int, basis: str, config: FitConfig) -> tuple[int, str]:
-    """``config.train_etv_switch``: the candidate of the kept one's (``index``) variant, not failed and not vetoed by
-    the validation seconds (``scores``, ``config.validation_veto``; every one where they do not judge the variant),
-    with the highest training-window ETV (``train``) replaces it where that ETV is at least the margin higher."""
+    """``config.train_etv_switch``: the candidate of the kept one's (``index``) variant (``config.train_etv_scope ==
+    "all"``: of any variant), not failed and not vetoed by the validation seconds (``scores``,
+    ``config.validation_veto``, each variant against its own first candidate; every one where they do not judge the
+    variant), with the highest training-window ETV (``train``) replaces it where that ETV is at least the margin
+    higher."""
     def etv(i):
         return train[i] if math.isfinite(train[i]) else -math.inf
 
-    pool = _unvetoed(_variant_of(candidates, index), candidates, scores, config.validation_veto)
+    groups = [_variant_of(candidates, index)] if config.train_etv_scope == "variant" else by_variant(candidates)
+    pool = [i for g in groups for i in _unvetoed(g, candidates, scores, config.validation_veto)]
     best = max(pool, key=etv, default=index)
     if best != index and math.isfinite(etv(best)) and etv(best) >= etv(index) + config.train_etv_switch:
-        return best, basis + f"; another start of its variant, training-window ETV {config.train_etv_switch:g} higher"
+        same = _variant_key(candidates[best].init) == _variant_key(candidates[index].init)
+        where = "its variant" if same else "variant " + candidates[best].init.get("model", "alif")
+        return best, basis + f"; another start of {where}, training-window ETV {config.train_etv_switch:g} higher"
     return index, basis
 
 

@@ -852,3 +852,30 @@ def test_a_start_of_the_kept_variant_with_a_clearly_higher_training_window_etv_r
     with pytest.raises(ValueError, match="train_etv_switch"):
         FitConfig(train_etv_switch=-0.1)
     assert FitConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_the_training_window_switch_across_variants_vetoes_each_variant_against_its_own_best_grid_point():
+    """``FitConfig.train_etv_scope="all"``: the unvetoed starts of every variant compete; each variant's starts are
+    vetoed against that variant's first candidate, and a failed start never replaces."""
+    from cellfit.fit.select import train_etv_switch
+
+    def of(variant, loss, failed=False):
+        return dataclasses.replace(state(loss, failed=failed), init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.8), of("alif_asc", 0.5), of("alif_asc", 0.6), of("alif_asc", 0.4),
+             of("alif_sub", 0.7, failed=True)]
+    scores = [0.9, 0.85, 0.6, 0.55, 0.45, 0.9]  # alif_asc's third start is vetoed against its own first (0.45 < 0.5)
+    train = [0.60, 0.62, 0.63, 0.74, 0.99, 0.99]
+    cfg = FitConfig(train_etv_switch=0.1, train_etv_scope="all")
+    # alif_asc's start 3 (0.74) is the highest unvetoed one; the kept alif start 1 (0.62) is 0.12 lower
+    assert train_etv_switch(cands, scores, train, 1, "b", cfg) == (3, "b; another start of variant alif_asc, "
+                                                                    "training-window ETV 0.1 higher")
+    # within the variant (the default scope) nothing of alif is 0.1 higher
+    assert train_etv_switch(cands, scores, train, 1, "b", dataclasses.replace(cfg, train_etv_scope="variant")) \
+        == (1, "b")
+    # a start of the kept variant is still named as such
+    assert train_etv_switch(cands, scores, train, 2, "b", cfg) == (3, "b; another start of its variant, "
+                                                                    "training-window ETV 0.1 higher")
+    with pytest.raises(ValueError, match="train_etv_scope"):
+        FitConfig(train_etv_scope="cell")
+    assert FitConfig.from_dict(cfg.to_dict()) == cfg
