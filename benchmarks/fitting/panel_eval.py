@@ -258,8 +258,9 @@ VARIANTS["ev_rescue09"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05, ev_rescue_b
 VARIANTS["ev_rescue09_nb"] = dict(ev_rescue=0.9, ev_rescue_margin=0.05, ev_rescue_bursting=False)
 #: round 37, today's default with another start of the kept fit's variant kept where its training-window ETV is 0.1
 #: higher (FitConfig.train_etv_switch)
-VARIANTS["etv_switch01"] = dict(train_etv_switch=0.1)
-#: round 38 (FITTING.md): the switch looks at every variant's unvetoed starts (FitConfig.train_etv_scope)
+VARIANTS["etv_switch01"] = dict(train_etv_switch=0.1, train_etv_scope="variant")
+#: round 38 (FITTING.md; the default since): the switch looks at every variant's unvetoed starts
+#: (FitConfig.train_etv_scope)
 VARIANTS["etv_switch_all"] = dict(train_etv_switch=0.1, train_etv_scope="all")
 #: every variant before round 37 made its choice without the switch (the default before round 37)
 for _name, _v in VARIANTS.items():

@@ -161,17 +161,19 @@ class FitConfig:
     training window is higher (the highest such one; a small-gain fit silent in the weaker epochs scores 0 there
     while its training loss may be the lower; FITTING.md, round 17)."""
     train_etv_switch: Optional[float] = 0.1
-    """Within the kept fit's model variant, another candidate the validation seconds do not veto replaces it where
-    its ETV on the cell's own training window is at least this much higher (the highest such one; the training
+    """Another candidate the validation seconds do not veto (of any variant the cell was fitted with, or of the kept
+    fit's own: ``train_etv_scope``) replaces the kept fit where its ETV on the cell's own training window is at
+    least this much higher (the highest such one; the training
     loss, a distance to the repeats' mean, ranks the starts, and that ETV reads the same window in the held-out
     score's form without having been trained on it: :func:`cellfit.fit.select.choice`). Every cell's candidates
     are then scored on their training window (``selection.candidates[].train_etv``). None: off (the default before
     round 37). FITTING.md, round 37: 0.1 took 162 development cells 38 -> 35 below 0.7 (8 up, none down) and three
     fresh test draws 7 -> 4 of 51 (3 up, none down)."""
-    train_etv_scope: str = "variant"
-    """Where ``train_etv_switch`` looks for a replacement: ``"variant"``, the kept fit's model variant only, or
-    ``"all"``: the unvetoed starts of every variant the cell was fitted with (each variant's starts vetoed against
-    its own best grid point, as within a variant). FITTING.md, round 38."""
+    train_etv_scope: str = "all"
+    """Where ``train_etv_switch`` looks for a replacement: ``"all"``, the unvetoed starts of every variant the cell
+    was fitted with (each variant's starts vetoed against its own best grid point, as within a variant), or
+    ``"variant"``: the kept fit's model variant only (round 37). FITTING.md, round 38: "all" took 162 development
+    cells 35 -> 34 below 0.7 (3 more up, none down) and three fresh test draws 9 -> 8 of 51 (1 up, none down)."""
     asc_rescue: Optional[float] = None
     """A cell kept as plain ALIF (``model="alif"``, the default choice) whose kept fit predicts the validation seconds
     with an ETV below this, and that has no after-spike candidates yet (not bursting or onset-bursting), is fitted

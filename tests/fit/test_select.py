@@ -830,7 +830,7 @@ def test_a_rescue_fit_replaces_alif_only_where_it_predicts_the_validation_second
 
 
 def test_a_start_of_the_kept_variant_with_a_clearly_higher_training_window_etv_replaces_it():
-    """``FitConfig.train_etv_switch``: within the kept fit's variant, the candidate the veto keeps with the highest
+    """``FitConfig.train_etv_switch`` with ``train_etv_scope="variant"``: within the kept fit's variant, the candidate the veto keeps with the highest
     training-window ETV replaces the kept one where that ETV is at least the margin higher; a vetoed or failed start,
     or one of another variant, never does."""
     from cellfit.fit.select import train_etv_switch
@@ -842,7 +842,7 @@ def test_a_start_of_the_kept_variant_with_a_clearly_higher_training_window_etv_r
              of("alif", 0.99, failed=True)]
     scores = [0.9, 0.85, 0.9, 0.5, 0.9, 0.9]  # start 3 is vetoed (0.5 < 0.9 - 0.1)
     train = [0.60, 0.62, 0.75, 0.99, 0.99, 0.99]  # the vetoed, the other variant's and the failed one score highest
-    cfg = FitConfig(train_etv_switch=0.1)
+    cfg = FitConfig(train_etv_switch=0.1, train_etv_scope="variant")  # round 37's scope; "all" (round 38) below
     assert train_etv_switch(cands, scores, train, 1, "b", cfg) == (2, "b; another start of its variant, "
                                                                     "training-window ETV 0.1 higher")
     assert train_etv_switch(cands, scores, train, 1, "b", dataclasses.replace(cfg, train_etv_switch=0.2)) == (1, "b")
