@@ -65,6 +65,41 @@ def unless_higher(margin, scope="variant"):
     return rule
 
 
+def _val(r: dict) -> float:
+    return r["validation_etv"] if finite(r.get("validation_etv")) else -math.inf
+
+
+def mixed(weight, margin):
+    """On top of round 38 (``--round38``): the kept candidate unless an unvetoed start of any variant scores
+    ``margin`` higher on ``weight`` x training-window ETV + (1 - weight) x validation ETV (the training-window ETV
+    alone where either has no validation score)."""
+    def rule(rs):
+        kept = kept_row(rs)
+
+        def score(r):
+            if not (finite(r.get("validation_etv")) and finite(kept.get("validation_etv"))):
+                return _etv(r)
+            return weight * _etv(r) + (1.0 - weight) * _val(r)
+        best = max(_pool(rs, "all"), key=score)
+        return best if score(best) >= score(kept) + margin else kept
+    return rule
+
+
+ROUND38_RULES = {"round 38's choice (kept)": kept_row,
+                 **{f"w {w:g} x train + val, {m:g} higher": mixed(w, m) for w in (0.5, 0.7) for m in (0.05, 0.1, 0.15)}}
+
+
+def as_round38(cells: dict) -> dict:
+    """The rows with ``kept`` moved to round 38's choice (:func:`unless_higher` 0.1 over every variant) of the
+    rows' own kept candidate (rows written under round 36's choice)."""
+    rule = unless_higher(0.1, "all")
+    out = {}
+    for cell, rs in cells.items():
+        pick = rule(rs)
+        out[cell] = [dict(r, kept=r is pick) for r in rs]
+    return out
+
+
 RULES = {"today's choice (kept)": kept_row, "highest training-window ETV": highest(),
          "... loss within 2% of the lowest": highest(0.02), "... loss within 5%": highest(0.05),
          "... loss within 10%": highest(0.10),
@@ -79,14 +114,19 @@ def main() -> None:
     ap.add_argument("--variant", default="default", help="the rows of this fit variant (default %(default)s)")
     ap.add_argument("--families", type=int, nargs="*", default=[],
                     help="also print these panel positions alone (specimen id modulo 100)")
+    ap.add_argument("--round38", action="store_true",
+                    help="rules on top of round 38's choice (training-window and validation ETVs mixed; after round 39)")
     a = ap.parse_args()
     cells = cells_of(a.rows, a.label, a.variant)
-    print_rules(cells, a.label, RULES, 40)
+    rules = RULES
+    if a.round38:
+        cells, rules = as_round38(cells), ROUND38_RULES
+    print_rules(cells, a.label, rules, 40)
     for pos in a.families:
         some = {c: rs for c, rs in cells.items() if c[1] % 100 == pos}
         if some:
             print(f"\n-- panel position {pos}")
-            print_rules(some, a.label, RULES, 40)
+            print_rules(some, a.label, rules, 40)
 
 
 if __name__ == "__main__":
