@@ -262,6 +262,9 @@ VARIANTS["etv_switch01"] = dict(train_etv_switch=0.1, train_etv_scope="variant")
 #: round 38 (FITTING.md; the default since): the switch looks at every variant's unvetoed starts
 #: (FitConfig.train_etv_scope)
 VARIANTS["etv_switch_all"] = dict(train_etv_switch=0.1, train_etv_scope="all")
+#: after round 39 (a study): today's default (round 38) with round 34's after-spike rescue (asc_rescue09_val)
+VARIANTS["asc_rescue_all"] = dict(asc_rescue=0.9, asc_rescue_validation=True, train_etv_switch=0.1,
+                                  train_etv_scope="all")
 #: every variant before round 37 made its choice without the switch (the default before round 37)
 for _name, _v in VARIANTS.items():
     if _name not in ("default", "etv_switch01"):
