@@ -19,6 +19,8 @@ import argparse
 import json
 import pathlib
 
+from cellfit.fit.select import undetermined
+
 NAMES = ("tau_m_ms", "tau_adapt_ms")
 
 
@@ -37,7 +39,7 @@ def target(rows: list[dict], name: str, ratio: float) -> tuple[int, int, int, li
         est, truth = r[name], r["true_" + name]
         lo, hi = r["intervals"][name]
         within = abs(est / truth - 1.0) <= 0.15
-        flag = lo > 0 and hi / lo > ratio
+        flag = undetermined(lo, hi, ratio)
         met += within or (flag and lo <= truth <= hi)
         flagged += flag
         needless += flag and within

@@ -163,9 +163,9 @@ class FitConfig:
     train_etv_switch: Optional[float] = 0.1
     """Another candidate the validation seconds do not veto (of any variant the cell was fitted with, or of the kept
     fit's own: ``train_etv_scope``) replaces the kept fit where its ETV on the cell's own training window is at
-    least this much higher (the highest such one; the training
-    loss, a distance to the repeats' mean, ranks the starts, and that ETV reads the same window in the held-out
-    score's form without having been trained on it: :func:`cellfit.fit.select.choice`). Every cell's candidates
+    least this much higher (the highest such one; the training loss, a distance to the repeats' mean, ranks the
+    starts, and that ETV reads the same window in the held-out score's form without having been trained on it:
+    :func:`cellfit.fit.select.choice`). Every cell's candidates
     are then scored on their training window (``selection.candidates[].train_etv``). None: off (the default before
     round 37). FITTING.md, round 37: 0.1 took 162 development cells 38 -> 35 below 0.7 (8 up, none down) and three
     fresh test draws 7 -> 4 of 51 (3 up, none down)."""

@@ -71,7 +71,7 @@ __all__ = ["ValidationSet", "fit_candidates", "bootstrap_refits", "refit_jobs", 
            "choice", "choose", "equivalent_candidates", "variant_members", "resample_traces", "interval_table",
            "bursting", "onset_bursting", "short_intervals", "left_start", "silent_where_cell_fires",
            "widen_to_starts", "widen_if_weak", "widen_searched", "SEARCHED", "bias_shifted", "bias_tiebreak",
-           "unchanged_run", "best_in_run", "by_variant", "fit_by_variant", "asc_rescue_cells"]
+           "unchanged_run", "best_in_run", "by_variant", "fit_by_variant", "asc_rescue_cells", "undetermined"]
 
 #: the parameter that the default's starts are spread along (one start per grid tau_adapt)
 SEARCHED = "tau_adapt_ms"
@@ -399,7 +399,8 @@ def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequen
     best = max(pool, key=etv, default=index)
     if best != index and math.isfinite(etv(best)) and etv(best) >= etv(index) + config.train_etv_switch:
         same = _variant_key(candidates[best].init) == _variant_key(candidates[index].init)
-        where = "its variant" if same else "variant " + candidates[best].init.get("model", "alif")
+        own = " in its own reset range" if candidates[best].init.get("v_reset_bounds") is not None else ""
+        where = "its variant" if same else "variant " + candidates[best].init.get("model", "alif") + own
         return best, basis + f"; another start of {where}, training-window ETV {config.train_etv_switch:g} higher"
     return index, basis
 
@@ -773,6 +774,12 @@ def interval_table(refits: Sequence[CellFitState], estimate: dict, config: FitCo
             searched = [float(c[name]) for c in starts if name in c]
             lo, hi = widen_searched(lo, hi, searched, estimate.get("adapt_scale"), config)
         table[name] = [lo, hi]
-        if name.endswith("_ms") and lo > 0 and hi / lo > config.undetermined_ratio:
+        if name.endswith("_ms") and undetermined(lo, hi, config.undetermined_ratio):
             loose.append(name)
     return table, loose
+
+
+def undetermined(lo: float, hi: float, ratio: float) -> bool:
+    """Whether a time constant's interval ``[lo, hi]`` spans more than a factor ``ratio`` (``FitConfig.
+    undetermined_ratio``): the data do not determine it."""
+    return lo > 0 and hi / lo > ratio

@@ -830,9 +830,9 @@ def test_a_rescue_fit_replaces_alif_only_where_it_predicts_the_validation_second
 
 
 def test_a_start_of_the_kept_variant_with_a_clearly_higher_training_window_etv_replaces_it():
-    """``FitConfig.train_etv_switch`` with ``train_etv_scope="variant"``: within the kept fit's variant, the candidate the veto keeps with the highest
-    training-window ETV replaces the kept one where that ETV is at least the margin higher; a vetoed or failed start,
-    or one of another variant, never does."""
+    """``FitConfig.train_etv_switch`` with ``train_etv_scope="variant"``: within the kept fit's variant, the
+    candidate the veto keeps with the highest training-window ETV replaces the kept one where that ETV is at least
+    the margin higher; a vetoed or failed start, or one of another variant, never does."""
     from cellfit.fit.select import train_etv_switch
 
     def of(variant, loss, failed=False):
@@ -870,7 +870,7 @@ def test_the_training_window_switch_across_variants_vetoes_each_variant_against_
     # alif_asc's start 3 (0.74) is the highest unvetoed one; the kept alif start 1 (0.62) is 0.12 lower
     assert train_etv_switch(cands, scores, train, 1, "b", cfg) == (3, "b; another start of variant alif_asc, "
                                                                     "training-window ETV 0.1 higher")
-    # within the variant (the default scope) nothing of alif is 0.1 higher
+    # within the kept variant (round 37's scope) nothing of alif is 0.1 higher
     assert train_etv_switch(cands, scores, train, 1, "b", dataclasses.replace(cfg, train_etv_scope="variant")) \
         == (1, "b")
     # a start of the kept variant is still named as such
