@@ -265,6 +265,13 @@ VARIANTS["etv_switch_all"] = dict(train_etv_switch=0.1, train_etv_scope="all")
 #: after round 39 (a study): today's default (round 38) with round 34's after-spike rescue (asc_rescue09_val)
 VARIANTS["asc_rescue_all"] = dict(asc_rescue=0.9, asc_rescue_validation=True, train_etv_switch=0.1,
                                   train_etv_scope="all")
+#: round 41, today's default fits (round 38's choice) with the tau_adapt interval before any reach, as raw_tau (whose
+#: rows predate the switch and record no training-window ETVs)
+VARIANTS["raw_tau38"] = dict(start_gap=None, bound_gap=None, weak_adaptation=None, train_etv_switch=0.1,
+                             train_etv_scope="all")
+#: round 41, round 33's intervals (val_weak05) on today's default fits (round 38's choice)
+VARIANTS["val_weak05_38"] = dict(equivalent_validation=0.0, weak_adaptation=0.05, train_etv_switch=0.1,
+                                 train_etv_scope="all")
 #: every variant before round 37 made its choice without the switch (the default before round 37)
 for _name, _v in VARIANTS.items():
     if _name not in ("default", "etv_switch01"):

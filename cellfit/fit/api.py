@@ -349,7 +349,7 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
             fits.append(CellFit(rec, config, st.model, st, np.zeros((0, 0), np.float32), result))
             continue
         params = physical_parameters(model)
-        same = equivalent_candidates(cands, scores, index, config)
+        same = equivalent_candidates(cands, scores, index, config, train)
         fitted_cands = [None if c.failed else physical_parameters(c.model) for c in cands]
         intervals, undetermined = interval_table(boot, params, config, [fitted_cands[i] for i in same if i != index],
                                                  [fitted_cands[i] for i in variant_members(cands, index)])

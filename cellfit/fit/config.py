@@ -295,6 +295,12 @@ class FitConfig:
     validation ETV is at least the kept one's minus this (0: as high or higher), where the validation seconds judge
     that variant. The training loss ranks the starts, but a start the held-in validation seconds score as well
     as the kept fit is not ruled out by the data either. None: the loss margin alone (``equivalent_loss``)."""
+    equivalent_train_etv: Optional[float] = None
+    """Also fits the data cannot tell apart (round 41): the candidates of the kept fit's variant, not vetoed, whose
+    ETV on the cell's own training window (scored for the choice, ``train_etv_switch``) is at least the kept one's
+    minus this (0: as high or higher). The choice keeps the lowest training loss unless another start's
+    training-window ETV is ``train_etv_switch`` higher; a start that explains the training window as well as the kept
+    fit is not ruled out by the data either (the training-window ETV is then scored for every cell). None: off."""
     weak_adaptation: Optional[float] = 0.03
     """A kept fit whose spike-triggered adaptation (``adapt_scale``, threshold units per spike) is weaker than
     this: its tau_adapt interval spans ``tau_adapt_bounds_ms`` (and is flagged), since an adaptation that weak
@@ -513,6 +519,8 @@ class FitConfig:
             raise ValueError(f"equivalent_loss must be None or >= 0, got {self.equivalent_loss}")
         if self.equivalent_validation is not None and not self.equivalent_validation >= 0.0:
             raise ValueError(f"equivalent_validation must be None or >= 0, got {self.equivalent_validation}")
+        if self.equivalent_train_etv is not None and not self.equivalent_train_etv >= 0.0:
+            raise ValueError(f"equivalent_train_etv must be None or >= 0, got {self.equivalent_train_etv}")
         if self.start_gap is not None and not (0.0 <= self.start_gap <= 1.0):
             raise ValueError(f"start_gap must be None or in [0, 1], got {self.start_gap}")
         if self.bound_gap is not None and not (0.0 <= self.bound_gap <= 1.0):

@@ -364,14 +364,15 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
            config: FitConfig) -> tuple[int, str, Optional[list[float]], Optional[list[float]]]:
     """The kept candidate of one cell as :func:`choose` keeps it under ``config``: ``(index, basis, validation
     scores, training-window scores)`` (the scores None where not computed). The training window's ETV is scored
-    only for a bursting cell under ``config.burst_choice == "train_etv"`` and for a cell with gain-start fits
-    under ``config.gain_choice == "train_etv"`` (:func:`gain_choice`)."""
+    for a bursting cell under ``config.burst_choice == "train_etv"``, for a cell with gain-start fits under
+    ``config.gain_choice == "train_etv"`` (:func:`gain_choice`) and for every cell under ``config.train_etv_switch``
+    or ``config.equivalent_train_etv``."""
     scores = validation_scores(candidates, validation, config.dt_ms) if validation is not None else None
     burst = config.burst_choice == "train_etv" and config.burst_candidates and (
         bursting(data.spikes, config) or onset_bursting(data.spikes, config))
     by_etv = config.gain_choice == "train_etv" and any("gain_scale" in c.init for c in candidates)
     train = None
-    if burst or by_etv or config.train_etv_switch is not None:
+    if burst or by_etv or config.train_etv_switch is not None or config.equivalent_train_etv is not None:
         train = validation_scores(candidates, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
     if by_etv:
         index, basis = gain_choice(candidates, scores, train, config, burst)
@@ -649,13 +650,14 @@ def _veto_applies(members: Sequence[int], candidates: Sequence[CellFitState], sc
 
 
 def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], chosen: int,
-                          config: FitConfig) -> list[int]:
+                          config: FitConfig, train: Optional[Sequence[float]] = None) -> list[int]:
     """The candidates that the data cannot tell apart from the kept one (``chosen``): of its model variant, not
     failed, not vetoed by the validation seconds (``config.validation_veto``; without validation scores every
     one), with a final training loss at most ``config.equivalent_loss`` above the kept one's or, with
     ``config.equivalent_validation``, a validation ETV at least the kept one's minus it (where the validation
-    seconds judge the variant). The kept one is always among them; with the validation-ETV choice (no veto) or
-    ``equivalent_loss`` None, only it.
+    seconds judge the variant) or, with ``config.equivalent_train_etv``, a training-window ETV (``train``, as
+    :func:`choice` scores it) at least the kept one's minus it. The kept one is always among them; with the
+    validation-ETV choice (no veto) or ``equivalent_loss`` None, only it.
 
     Their parameters widen the kept fit's intervals (:func:`interval_table`): where several starts reach
     nearly the same loss at different time constants, the data do not decide between them.
@@ -671,8 +673,11 @@ def equivalent_candidates(candidates: Sequence[CellFitState], scores: Optional[S
     tol = config.equivalent_validation
     judged = tol is not None and has_scores and _veto_applies(members, candidates, scores) \
         and math.isfinite(scores[chosen])
+    ttol = config.equivalent_train_etv
+    by_train = ttol is not None and train is not None and math.isfinite(train[chosen])
     def same(i):
-        return i == chosen or candidates[i].best_loss <= limit or (judged and scores[i] >= scores[chosen] - tol)
+        return i == chosen or candidates[i].best_loss <= limit or (judged and scores[i] >= scores[chosen] - tol) \
+            or (by_train and math.isfinite(train[i]) and train[i] >= train[chosen] - ttol)
 
     return [i for i in pool if same(i)]
 

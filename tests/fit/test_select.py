@@ -373,6 +373,28 @@ def test_candidates_the_validation_seconds_score_as_well_join_the_equivalent_fit
         FitConfig(equivalent_validation=-0.1)
 
 
+def test_candidates_that_explain_the_training_window_as_well_join_the_equivalent_fits():
+    """``equivalent_train_etv`` (round 41): a start whose training-window ETV is at least the kept one's minus the
+    tolerance is one the data cannot rule out, whatever its training loss; not a vetoed or failed one, not another
+    variant's, and nothing without training-window scores."""
+    def of(variant, loss, failed=False):
+        return dataclasses.replace(state(loss, failed=failed), init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.50), of("alif", 0.9), of("alif", 0.6), of("alif", 0.7),
+             of("alif", 0.8, failed=True), of("alif_asc", 0.9)]
+    scores = [0.9, 0.85, 0.86, 0.84, 0.7, 0.95, 0.95]  # 4 is vetoed (0.7 < 0.9 - 0.1)
+    train = [1.0, 1.1, 1.12, 1.09, 1.3, 1.3, 1.3]
+    cfg = FitConfig(equivalent_loss=0.02, equivalent_train_etv=0.0)
+    assert equivalent_candidates(cands, scores, 1, cfg, train) == [1, 2]  # 1.12 >= 1.1; not 0, 3, 4 (vetoed), 5, 6
+    assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_train_etv=0.01),
+                                 train) == [1, 2, 3]
+    assert equivalent_candidates(cands, scores, 1, cfg) == [1]  # no training-window scores: the loss margin alone
+    assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_train_etv=None), train) == [1]
+    assert equivalent_candidates(cands, None, 1, cfg, train) == [1, 2, 4]  # no validation seconds: nothing vetoed
+    with pytest.raises(ValueError, match="equivalent_train_etv"):
+        FitConfig(equivalent_train_etv=-0.1)
+
+
 def test_intervals_contain_the_equivalent_fits():
     cfg = FitConfig(interval_level=0.8, undetermined_ratio=1.5)
     refits = [state(1.0, tau_m=tm, tau_a=ta) for tm, ta in ((19, 90), (20, 100), (21, 110))]
