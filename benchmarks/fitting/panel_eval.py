@@ -276,6 +276,11 @@ VARIANTS["val_weak05_38"] = dict(equivalent_validation=0.0, weak_adaptation=0.05
 for _name, _v in VARIANTS.items():
     if _name not in ("default", "etv_switch01"):
         _v.setdefault("train_etv_switch", None)
+#: and every variant before round 41 had round 23's intervals (weak_adaptation 0.03, no validation members)
+for _name, _v in VARIANTS.items():
+    if _name != "default":
+        _v.setdefault("weak_adaptation", 0.03)
+        _v.setdefault("equivalent_validation", None)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -344,7 +344,7 @@ def test_equivalent_candidates_are_the_unvetoed_starts_of_the_kept_variant_withi
     cands = [of("alif", 1.0), of("alif", 0.50), of("alif", 0.505), of("alif", 0.51), of("alif", 0.52),
              of("alif", 0.509, failed=True), of("alif_asc", 0.50)]
     scores = [0.9, 0.85, 0.9, 0.7, 0.9, float("nan"), 0.9]  # 3 is vetoed (0.7 < 0.9 - 0.1)
-    cfg = FitConfig(equivalent_loss=0.02)  # within 2% of 0.50: up to 0.51
+    cfg = FitConfig(equivalent_loss=0.02, equivalent_validation=None)  # the loss margin alone: within 2% of 0.50, up to 0.51
     assert equivalent_candidates(cands, scores, 1, cfg) == [1, 2]  # not 3 (vetoed), 4 (4% above), 5, 6
     assert equivalent_candidates(cands, None, 1, cfg) == [1, 2, 3]  # no validation: no veto
     assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_loss=None)) == [1]
@@ -384,7 +384,7 @@ def test_candidates_that_explain_the_training_window_as_well_join_the_equivalent
              of("alif", 0.8, failed=True), of("alif_asc", 0.9)]
     scores = [0.9, 0.85, 0.86, 0.84, 0.7, 0.95, 0.95]  # 4 is vetoed (0.7 < 0.9 - 0.1)
     train = [1.0, 1.1, 1.12, 1.09, 1.3, 1.3, 1.3]
-    cfg = FitConfig(equivalent_loss=0.02, equivalent_train_etv=0.0)
+    cfg = FitConfig(equivalent_loss=0.02, equivalent_validation=None, equivalent_train_etv=0.0)
     assert equivalent_candidates(cands, scores, 1, cfg, train) == [1, 2]  # 1.12 >= 1.1; not 0, 3, 4 (vetoed), 5, 6
     assert equivalent_candidates(cands, scores, 1, dataclasses.replace(cfg, equivalent_train_etv=0.01),
                                  train) == [1, 2, 3]
@@ -473,6 +473,11 @@ def test_a_weak_adaptation_gets_a_tau_adapt_interval_over_its_whole_range():
         assert interval_table(refits, dict(estimate, adapt_scale=strong), cfg)[0]["tau_adapt_ms"] == plain["tau_adapt_ms"]
     with pytest.raises(ValueError, match="weak_adaptation"):
         FitConfig(weak_adaptation=-0.1)
+    # the default since round 41 (FITTING.md): 0.05, so an adaptation of 0.04 (the weak, fast RS cells whose
+    # tau_adapt the data do not time) gets the whole range too, and 0.06 does not
+    default = dataclasses.replace(FitConfig(), interval_level=0.8, undetermined_ratio=1.5, start_gap=None)
+    assert interval_table(refits, dict(estimate, adapt_scale=0.04), default)[0]["tau_adapt_ms"] == [5.0, 5000.0]
+    assert interval_table(refits, dict(estimate, adapt_scale=0.06), default)[0]["tau_adapt_ms"] == plain["tau_adapt_ms"]
 
 
 def test_variant_members_are_the_kept_variants_candidates_that_did_not_fail():
