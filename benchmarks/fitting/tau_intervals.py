@@ -76,19 +76,6 @@ def starts_of(row: dict) -> list[float]:
     return [c[NAME] for c in _kept_variant(row) if c.get(NAME)]
 
 
-def validation_equivalent(row: dict, val_tol: float | None) -> list[dict]:
-    """The candidates of the kept fit's variant, not vetoed (validation ETV at most ``FitConfig().validation_veto``
-    below the variant's first candidate's, as the library's choice), whose validation ETV is at least the kept
-    one's minus ``val_tol`` (ALIF rows: no bursting start, so the validation seconds judge every candidate)."""
-    cands = row["selection"]["candidates"]
-    kept = cands[row["selection"]["chosen"]]
-    first = next(c for c in cands if c["model"] == kept["model"])
-    if val_tol is None or kept.get("validation_etv") is None or first.get("validation_etv") is None:
-        return []
-    floor = max(kept["validation_etv"] - val_tol, first["validation_etv"] - FitConfig().validation_veto)
-    return [c for c in _kept_variant(row) if c.get("validation_etv") is not None and c["validation_etv"] >= floor]
-
-
 def _unvetoed(row: dict) -> list[dict]:
     """The candidates of the kept fit's variant that did not fail and that the validation seconds do not veto
     (validation ETV at most ``FitConfig().validation_veto`` below the variant's first candidate's; every one where
@@ -102,6 +89,19 @@ def _unvetoed(row: dict) -> list[dict]:
     floor = v0 - FitConfig().validation_veto
     return [c for c in _kept_variant(row) if c is first or (c.get("validation_etv") is not None
                                                              and c["validation_etv"] >= floor)]
+
+
+def validation_equivalent(row: dict, val_tol: float | None) -> list[dict]:
+    """The candidates of the kept fit's variant, not vetoed (:func:`_unvetoed`, as the library's choice), whose
+    validation ETV is at least the kept one's minus ``val_tol`` (ALIF rows: no bursting start, so the validation
+    seconds judge every candidate; none where the kept fit or the variant's first has no validation ETV)."""
+    cands = row["selection"]["candidates"]
+    kept = cands[row["selection"]["chosen"]]
+    first = next(c for c in cands if c["model"] == kept["model"])
+    if val_tol is None or kept.get("validation_etv") is None or first.get("validation_etv") is None:
+        return []
+    floor = kept["validation_etv"] - val_tol
+    return [c for c in _unvetoed(row) if c.get("validation_etv") is not None and c["validation_etv"] >= floor]
 
 
 def train_equivalent(row: dict, train_tol: float | None) -> list[dict]:
