@@ -85,8 +85,26 @@ def mixed(weight, margin):
     return rule
 
 
+def guarded(margin, guard):
+    """Round 38's switch (``margin`` over every variant's unvetoed starts) on the rows' own kept candidate (round 36's
+    choice), taken only where the replacement's validation ETV is at most ``guard`` below the kept one's (where both
+    have one): the switch may not give up what the validation seconds saw (after round 41; development only)."""
+    def rule(rs):
+        kept = kept_row(rs)
+        best = max(_pool(rs, "all"), key=_etv)
+        if not _etv(best) >= _etv(kept) + margin:
+            return kept
+        if finite(best.get("validation_etv")) and finite(kept.get("validation_etv")) \
+                and best["validation_etv"] < kept["validation_etv"] - guard:
+            return kept
+        return best
+    return rule
+
+
 ROUND38_RULES = {"round 38's choice (kept)": kept_row,
                  **{f"w {w:g} x train + val, {m:g} higher": mixed(w, m) for w in (0.5, 0.7) for m in (0.05, 0.1, 0.15)}}
+GUARD_RULES = {"round 36's choice (rows' kept)": kept_row, "round 38's switch (the default)": unless_higher(0.1, "all"),
+               **{f"round 38's switch, validation at most {g:g} lower": guarded(0.1, g) for g in (0.0, 0.05, 0.1, 0.2)}}
 
 
 def as_round38(cells: dict) -> dict:
@@ -116,11 +134,15 @@ def main() -> None:
                     help="also print these panel positions alone (specimen id modulo 100)")
     ap.add_argument("--round38", action="store_true",
                     help="rules on top of round 38's choice (training-window and validation ETVs mixed; after round 39)")
+    ap.add_argument("--guard", action="store_true",
+                    help="round 38's switch with a validation guard (after round 41)")
     a = ap.parse_args()
     cells = cells_of(a.rows, a.label, a.variant)
     rules = RULES
     if a.round38:
         cells, rules = as_round38(cells), ROUND38_RULES
+    elif a.guard:
+        rules = GUARD_RULES
     print_rules(cells, a.label, rules, 40)
     for pos in a.families:
         some = {c: rs for c, rs in cells.items() if c[1] % 100 == pos}
