@@ -45,6 +45,7 @@ import numpy as np
 
 from cellfit.fit import FitConfig
 from cellfit.fit.select import widen_searched
+from oracle import unvetoed_rows  # this folder (run as a script)
 
 NAME = "tau_adapt_ms"
 #: the reach (start_gap) each recordable variant's rows were written with; no bound reach, no weak rule
@@ -77,18 +78,11 @@ def starts_of(row: dict) -> list[float]:
 
 
 def _unvetoed(row: dict) -> list[dict]:
-    """The candidates of the kept fit's variant that did not fail and that the validation seconds do not veto
-    (validation ETV at most ``FitConfig().validation_veto`` below the variant's first candidate's; every one where
-    the first has none)."""
+    """The candidates of the kept fit's variant that did not fail and that the validation seconds do not veto, as the
+    library's choice (:func:`oracle.unvetoed_rows` on the row's candidates, ``FitConfig().validation_veto``)."""
     cands = row["selection"]["candidates"]
-    kept = cands[row["selection"]["chosen"]]
-    first = next(c for c in cands if c["model"] == kept["model"])
-    v0 = first.get("validation_etv")
-    if v0 is None or not math.isfinite(v0):
-        return _kept_variant(row)
-    floor = v0 - FitConfig().validation_veto
-    return [c for c in _kept_variant(row) if c is first or (c.get("validation_etv") is not None
-                                                             and c["validation_etv"] >= floor)]
+    model = cands[row["selection"]["chosen"]]["model"]
+    return unvetoed_rows([c for c in cands if c["model"] == model], FitConfig().validation_veto)
 
 
 def validation_equivalent(row: dict, val_tol: float | None) -> list[dict]:

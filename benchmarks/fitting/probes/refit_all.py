@@ -16,6 +16,7 @@ diagnosis only.
 
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 import statistics
@@ -82,7 +83,6 @@ def run(cache: pathlib.Path, out: pathlib.Path, label: str, ids: list[int], seed
 
 
 def summarise(path: pathlib.Path, labels: list[str]) -> None:
-    import json
     rows = [r for r in map(json.loads, open(path)) if r["label"] in labels]
     groups: dict = {}
     for r in rows:
