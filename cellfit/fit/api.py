@@ -50,6 +50,7 @@ from cellfit.fit.select import (
     equivalent_candidates,
     fit_candidates,
     interval_table,
+    refit_whole,
     variant_members,
 )
 from cellfit.functional.alif import resolve_block_kernel
@@ -301,6 +302,10 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
     """:func:`fit_recordings` without ``config.ev_rescue``: candidates, choice, refits, scores."""
     n_train = int(round(window * 1000.0 / config.dt_ms))
     validation = [_validation(rec, n_train, config) for rec in recordings]
+    # the training window and the validation seconds together, for config.refit_models (after the choice)
+    wholes = [None if val is None or not config.refit_models else
+              TrainingSet(val.current, val.spikes, rec.normalised_voltage("train")[..., :val.current.shape[-1]])
+              for rec, val in zip(recordings, validation)]
     recordings = [rec.first(window) for rec in recordings]
     sets = [
         TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
@@ -326,15 +331,19 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
                                      progress=progress, keys=[keys[k] for k in redo])
             for k, boot in zip(redo, again):
                 refits[k] = boot
+    # the kept fits trained again on all of Noise 1 (config.refit_models; a failed refit keeps the first fit)
+    wholes_fit = refit_whole(chosen, wholes, config, device=dev, seed=seed, progress=progress, names=names)
+    wholes_fit = [None if w is None or w.failed else w for w in wholes_fit]
     # the kept fits' bias where the training window cannot tell (config.bias_tiebreak; off: the fits themselves)
-    tiebreaks = [(st.model, None) if st.failed else bias_tiebreak(st.model, val, config)
-                 for st, val in zip(chosen, validation)]
+    tiebreaks = [(st.model, None) if st.failed else
+                 (w.model, None) if w is not None else bias_tiebreak(st.model, val, config)
+                 for st, w, val in zip(chosen, wholes_fit, validation)]
     wall = time.perf_counter() - t0
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
-    for rec, st, cands, (index, basis, scores, train), boot, val, (model, shift) in zip(
-            recordings, chosen, candidates, picks, refits, validation, tiebreaks):
+    for rec, st, cands, (index, basis, scores, train), boot, val, (model, shift), whole in zip(
+            recordings, chosen, candidates, picks, refits, validation, tiebreaks, wholes_fit):
         common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
         if not error:
@@ -351,7 +360,9 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
         params = physical_parameters(model)
         same = equivalent_candidates(cands, scores, index, config, train)
         fitted_cands = [None if c.failed else physical_parameters(c.model) for c in cands]
-        intervals, undetermined = interval_table(boot, params, config, [fitted_cands[i] for i in same if i != index],
+        # a refit on all of Noise 1 reports its own values; the intervals reach the kept candidate's too
+        also = [fitted_cands[i] for i in same if i != index or whole is not None]
+        intervals, undetermined = interval_table(boot, params, config, also,
                                                  [fitted_cands[i] for i in variant_members(cands, index)])
         n_asc = sum(name.startswith("asc_amp_") for name in params)
         fitted = dict(**{name: params[name] for name in PARAMETER_NAMES}, v_reset=params.get("v_reset"),
@@ -368,6 +379,9 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
                              tau_adapt_ms=(fitted_cands[i] or {}).get("tau_adapt_ms"),
                              equivalent=i in same, failed=c.failed) for i, c in enumerate(cands)],
             **({} if shift is None else dict(bias_tiebreak=shift)),
+            **({} if whole is None else dict(refit=dict(
+                seconds=window + val.seconds(config.dt_ms), epochs=whole.epochs, train_loss=whole.best_loss,
+                best_epoch=whole.best_epoch, stop_reason=whole.stop_reason))),
         )
         result = FitResult.ok(
             **common,

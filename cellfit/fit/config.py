@@ -213,6 +213,15 @@ class FitConfig:
     without them ``ev_rescue=0.9`` took 38 -> 30 below 0.7 (20 up / 4 down); on three fresh test draws it still lost
     (4 -> 5 of 51 below 0.7, one cell up, five down: regular-spiking and adapting cells), so ``ev_rescue`` stays
     opt-in. True is round 35's rule."""
+    refit_models: tuple = ()
+    """Model variants whose kept fit is trained again, after the choice, on the training window and the validation
+    seconds together (all of Noise 1 that the epoch holds), from its own fitted parameters and with the same
+    schedule; that refit is the reported fit (scored on Noise 2), the parameter intervals reach both fits'
+    values, and ``selection.refit`` in the result records it. The choice has used the validation seconds by then,
+    so they no longer go to waste. Needs validation seconds (``validation_s``); a fit that fails keeps the first.
+    Not with ``bias_tiebreak`` (which scores the validation seconds the refit trains on). Empty (the default): no
+    refit. FITTING.md, "After round 41" and round 42: on 162 development cells the kept ``alif_sub`` fits so
+    trained went 17 -> 13 below 0.7 (15 up / 5 down), the bursting ``alif_reset_asc`` fits fell."""
     restarts: int = 5
     """Candidate fits per cell, trained together as neurons of one batched model; one is kept
     (:mod:`cellfit.fit.select`). The default: one start per tau_adapt of the initial grid (five), ranked by
@@ -505,6 +514,11 @@ class FitConfig:
         if not all(m in MODELS and m != "alif" and not MODELS[m]["sub"] for m in self.asc_rescue_models):
             raise ValueError(f"asc_rescue_models must name variants other than alif and alif_sub, "
                              f"got {self.asc_rescue_models}")
+        if not all(m in MODELS for m in self.refit_models):
+            raise ValueError(f"refit_models must name model variants ({', '.join(MODELS)}), got {self.refit_models!r}")
+        if self.refit_models and self.bias_tiebreak is not None:
+            raise ValueError("refit_models and bias_tiebreak cannot be combined: the tie-break scores the validation "
+                             "seconds that the refit trains on; set one of them")
         if self.train_etv_switch is not None and not self.train_etv_switch >= 0.0:
             raise ValueError(f"train_etv_switch must be None or >= 0, got {self.train_etv_switch!r}")
         if self.train_etv_scope not in ("variant", "all"):

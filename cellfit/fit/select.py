@@ -41,6 +41,9 @@ trained on:
 4. **Bias tie-break** (opt-in, ``config.bias_tiebreak``; :func:`bias_tiebreak`): the kept fit's bias moves, among
    the small shifts that leave its spike count on every training stimulus unchanged, to the one that predicts the
    validation seconds best (a bursting fit's bias can move that far unseen by the training window).
+5. **Refit on all of Noise 1** (opt-in, ``config.refit_models``; :func:`refit_whole`): a kept fit of those variants
+   trains again from its own parameters on the training window and the validation seconds together, once the choice
+   no longer needs them.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ import torch
 from cellfit.device import resolve_device
 from cellfit.fit.config import FitConfig
 from cellfit.fit.fitter import (
+    PARAMETER_NAMES,
     CellFitState,
     TrainingSet,
     fit_population,
@@ -346,6 +350,39 @@ def bootstrap_refits(sets: Sequence[TrainingSet], chosen: Sequence[CellFitState]
     out: list[list[CellFitState]] = [[] for _ in sets]
     for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, None)):
         out[k].append(st)
+    return out
+
+
+def start_from_fit(state: CellFitState) -> dict:
+    """A start dict (as :func:`fit_candidates` builds them) at a fitted candidate's parameters: its own ``init``
+    (model variant, reset range, how it started, with `` + refit`` added) with every fitted value in place of the
+    starting one."""
+    p = physical_parameters(state.model)
+    init = dict(state.init, method=str(state.init.get("method", "")) + " + refit")
+    init.update({k: p[k] for k in PARAMETER_NAMES})
+    if "v_reset" in p:
+        init["v_reset"] = p["v_reset"]
+    n_asc = sum(k.startswith("asc_amp_") for k in p)
+    if n_asc:
+        init["asc_amp"] = tuple(p[f"asc_amp_{j + 1}"] for j in range(n_asc))
+        init["tau_asc_ms"] = tuple(p[f"tau_asc_{j + 1}_ms"] for j in range(n_asc))
+    if "sub_amp" in p:
+        init.update(sub_amp=p["sub_amp"], tau_sub_ms=p["tau_sub_ms"])
+    return init
+
+
+def refit_whole(chosen: Sequence[CellFitState], wholes: Sequence[Optional[TrainingSet]], config: FitConfig, *,
+                device, seed: int = 0, progress: bool = True,
+                names: Optional[Sequence[str]] = None) -> list[Optional[CellFitState]]:
+    """``config.refit_models``: each kept fit of those variants (``chosen[k]``, not failed) trained again from its
+    own parameters (:func:`start_from_fit`), with the same schedule, on ``wholes[k]`` (the training window and the
+    validation seconds together; None: the cell has none, no refit). One entry per cell: the refit's state, or None
+    where the cell is not refitted (a refit that failed is returned too; the caller keeps the first fit)."""
+    jobs = [(k, whole, start_from_fit(st)) for k, (st, whole) in enumerate(zip(chosen, wholes))
+            if whole is not None and not st.failed and st.init.get("model", "alif") in config.refit_models]
+    out: list[Optional[CellFitState]] = [None] * len(chosen)
+    for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, names)):
+        out[k] = st
     return out
 
 

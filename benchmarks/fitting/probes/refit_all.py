@@ -28,26 +28,9 @@ from cellfit.data import load_cell  # noqa: E402
 from cellfit.data.protocol import EPOCH_LENGTH_S  # noqa: E402
 from cellfit.fit import FitConfig  # noqa: E402
 from cellfit.fit.api import held_out_scores  # noqa: E402
-from cellfit.fit.fitter import TrainingSet, physical_parameters  # noqa: E402
-from cellfit.fit.select import fit_by_variant  # noqa: E402
+from cellfit.fit.fitter import TrainingSet  # noqa: E402
+from cellfit.fit.select import fit_by_variant, start_from_fit  # noqa: E402
 from oracle import append_rows, cache_specimens, candidates_held_out, study_args, study_parser  # noqa: E402
-
-
-def start_from_fit(state) -> dict:
-    """A start dict (as :func:`cellfit.fit.select.fit_candidates` builds them) at a fitted candidate's parameters:
-    its own ``init`` (model variant, reset range) with every fitted value in place of the starting one."""
-    p = physical_parameters(state.model)
-    init = dict(state.init, method=str(state.init.get("method", "")) + " + refit")
-    init.update({k: p[k] for k in ("tau_m_ms", "tau_adapt_ms", "adapt_scale", "gain", "bias")})
-    if "v_reset" in p:
-        init["v_reset"] = p["v_reset"]
-    n_asc = sum(k.startswith("asc_amp_") for k in p)
-    if n_asc:
-        init["asc_amp"] = tuple(p[f"asc_amp_{j + 1}"] for j in range(n_asc))
-        init["tau_asc_ms"] = tuple(p[f"tau_asc_{j + 1}_ms"] for j in range(n_asc))
-    if "sub_amp" in p:
-        init.update(sub_amp=p["sub_amp"], tau_sub_ms=p["tau_sub_ms"])
-    return init
 
 
 def run(cache: pathlib.Path, out: pathlib.Path, label: str, ids: list[int], seed: int) -> None:
