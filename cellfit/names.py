@@ -22,4 +22,4 @@ FULL_GRID = "sweep"
 
 #: the model variants of a fit (the keys of :data:`cellfit.fit.config.MODELS`); ``auto`` chooses
 #: per cell among the configuration's candidate models on held-out Noise 1 data
-MODEL_NAMES = ("alif", "alif_asc", "alif_reset", "alif_reset_asc", "alif_sub")
+MODEL_NAMES = ("alif", "alif_asc", "alif_reset", "alif_reset_asc", "alif_sub", "alif_sub_reset_asc")

@@ -284,6 +284,10 @@ for _name, _v in VARIANTS.items():
 #: round 42 (defined after the pins: today's default, round 41's, with one change): the kept alif_sub fits trained
 #: again on all of Noise 1 (FitConfig.refit_models)
 VARIANTS["refit_sub"] = dict(refit_models=("alif_sub",))
+#: round 43: a kept alif_sub fit also trained with a reset and after-spike currents (alif_sub_reset_asc), kept by
+#: the extension margin (FitConfig.sub_reset_asc), on round 41's default (sub_reset) and on round 42's (refit_sub_reset)
+VARIANTS["sub_reset"] = dict(sub_reset_asc=True, refit_models=())
+VARIANTS["refit_sub_reset"] = dict(sub_reset_asc=True, refit_models=("alif_sub",))
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -51,7 +51,9 @@ from cellfit.fit.select import (
     fit_candidates,
     interval_table,
     refit_whole,
+    sub_reset_fits,
     variant_members,
+    with_sub_reset,
 )
 from cellfit.functional.alif import resolve_block_kernel
 from cellfit.modules import ALIF
@@ -316,6 +318,13 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
     keys = [int(r.meta.specimen_id) for r in recordings]  # seeds of each cell's bootstrap draws
     candidates, early_refits = _fit_in_chunks(sets, config, dev, seed, progress, names, keys, validation)
     picks = [choice(cands, data, val, config) for cands, data, val in zip(candidates, sets, validation)]
+    if config.sub_reset_asc and config.model == "alif" and config.extension_margin is not None:
+        # a kept alif_sub fit also trained with a reset and after-spike currents, kept by the extension margin
+        firsts = [cands[i] for cands, (i, _, _, _) in zip(candidates, picks)]
+        extended = sub_reset_fits(firsts, sets, config, device=dev, seed=seed, progress=progress, names=names)
+        for k, ext in enumerate(extended):
+            if ext is not None:
+                candidates[k], picks[k] = with_sub_reset(candidates[k], picks[k], ext, sets[k], validation[k], config)
     chosen = [cands[i] for cands, (i, _, _, _) in zip(candidates, picks)]
     if early_refits is None:
         refits = bootstrap_refits(sets, chosen, config, device=dev, seed=seed, progress=progress, keys=keys)

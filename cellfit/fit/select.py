@@ -41,7 +41,10 @@ trained on:
 4. **Bias tie-break** (opt-in, ``config.bias_tiebreak``; :func:`bias_tiebreak`): the kept fit's bias moves, among
    the small shifts that leave its spike count on every training stimulus unchanged, to the one that predicts the
    validation seconds best (a bursting fit's bias can move that far unseen by the training window).
-5. **Refit on all of Noise 1** (opt-in, ``config.refit_models``; :func:`refit_whole`): a kept fit of those variants
+5. **A reset for a subthreshold fit** (opt-in, ``config.sub_reset_asc``; :func:`sub_reset_fits`, :func:`with_sub_reset`):
+   a kept ``alif_sub`` fit trains again with a reset and after-spike currents (``alif_sub_reset_asc``: rebound
+   bursts) and that fit is kept where its training loss is ``config.extension_margin`` lower.
+6. **Refit on all of Noise 1** (opt-in, ``config.refit_models``; :func:`refit_whole`): a kept fit of those variants
    trains again from its own parameters on the training window and the validation seconds together, once the choice
    no longer needs them.
 """
@@ -384,6 +387,48 @@ def refit_whole(chosen: Sequence[CellFitState], wholes: Sequence[Optional[Traini
     for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, names)):
         out[k] = st
     return out
+
+
+def sub_reset_start(state: CellFitState, config: FitConfig) -> dict:
+    """The ``alif_sub_reset_asc`` start from a kept ``alif_sub`` fit (``config.sub_reset_asc``): the fit's values
+    (:func:`start_from_fit`, its subthreshold current included) with a bursting cell's first reset start
+    (:meth:`FitConfig.burst_reset_start`: reset at ``burst_reset_starts[0]``, after-spike currents at 0)."""
+    start = dict(start_from_fit(state), **config.burst_reset_start(config.burst_reset_starts[0]))
+    start.update(model="alif_sub_reset_asc",
+                 method=str(state.init.get("method", "")) + " + reset and after-spike currents")
+    return start
+
+
+def sub_reset_fits(chosen: Sequence[CellFitState], sets: Sequence[TrainingSet], config: FitConfig, *, device,
+                   seed: int = 0, progress: bool = True,
+                   names: Optional[Sequence[str]] = None) -> list[Optional[CellFitState]]:
+    """``config.sub_reset_asc``: every kept ``alif_sub`` fit (``chosen[k]``, not failed) trained again as
+    ``alif_sub_reset_asc`` from :func:`sub_reset_start` on its training window, one batched model; None for the
+    other cells."""
+    jobs = [(k, data, sub_reset_start(st, config)) for k, (st, data) in enumerate(zip(chosen, sets))
+            if not st.failed and st.init.get("model", "alif") == "alif_sub"]
+    out: list[Optional[CellFitState]] = [None] * len(chosen)
+    for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, names)):
+        out[k] = st
+    return out
+
+
+def with_sub_reset(candidates: Sequence[CellFitState], pick: tuple, extended: CellFitState, data: TrainingSet,
+                   validation: Optional[ValidationSet], config: FitConfig) -> tuple[list[CellFitState], tuple]:
+    """One cell's candidates and pick (:func:`choice`'s ``(index, basis, scores, train)``) with its
+    ``alif_sub_reset_asc`` fit (:func:`sub_reset_fits`) appended, scored as the others were, and kept where its
+    training loss is ``config.extension_margin`` below the kept ``alif_sub`` fit's (the rule by which an extension
+    replaces ALIF)."""
+    index, basis, scores, train = pick
+    out = [*candidates, extended]
+    if scores is not None:
+        scores = [*scores, validation_scores([extended], validation, config.dt_ms)[0]]
+    if train is not None:
+        train = [*train, validation_scores([extended], ValidationSet(data.current, data.spikes, 0), config.dt_ms)[0]]
+    margin = config.extension_margin
+    if not extended.failed and extended.best_loss <= (1.0 - margin) * candidates[index].best_loss:
+        index, basis = len(out) - 1, f"{basis}; alif_sub_reset_asc from the kept fit, loss {margin:g} lower"
+    return out, (index, basis, scores, train)
 
 
 def spread_start(init: dict, config: FitConfig, rng: np.random.Generator) -> dict:

@@ -40,14 +40,12 @@ def test_a_start_from_a_fit_builds_the_fitted_model_again(variant):
         assert again[name] == pytest.approx(value, rel=1e-5), name
 
 
-def test_the_configuration_names_variants_and_refuses_the_tiebreak():
+def test_the_configuration_names_variants():
     with pytest.raises(ValueError, match="refit_models must name model variants"):
         FitConfig(refit_models=("glif",))
-    with pytest.raises(ValueError, match="refit_models and bias_tiebreak"):
-        FitConfig(refit_models=("alif_sub",), bias_tiebreak=0.1)
     cfg = FitConfig(refit_models=("alif_sub", "alif"))
     assert FitConfig.from_dict(cfg.to_dict()) == cfg
-    assert FitConfig.from_dict({}).refit_models == ()  # a result written before the option: off
+    assert FitConfig.from_dict({}).refit_models == FitConfig().refit_models  # a result without it: today's default
 
 
 def test_a_refitted_cell_reports_the_refit_and_intervals_that_hold_both_fits():
@@ -55,7 +53,7 @@ def test_a_refitted_cell_reports_the_refit_and_intervals_that_hold_both_fits():
     that fit is reported and scored; the candidate it started from is the state; the intervals hold both fits'
     values; a variant not named, or no validation seconds, leaves the result bit for bit as without the option."""
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=DT, window_s=3.0)
-    base = FitConfig(dt_ms=DT, epochs=4, bootstrap=2)
+    base = FitConfig(dt_ms=DT, epochs=4, bootstrap=2, refit_models=())
     run = lambda cfg: fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)[0]  # noqa: E731
     off, on = run(base), run(dataclasses.replace(base, refit_models=("alif",)))
     assert "refit" not in off.result.selection
@@ -73,6 +71,10 @@ def test_a_refitted_cell_reports_the_refit_and_intervals_that_hold_both_fits():
         lo, hi = on.result.intervals[name]
         assert lo <= reported[name] <= hi and lo <= kept[name] <= hi, name
     assert np.isfinite(on.result.etv)
+    # a refitted cell gets no bias tie-break (its validation seconds were trained on): the same refit, no shift
+    both = run(dataclasses.replace(base, refit_models=("alif",), bias_tiebreak=0.1))
+    assert "bias_tiebreak" not in both.result.selection and both.result.selection["refit"] == note
+    assert both.result.etv == on.result.etv
     for cfg in (dataclasses.replace(base, refit_models=("alif_sub",)),
                 dataclasses.replace(base, refit_models=("alif",), validation_s=0.0)):
         other = run(cfg)

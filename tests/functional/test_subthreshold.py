@@ -16,8 +16,13 @@ from hypothesis import strategies as st
 from cellfit import ALIF
 from cellfit.fit.config import MODELS, FitConfig
 from cellfit.fit.fitter import parameter_names, physical_parameters, predict_population, predict_spikes
+from cellfit.functional.alif import block_spikes
 from cellfit.functional.linear import subthreshold_adapted
+from cellfit.functional.triton_blocks import available
 from cellfit.modules import SUB_AMP_MAX
+
+from test_glif import assert_same_spikes_up_to_ties, first_near_tie
+from test_triton_blocks import HAS_TRITON
 
 F64 = torch.float64
 
@@ -135,3 +140,59 @@ def test_fit_model_of_the_variant_round_trips_and_predicts_like_the_layer():
     assert one.sum() > 0 and np.array_equal(both[0], one) and np.array_equal(both[1], one)
     plain = FitConfig().build_model(dict(cfg.initial_values(), gain=2.0, bias=0.4))
     assert not np.array_equal(predict_spikes(plain, current)["spikes"], one)  # the current changes the spikes
+
+
+def _combined(engine: str, ks, tau_sub: float, v_reset: float, amps, taus) -> ALIF:
+    """``alif_sub_reset_asc``: the subthreshold current, a learnable reset and two after-spike currents."""
+    layer = ALIF(1, len(ks), dt_ms=0.1, arp_ms=2.0, engine=engine, dtype=F64, tau_adapt_ms=80.0, adapt_scale=0.4,
+                 sub=True, sub_amp=torch.tensor(ks, dtype=F64), tau_sub_ms=tau_sub, reset=True, v_reset=v_reset,
+                 n_asc=2, asc_amp=torch.tensor(amps, dtype=F64), tau_asc_ms=torch.tensor(taus, dtype=F64))
+    with torch.no_grad():
+        layer.weight.fill_(2.5)
+        layer.bias.fill_(0.3)
+    return layer
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.02, 0.9), min_size=1, max_size=3), st.floats(12.0, 2500.0), st.floats(-0.9, 0.9),
+       st.tuples(st.floats(-0.6, 0.6), st.floats(-0.6, 0.6)), st.tuples(st.floats(2.0, 50.0), st.floats(20.0, 1500.0)),
+       st.integers(0, 2**31 - 1), st.floats(0.5, 3.0))
+def test_the_combined_variant_spikes_identically_in_every_engine(ks, tau_sub, v_reset, amps, taus, seed, scale):
+    """Property: with the subthreshold current, a reset anywhere from below rest to just under threshold and
+    after-spike currents of either sign, the Block algorithm (and its fused kernel where Triton runs) spike at
+    exactly the steps of the step-by-step engine, up to a decision within float64 rounding of the threshold
+    (``test_glif.first_near_tie``: after it the two may part, as for ``alif_reset_asc``)."""
+    g = torch.Generator().manual_seed(seed)
+    x = scale * (1.0 + 0.4 * torch.randn(2, 1, 3000, generator=g, dtype=F64))
+    ref_layer = _combined("standard", ks, tau_sub, v_reset, amps, taus)
+    ref = ref_layer.simulate(x, record=("v", "theta"))
+    tie_at = first_near_tie(ref)
+    blk = _combined("blocks", ks, tau_sub, v_reset, amps, taus)(x)
+    assert_same_spikes_up_to_ties(blk, ref.spikes, tie_at)
+    if HAS_TRITON and available("cpu"):  # the fused kernel (Triton's interpreter here: its block loop runs in
+        # Python, so the first 100 steps, five refractory periods and more; test_triton_blocks does the same)
+        with torch.no_grad():
+            current = ref_layer.input_current(x)[..., :100]
+            fused = block_spikes(current, ref_layer.step_parameters(), kernel="triton").spikes
+        assert_same_spikes_up_to_ties(fused, ref.spikes[..., :100], tie_at.clamp(max=100))
+
+
+def test_the_combined_variant_round_trips_as_a_fit_model():
+    """The fit's ``alif_sub_reset_asc`` model holds every extra parameter and builds again from its values."""
+    assert MODELS["alif_sub_reset_asc"] == dict(reset=True, n_asc=2, sub=True)
+    cfg = FitConfig(model="alif_sub_reset_asc")
+    start = cfg.variant_start("alif_sub_reset_asc")
+    assert set(start) == {"model", "v_reset", "asc_amp", "tau_asc_ms", "sub_amp", "tau_sub_ms"}
+    init = dict(cfg.initial_values(), **dict(start, v_reset=0.5, asc_amp=[0.2, -0.1]), gain=2.0, bias=0.4)
+    params = physical_parameters(cfg.build_model(init))
+    assert params["v_reset"] == pytest.approx(0.5, rel=1e-5) and params["sub_amp"] == pytest.approx(cfg.sub_amp_init, rel=1e-5)
+    assert (params["asc_amp_1"], params["asc_amp_2"]) == pytest.approx((0.2, -0.1), rel=1e-5)
+    rng = np.random.default_rng(0)
+    current = (1.0 + 0.5 * rng.standard_normal((2, 3000))).astype(np.float32)
+    both = predict_spikes(cfg.build_model(init), current)["spikes"]
+    assert both.sum() > 0
+    # each extra changes the spikes: without the current (alif_reset_asc) and without the reset and currents (alif_sub)
+    no_sub = {k: v for k, v in init.items() if k not in ("sub_amp", "tau_sub_ms")}
+    no_reset = {k: v for k, v in init.items() if k not in ("v_reset", "asc_amp", "tau_asc_ms")}
+    for other in (dict(no_sub, model="alif_reset_asc"), dict(no_reset, model="alif_sub")):
+        assert not np.array_equal(predict_spikes(cfg.build_model(other), current)["spikes"], both), other["model"]
