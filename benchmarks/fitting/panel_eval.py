@@ -281,8 +281,12 @@ for _name, _v in VARIANTS.items():
     if _name != "default":
         _v.setdefault("weak_adaptation", 0.03)
         _v.setdefault("equivalent_validation", None)
-#: round 42 (defined after the pins: today's default, round 41's, with one change): the kept alif_sub fits trained
-#: again on all of Noise 1 (FitConfig.refit_models)
+#: and every variant before round 42 kept its fits as trained on the training window (no refit on all of Noise 1)
+for _name, _v in VARIANTS.items():
+    if _name != "default":
+        _v.setdefault("refit_models", ())
+#: round 42 (the default since; defined after the pins): the kept alif_sub fits trained again on all of Noise 1
+#: (FitConfig.refit_models)
 VARIANTS["refit_sub"] = dict(refit_models=("alif_sub",))
 #: round 43: a kept alif_sub fit also trained with a reset and after-spike currents (alif_sub_reset_asc), kept by
 #: the extension margin (FitConfig.sub_reset_asc), on round 41's default (sub_reset) and on round 42's (refit_sub_reset)
