@@ -223,7 +223,7 @@ class FitConfig:
     ``extension_margin`` lower (``selection.candidates`` lists it last, the basis says so). A low-threshold spiking
     cell bursts on release from hyperpolarisation: the current gives the rebound, the reset the burst. False (the
     default): no such fit. FITTING.md, round 43: on 162 development cells 34 -> 31 below 0.7 (8 up / 0 down; the HH LTS
-    cell 8 -> 5 below)."""
+    cell 8 -> 5 below); on three fresh test draws no cell changed (their LTS cell kept after-spike fits): opt-in."""
     refit_models: tuple = ("alif_sub",)
     """Model variants whose kept fit is trained again, after the choice, on the training window and the validation
     seconds together (all of Noise 1 that the epoch holds), from its own fitted parameters and with the same
