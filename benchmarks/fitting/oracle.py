@@ -150,6 +150,20 @@ def study_parser(description: str, summary_option: str, summary_help: str) -> ar
     return ap
 
 
+def probe_main(doc: str, run, summarise) -> None:
+    """The command line of a probe over one panel's cells: ``CACHE OUT.jsonl --label L [--specimens ...]`` calls
+    ``run(cache, out, label, specimen ids, seed)``; ``--summary ROWS --label L ...`` calls ``summarise(ROWS, labels)``
+    (``doc``: the probe's docstring, whose first paragraph describes it)."""
+    ap = study_parser(doc.split("\n\n")[0], "--summary", "rows written by this probe: print the summary")
+    ap.add_argument("--specimens", type=int, nargs="+", default=None)
+    args = study_args(ap, "--summary", summarise)
+    if args is None:
+        return
+    if len(args.label) != 1:
+        ap.error("give one --label when fitting")
+    run(args.cache, args.out, args.label[0], cache_specimens(ap, args.cache, args.specimens), args.seed)
+
+
 def study_args(ap: argparse.ArgumentParser, summary_option: str, summarise) -> Optional[argparse.Namespace]:
     """Parse a :func:`study_parser`'s arguments: with ``summary_option ROWS``, ``summarise(ROWS, labels)`` and None;
     otherwise the arguments (CACHE and OUT.jsonl required), with torch's threads set."""

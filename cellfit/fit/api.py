@@ -219,7 +219,9 @@ def fit_recordings(
 
     Per cell: ``config.restarts`` candidate fits, the one that predicts held-out Noise 1 data
     best is kept, and ``config.bootstrap`` refits on resampled training traces give its
-    parameter intervals (:mod:`cellfit.fit.select`); Noise 2 only scores the kept model.
+    parameter intervals (:mod:`cellfit.fit.select`); a kept fit of a variant in ``config.refit_models`` (by
+    default ``alif_sub``) then trains again on all of Noise 1 and is reported (``selection.refit``); Noise 2 only
+    scores the kept model.
 
     Args:
         recordings: :class:`cellfit.data.CellRecording` objects binned at ``config.dt_ms``.

@@ -44,9 +44,9 @@ trained on:
 5. **A reset for a subthreshold fit** (opt-in, ``config.sub_reset_asc``; :func:`sub_reset_fits`, :func:`with_sub_reset`):
    a kept ``alif_sub`` fit trains again with a reset and after-spike currents (``alif_sub_reset_asc``: rebound
    bursts) and that fit is kept where its training loss is ``config.extension_margin`` lower.
-6. **Refit on all of Noise 1** (opt-in, ``config.refit_models``; :func:`refit_whole`): a kept fit of those variants
-   trains again from its own parameters on the training window and the validation seconds together, once the choice
-   no longer needs them.
+6. **Refit on all of Noise 1** (``config.refit_models``, by default the ``alif_sub`` fits; :func:`refit_whole`): a
+   kept fit of those variants trains again from its own parameters on the training window and the validation
+   seconds together, once the choice no longer needs them; that refit is the reported fit.
 """
 
 from __future__ import annotations

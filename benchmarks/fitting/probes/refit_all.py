@@ -30,7 +30,7 @@ from cellfit.fit import FitConfig  # noqa: E402
 from cellfit.fit.api import held_out_scores  # noqa: E402
 from cellfit.fit.fitter import TrainingSet  # noqa: E402
 from cellfit.fit.select import fit_by_variant, start_from_fit  # noqa: E402
-from oracle import append_rows, cache_specimens, candidates_held_out, study_args, study_parser  # noqa: E402
+from oracle import append_rows, candidates_held_out, probe_main  # noqa: E402
 
 
 def run(cache: pathlib.Path, out: pathlib.Path, label: str, ids: list[int], seed: int) -> None:
@@ -85,16 +85,5 @@ def summarise(path: pathlib.Path, labels: list[str]) -> None:
               f"| {col('refit1_etv')} |")
 
 
-def main() -> None:
-    ap = study_parser(__doc__.split("\n\n")[0], "--summary", "rows written by this probe: print the summary")
-    ap.add_argument("--specimens", type=int, nargs="+", default=None)
-    args = study_args(ap, "--summary", summarise)
-    if args is None:
-        return
-    if len(args.label) != 1:
-        ap.error("give one --label when fitting")
-    run(args.cache, args.out, args.label[0], cache_specimens(ap, args.cache, args.specimens), args.seed)
-
-
 if __name__ == "__main__":
-    main()
+    probe_main(__doc__, run, summarise)
