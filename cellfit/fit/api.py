@@ -306,11 +306,7 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
     """:func:`fit_recordings` without ``config.ev_rescue``: candidates, choice, refits, scores."""
     n_train = int(round(window * 1000.0 / config.dt_ms))
     validation = [_validation(rec, n_train, config) for rec in recordings]
-    # the training window and the validation seconds together, for config.refit_models (after the choice)
-    wholes = [None if val is None or not config.refit_models else
-              TrainingSet(val.current, val.spikes, rec.normalised_voltage("train")[..., :val.current.shape[-1]])
-              for rec, val in zip(recordings, validation)]
-    recordings = [rec.first(window) for rec in recordings]
+    full, recordings = recordings, [rec.first(window) for rec in recordings]
     sets = [
         TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
         for rec in recordings
@@ -342,7 +338,11 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
                                      progress=progress, keys=[keys[k] for k in redo])
             for k, boot in zip(redo, again):
                 refits[k] = boot
-    # the kept fits trained again on all of Noise 1 (config.refit_models; a failed refit keeps the first fit)
+    # the kept fits trained again on all of Noise 1 (config.refit_models; a failed refit keeps the first fit), on
+    # the training window and the validation seconds together, built for the cells of those variants only
+    wholes = [None if val is None or st.failed or st.init.get("model", "alif") not in config.refit_models else
+              TrainingSet(val.current, val.spikes, rec.normalised_voltage("train")[..., :val.current.shape[-1]])
+              for rec, val, st in zip(full, validation, chosen)]
     wholes_fit = refit_whole(chosen, wholes, config, device=dev, seed=seed, progress=progress, names=names)
     wholes_fit = [None if w is None or w.failed else w for w in wholes_fit]
     # the kept fits' bias where the training window cannot tell (config.bias_tiebreak; off: the fits themselves)

@@ -9,6 +9,7 @@ Usage::
     python benchmarks/fitting/probes/alif_probe_cells.py fs_slow OUT_CACHE          # after round 24 (--seed 83: a second draw)
     python benchmarks/fitting/probes/alif_probe_cells.py hh_ib OUT_CACHE            # after round 25 (seed 84)
     python benchmarks/fitting/probes/alif_probe_cells.py rs_weak OUT_CACHE          # after round 26 (seed 87)
+    python benchmarks/fitting/probes/alif_probe_cells.py hh_lts OUT_CACHE           # after round 43 (seed 201)
 
 ``slow``: six cells (ids 995000011-016, seed 78) with slow adaptation, next to the test panel's "slow
 membrane, slow adaptation" family (tau_m 20-34 ms instead of 35-55, tau_adapt 350-1000 ms instead of
@@ -28,7 +29,11 @@ fire about 0.63 of the cell's held-out rate on the used test draws while the dev
 (after round 26): six cells (ids 995000051-056, seed 87) next to the test panel's "weak, fast adaptation" RS family
 (tau_m 8-13 ms instead of 9-14, tau_adapt 18-40 ms instead of 20-45, adapt_scale 0.015-0.045 instead of 0.01-0.04;
 ``fast``'s RS cells adapt slower, 30-70 ms), whose tau_adapt intervals started above the truth on five of the six used
-test draws 56-61. These cells are development data: a
+test draws 56-61. ``hh_lts`` (after round 43): six Pospischil LTS cells (ids 995000061-066, seed 201) next to the
+test panel's HH LTS family (g_CaT 0.45-0.56 mS/cm² instead of 0.5-0.6, E_leak -84..-79 mV instead of -82..-78, V_x
+-6.5..-3 mV instead of -5..-2; the development panel's HH LTS cells have g_CaT 0.35-0.45 and the preset's V_x of -7),
+whose fits kept after-spike variants on most used test draws where the development ones kept ``alif_sub``.
+These cells are development data: a
 remedy is chosen on them and on the development panels, then checked on a fresh test draw.
 """
 
@@ -54,10 +59,12 @@ HH_IB = CellSpec("hh", "IB", dict(g_CaL_mS_cm2=(0.172, 0.185), E_leak_mV=(-80.0,
                                    g_leak_mS_cm2=(0.013, 0.02)), dict(preset="IB"), label="HH IB (probe range)")
 RS_WEAK = CellSpec("alif", "RS", dict(tau_m_ms=(8.0, 13.0), tau_adapt_ms=(18.0, 40.0), adapt_scale=(0.015, 0.045),
                                       **_NOISE), _ALIF, label="weak fast adaptation, faster (probe range)")
+HH_LTS = CellSpec("hh", "LTS", dict(g_CaT_mS_cm2=(0.45, 0.56), E_leak_mV=(-84.0, -79.0), V_x_mV=(-6.5, -3.0)),
+                  dict(preset="LTS"), label="HH LTS (probe range)")
 #: kind -> (specs, parameter and recording seed, first id, tag)
 KINDS = {"slow": ([SLOW] * 6, 78, 995000011, 98), "fast": ([FAST_RS] * 3 + [FAST_FS] * 3, 79, 995000021, 97),
          "fs_slow": ([FS_SLOW] * 6, 82, 995000031, 96), "hh_ib": ([HH_IB] * 6, 84, 995000041, 95),
-         "rs_weak": ([RS_WEAK] * 6, 87, 995000051, 94)}
+         "rs_weak": ([RS_WEAK] * 6, 87, 995000051, 94), "hh_lts": ([HH_LTS] * 6, 201, 995000061, 93)}
 
 
 def main(kind: str, out: str, seed: int | None = None) -> None:
