@@ -285,11 +285,16 @@ for _name, _v in VARIANTS.items():
 for _name, _v in VARIANTS.items():
     if _name != "default":
         _v.setdefault("refit_models", ())
-#: round 42 (the default since; defined after the pins): the kept alif_sub fits trained again on all of Noise 1
-#: (FitConfig.refit_models)
-VARIANTS["refit_sub"] = dict(refit_models=("alif_sub",))
-#: round 43: a kept alif_sub fit also trained with a reset and after-spike currents (alif_sub_reset_asc), kept by
-#: the extension margin (FitConfig.sub_reset_asc), on round 41's default (sub_reset) and on round 42's (refit_sub_reset)
+#: and every variant before round 44 kept an alif_sub fit as it is (no alif_sub_reset_asc fit from it)
+for _name, _v in VARIANTS.items():
+    if _name != "default":
+        _v.setdefault("sub_reset_asc", False)
+#: round 42 (the default from round 42 to 43; defined after the pins): the kept alif_sub fits trained again on all
+#: of Noise 1 (FitConfig.refit_models)
+VARIANTS["refit_sub"] = dict(refit_models=("alif_sub",), sub_reset_asc=False)
+#: round 43 (the default since round 44: refit_sub_reset): a kept alif_sub fit also trained with a reset and
+#: after-spike currents (alif_sub_reset_asc), kept by the extension margin (FitConfig.sub_reset_asc), on round 41's
+#: default (sub_reset) and on round 42's (refit_sub_reset)
 VARIANTS["sub_reset"] = dict(sub_reset_asc=True, refit_models=())
 VARIANTS["refit_sub_reset"] = dict(sub_reset_asc=True, refit_models=("alif_sub",))
 

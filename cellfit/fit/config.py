@@ -216,14 +216,16 @@ class FitConfig:
     without them ``ev_rescue=0.9`` took 38 -> 30 below 0.7 (20 up / 4 down); on three fresh test draws it still lost
     (4 -> 5 of 51 below 0.7, one cell up, five down: regular-spiking and adapting cells), so ``ev_rescue`` stays
     opt-in. True is round 35's rule."""
-    sub_reset_asc: bool = False
+    sub_reset_asc: bool = True
     """After the choice (``model="alif"``, with an ``extension_margin``): a kept ``alif_sub`` fit is trained again,
     from its own values, as ``alif_sub_reset_asc`` (the subthreshold current with a reset started at
     ``burst_reset_starts[0]`` and two after-spike currents at 0), and that fit is kept where its training loss is
     ``extension_margin`` lower (``selection.candidates`` lists it last, the basis says so). A low-threshold spiking
-    cell bursts on release from hyperpolarisation: the current gives the rebound, the reset the burst. False (the
-    default): no such fit. FITTING.md, round 43: on 162 development cells 34 -> 31 below 0.7 (8 up / 0 down; the HH LTS
-    cell 8 -> 5 below); on three fresh test draws no cell changed (their LTS cell kept after-spike fits): opt-in."""
+    cell bursts on release from hyperpolarisation: the current gives the rebound, the reset the burst. False: no such
+    fit (before round 44). FITTING.md, round 43: on 162 development cells 34 -> 31 below 0.7 (8 up / 0 down; the HH
+    LTS cell 8 -> 5 below); round 44: on 12 development cells next to the test HH LTS family 5 -> 1 below 0.7, and on
+    six fresh test draws (110-115) the default since (a kept fit becomes this variant, so it is not refitted by
+    ``refit_models``)."""
     refit_models: tuple = ("alif_sub",)
     """Model variants whose kept fit is trained again, after the choice, on the training window and the validation
     seconds together (all of Noise 1 that the epoch holds), from its own fitted parameters and with the same
@@ -528,7 +530,8 @@ class FitConfig:
             raise ValueError(f"asc_rescue_models must name variants other than alif and alif_sub, "
                              f"got {self.asc_rescue_models}")
         if self.sub_reset_asc and not self.burst_reset_starts:
-            raise ValueError("sub_reset_asc starts its reset at burst_reset_starts[0]: give burst_reset_starts a value")
+            raise ValueError("sub_reset_asc (on by default) starts its reset at burst_reset_starts[0]: give "
+                             "burst_reset_starts a value, or set sub_reset_asc=False")
         if not all(m in MODELS for m in self.refit_models):
             raise ValueError(f"refit_models must name model variants ({', '.join(MODELS)}), got {self.refit_models!r}")
         if self.train_etv_switch is not None and not self.train_etv_switch >= 0.0:

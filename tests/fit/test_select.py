@@ -679,7 +679,7 @@ def test_a_bursting_cell_gets_bursting_candidates_and_a_kept_one_its_own_refits(
 
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
     cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=2, burst_isi_ms=1000.0, burst_reset_starts=(), burst_choice="loss",
-                    train_etv_switch=None)  # round 8's choice alone (round 37's switch off)
+                    train_etv_switch=None, sub_reset_asc=False)  # round 8's choice alone (rounds 37's and 44's off)
     (plain,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     cands = plain.result.selection["candidates"]
     assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2
@@ -826,7 +826,8 @@ def test_a_cell_alif_predicts_poorly_gets_after_spike_candidates_from_its_starts
     assert kept.result.model == "alif_reset_asc" and kept.result.bootstrap_replicates == 2
     assert "v_reset" in kept.result.intervals and "asc_amp_1" in kept.result.intervals
     monkeypatch.undo()
-    burst = dataclasses.replace(cfg, burst_isi_ms=1000.0, burst_reset_starts=())  # every cell bursts here
+    # every cell bursts here; no reset start, so no round 44 fit from a kept alif_sub one either
+    burst = dataclasses.replace(cfg, burst_isi_ms=1000.0, burst_reset_starts=(), sub_reset_asc=False)
     (b,) = fit_recordings([rec], burst, window_s=1.0, device="cpu", progress=False)
     assert [c["model"] for c in b.result.selection["candidates"]] == ["alif"] * 5 + ["alif_asc"] * 2
     with pytest.raises(ValueError, match="asc_rescue"):

@@ -35,6 +35,8 @@ def test_the_start_keeps_the_fitted_current_and_adds_the_reset_and_zero_currents
     assert again["v_reset"] == pytest.approx(CFG.burst_reset_starts[0], rel=1e-5)
     with pytest.raises(ValueError, match="burst_reset_starts"):
         FitConfig(sub_reset_asc=True, burst_reset_starts=())
+    with pytest.raises(ValueError, match="or set sub_reset_asc=False"):  # the default asks for it too
+        FitConfig(burst_reset_starts=())
 
 
 def test_the_extension_is_kept_only_by_the_margin_and_is_scored_like_the_others():
