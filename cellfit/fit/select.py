@@ -41,9 +41,10 @@ trained on:
 4. **Bias tie-break** (opt-in, ``config.bias_tiebreak``; :func:`bias_tiebreak`): the kept fit's bias moves, among
    the small shifts that leave its spike count on every training stimulus unchanged, to the one that predicts the
    validation seconds best (a bursting fit's bias can move that far unseen by the training window).
-5. **A reset for a subthreshold fit** (``config.sub_reset_asc``, the default since round 44; :func:`sub_reset_fits`, :func:`with_sub_reset`):
-   a kept ``alif_sub`` fit trains again with a reset and after-spike currents (``alif_sub_reset_asc``: rebound
-   bursts) and that fit is kept where its training loss is ``config.extension_margin`` lower.
+5. **A reset for a subthreshold fit** (``config.sub_reset_asc``, the default since round 44; :func:`sub_reset_fits`,
+   :func:`with_sub_reset`): a kept ``alif_sub`` fit trains again with a reset and after-spike currents
+   (``alif_sub_reset_asc``: rebound bursts) and that fit is kept where its training loss is
+   ``config.extension_margin`` lower.
 6. **Refit on all of Noise 1** (``config.refit_models``, by default the ``alif_sub`` fits; :func:`refit_whole`): a
    kept fit of those variants trains again from its own parameters on the training window and the validation
    seconds together, once the choice no longer needs them; that refit is the reported fit.
