@@ -10,6 +10,7 @@ Usage::
     python benchmarks/fitting/probes/alif_probe_cells.py hh_ib OUT_CACHE            # after round 25 (seed 84)
     python benchmarks/fitting/probes/alif_probe_cells.py rs_weak OUT_CACHE          # after round 26 (seed 87)
     python benchmarks/fitting/probes/alif_probe_cells.py hh_lts OUT_CACHE           # after round 43 (seed 201)
+    python benchmarks/fitting/probes/alif_probe_cells.py adex_rb OUT_CACHE          # after round 44 (seed 203)
 
 ``slow``: six cells (ids 995000011-016, seed 78) with slow adaptation, next to the test panel's "slow
 membrane, slow adaptation" family (tau_m 20-34 ms instead of 35-55, tau_adapt 350-1000 ms instead of
@@ -33,6 +34,10 @@ test draws 56-61. ``hh_lts`` (after round 43): six Pospischil LTS cells (ids 995
 test panel's HH LTS family (g_CaT 0.45-0.56 mS/cm² instead of 0.5-0.6, E_leak -84..-79 mV instead of -82..-78, V_x
 -6.5..-3 mV instead of -5..-2; the development panel's HH LTS cells have g_CaT 0.35-0.45 and the preset's V_x of -7),
 whose fits kept after-spike variants on most used test draws where the development ones kept ``alif_sub``.
+``adex_rb`` (after round 44): six AdEx regular-bursting cells (ids 995000071-076, seed 203) next to the test panel's
+AdEx IB family (tau_m 14-23 ms instead of 15-25, tau_w 100-170 ms instead of 100-150, b 70-120 pA instead of 80-120,
+reset_frac 1.25-1.55 instead of 1.3-1.6; the development panel's AdEx IB cells burst fast, tau_m 6-10 ms), which no
+candidate predicted above 0.7 on used test draws 113-115.
 These cells are development data: a
 remedy is chosen on them and on the development panels, then checked on a fresh test draw.
 """
@@ -42,7 +47,7 @@ from __future__ import annotations
 import argparse
 
 from cellfit.data.synthetic.allen_format import write_synthetic_cache
-from cellfit.data.synthetic.panels import _ALIF, _NOISE, CellSpec, build_panel
+from cellfit.data.synthetic.panels import _ALIF, _BURST, _NOISE, CellSpec, build_panel
 
 SLOW = CellSpec("alif", "adapting", dict(tau_m_ms=(20.0, 34.0), tau_adapt_ms=(350.0, 1000.0),
                                          adapt_scale=(0.1, 0.25), **_NOISE),
@@ -61,10 +66,14 @@ RS_WEAK = CellSpec("alif", "RS", dict(tau_m_ms=(8.0, 13.0), tau_adapt_ms=(18.0, 
                                       **_NOISE), _ALIF, label="weak fast adaptation, faster (probe range)")
 HH_LTS = CellSpec("hh", "LTS", dict(g_CaT_mS_cm2=(0.45, 0.56), E_leak_mV=(-84.0, -79.0), V_x_mV=(-6.5, -3.0)),
                   dict(preset="LTS"), label="HH LTS (probe range)")
+ADEX_RB = CellSpec("adex", "IB", dict(tau_m_ms=(14.0, 23.0), a_nS=(1.5, 3.0), tau_w_ms=(100.0, 170.0),
+                                      b_pA=(70.0, 120.0), reset_frac=(1.25, 1.55), **_BURST),
+                   dict(delta_T_mV=2.0, t_ref_ms=2.0), label="AdEx regular bursting (probe range)")
 #: kind -> (specs, parameter and recording seed, first id, tag)
 KINDS = {"slow": ([SLOW] * 6, 78, 995000011, 98), "fast": ([FAST_RS] * 3 + [FAST_FS] * 3, 79, 995000021, 97),
          "fs_slow": ([FS_SLOW] * 6, 82, 995000031, 96), "hh_ib": ([HH_IB] * 6, 84, 995000041, 95),
-         "rs_weak": ([RS_WEAK] * 6, 87, 995000051, 94), "hh_lts": ([HH_LTS] * 6, 201, 995000061, 93)}
+         "rs_weak": ([RS_WEAK] * 6, 87, 995000051, 94), "hh_lts": ([HH_LTS] * 6, 201, 995000061, 93),
+         "adex_rb": ([ADEX_RB] * 6, 203, 995000071, 92)}
 
 
 def main(kind: str, out: str, seed: int | None = None) -> None:
