@@ -51,6 +51,7 @@ from cellfit.fit.select import (
     fit_candidates,
     interval_table,
     refit_whole,
+    refits_whole,
     sub_reset_fits,
     variant_members,
     with_sub_reset,
@@ -340,7 +341,7 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
                 refits[k] = boot
     # the kept fits trained again on all of Noise 1 (config.refit_models; a failed refit keeps the first fit), on
     # the training window and the validation seconds together, built for the cells of those variants only
-    wholes = [None if val is None or st.failed or st.init.get("model", "alif") not in config.refit_models else
+    wholes = [None if val is None or not refits_whole(st, config) else
               TrainingSet(val.current, val.spikes, rec.normalised_voltage("train")[..., :val.current.shape[-1]])
               for rec, val, st in zip(full, validation, chosen)]
     wholes_fit = refit_whole(chosen, wholes, config, device=dev, seed=seed, progress=progress, names=names)

@@ -224,8 +224,8 @@ class FitConfig:
     cell bursts on release from hyperpolarisation: the current gives the rebound, the reset the burst. False: no such
     fit (before round 44). FITTING.md, round 43: on 162 development cells 34 -> 31 below 0.7 (8 up / 0 down; the HH
     LTS cell 8 -> 5 below); round 44: on 12 development cells next to the test HH LTS family 5 -> 1 below 0.7, and on
-    six fresh test draws (110-115) the default since (a kept fit becomes this variant, so it is not refitted by
-    ``refit_models``)."""
+    six fresh test draws (110-115) 15 -> 14 of 102 (3 up / 0 down): the default since. A fit kept as this variant is
+    not an ``alif_sub`` fit, so ``refit_models`` does not train it again."""
     refit_models: tuple = ("alif_sub",)
     """Model variants whose kept fit is trained again, after the choice, on the training window and the validation
     seconds together (all of Noise 1 that the epoch holds), from its own fitted parameters and with the same

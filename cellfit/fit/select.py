@@ -383,11 +383,17 @@ def refit_whole(chosen: Sequence[CellFitState], wholes: Sequence[Optional[Traini
     validation seconds together; None: the cell has none, no refit). One entry per cell: the refit's state, or None
     where the cell is not refitted (a refit that failed is returned too; the caller keeps the first fit)."""
     jobs = [(k, whole, start_from_fit(st)) for k, (st, whole) in enumerate(zip(chosen, wholes))
-            if whole is not None and not st.failed and st.init.get("model", "alif") in config.refit_models]
+            if whole is not None and refits_whole(st, config)]
     out: list[Optional[CellFitState]] = [None] * len(chosen)
     for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, names)):
         out[k] = st
     return out
+
+
+def refits_whole(state: CellFitState, config: FitConfig) -> bool:
+    """Whether :func:`refit_whole` trains ``state`` (a kept fit) again: it did not fail and its variant is one of
+    ``config.refit_models``."""
+    return not state.failed and state.init.get("model", "alif") in config.refit_models
 
 
 def sub_reset_start(state: CellFitState, config: FitConfig) -> dict:
