@@ -297,6 +297,14 @@ VARIANTS["refit_sub"] = dict(refit_models=("alif_sub",), sub_reset_asc=False)
 #: default (sub_reset) and on round 42's (refit_sub_reset)
 VARIANTS["sub_reset"] = dict(sub_reset_asc=True, refit_models=())
 VARIANTS["refit_sub_reset"] = dict(sub_reset_asc=True, refit_models=("alif_sub",))
+#: and every variant before round 45 gave a bursting cell one reset start, 0.8 (round 13's; not those of round 14's
+#: reset_high, defined above)
+for _name, _v in VARIANTS.items():
+    if _name != "default":
+        _v.setdefault("burst_reset_starts", (0.8,))
+#: round 45 (the adex_rb probe family): round 44's default (refit_sub_reset) with round 14's second reset start for a
+#: bursting cell, 1.4 (above the base threshold, fitted in high_reset_bounds, a variant of its own in the choice)
+VARIANTS["reset_high44"] = dict(burst_reset_starts=(0.8, 1.4))
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:
