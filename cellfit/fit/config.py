@@ -404,14 +404,18 @@ class FitConfig:
     burst_starts: tuple = (((1.5, -1.0), (50.0, 500.0)), ((2.0, -1.0), (50.0, 1000.0)))
     """``((amplitudes), (time constants ms))`` of the after-spike currents of each bursting candidate's start: a
     fast depolarising current that keeps a burst going and a slow hyperpolarising one that ends it."""
-    burst_reset_starts: tuple = (0.8,)
+    burst_reset_starts: tuple = (0.8, 1.4)
     """Reset potentials (threshold units) of more candidates for a bursting cell: ``alif_reset_asc`` from each of
     the cell's ``burst_reset_restarts`` best grid points with its reset started there and its after-spike currents
     at 0 (a reset near threshold bursts without a depolarising current, as the AdEx cells do). Empty: none (the
     default before round 13). A start at or above ``v_reset_bounds``' high end (a reset above the base threshold,
-    e.g. 1.4) is fitted in ``high_reset_bounds`` instead, and competes as a variant of its own: round 14's
-    ``(0.8, 1.4)``, which the development panels chose and fresh test draws did not confirm (not the default).
-    FITTING.md, rounds 13, 14 and 20."""
+    1.4) is fitted in ``high_reset_bounds`` instead, and competes as a variant of its own: a regular-bursting cell
+    whose reset lies above threshold bursts until adaptation lifts the threshold above it. ``(0.8,)`` was the
+    default of rounds 13-44 (round 14's ``(0.8, 1.4)`` was chosen on the development panels and not confirmed on
+    fresh test draws then); ``(0.8, 1.4)`` since round 45: on 30 bursting development cells 9 -> 4 below 0.7, on 24
+    development cells next to the regular-bursting test AdEx IB family 9 -> 8 (7 up / 0 down), on six fresh test
+    draws 10 -> 8 of 102 (5 up / 1 down). The first start is also ``sub_reset_asc``'s. FITTING.md, rounds 13, 14, 20
+    and 45."""
     burst_choice: str = "train_etv"
     """How a bursting cell's model variants are compared (each variant's pick made as usual): ``"loss"``, another
     variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);

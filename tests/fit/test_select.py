@@ -549,7 +549,7 @@ def test_an_onset_bursting_cell_gets_the_reset_starts_and_the_training_window_ch
     # train_etv_switch off: this is about the onset-bursting cell's candidates and variant choice (round 37's switch,
     # on by default, scores every cell's training window and may move the kept start)
     cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, onset_burst_fraction=0.5,
-                    train_etv_switch=None)
+                    train_etv_switch=None, burst_reset_starts=(0.8,))  # one reset start (round 13's), for the count
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     cands = fit.result.selection["candidates"]
     assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_reset_asc"]
@@ -722,13 +722,15 @@ def test_bursting_variants_compared_by_their_training_window_etv():
 
 
 def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
-    """By default (round 13, ``burst_reset_starts`` (0.8,)) a bursting cell (every cell here, ``burst_isi_ms``
+    """Under round 13's ``burst_reset_starts`` (0.8,) a bursting cell (every cell here, ``burst_isi_ms``
     1 s) gets one more candidate per value, ``alif_reset_asc`` from the best grid point with its reset started there
     and no after-spike current (from the best alone here, ``burst_reset_restarts`` 1, as before round 20); under
     ``burst_choice="train_etv"`` (the default) result.json holds each candidate's training-window ETV."""
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
-    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, burst_reset_restarts=1)
-    assert (cfg.burst_reset_starts, cfg.burst_choice) == ((0.8,), "train_etv")
+    assert FitConfig().burst_reset_starts == (0.8, 1.4)  # the default since round 45; the start above 1: its test below
+    cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0, burst_reset_restarts=1,
+                    burst_reset_starts=(0.8,))
+    assert cfg.burst_choice == "train_etv"
     start = cfg.burst_reset_start(0.8)
     assert (start["model"], start["v_reset"], start["asc_amp"]) == ("alif_reset_asc", 0.8, [0.0, 0.0])
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
@@ -741,23 +743,24 @@ def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
 
 
 def test_burst_restarts_start_the_bursting_candidates_from_each_of_the_best_starts():
-    """By default (round 20) a bursting cell (every cell here, ``burst_isi_ms`` 1 s) gets its reset start from each of
-    its three best starts (``burst_reset_restarts`` 3) and its bursting starts from the best alone (``burst_restarts``
-    1); ``burst_restarts`` 2 starts each bursting start from the two best, in their order; below 1 is refused."""
+    """By default (round 20) a bursting cell (every cell here, ``burst_isi_ms`` 1 s) gets its reset starts (0.8 and,
+    since round 45, 1.4) from each of its three best starts (``burst_reset_restarts`` 3) and its bursting starts from
+    the best alone (``burst_restarts`` 1); ``burst_restarts`` 2 starts each bursting start from the two best, in their
+    order; below 1 is refused."""
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=0.5, window_s=2.0)
     cfg = FitConfig(dt_ms=0.5, epochs=4, bootstrap=0, burst_isi_ms=1000.0)
     assert (cfg.burst_restarts, cfg.burst_reset_restarts) == (1, 3)
     (fit,) = fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)
     cands = fit.result.selection["candidates"]
-    assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2 + ["alif_reset_asc"] * 3
+    assert [c["model"] for c in cands] == ["alif"] * 5 + ["alif_asc"] * 2 + ["alif_reset_asc"] * 6
     starts = [c["start"] for c in cands]
     assert starts[5:7] == [f"{starts[0]} + bursting start {b}" for b in (1, 2)]
-    assert starts[7:] == [f"{s} + reset start 0.8" for s in starts[:3]]
+    assert starts[7:] == [f"{s} + reset start {v}" for s in starts[:3] for v in ("0.8", "1.4")]
     (two,) = fit_recordings([rec], dataclasses.replace(cfg, burst_restarts=2, burst_reset_restarts=1), window_s=1.0,
                             device="cpu", progress=False)
     starts = [c["start"] for c in two.result.selection["candidates"]]
     assert starts[5:9] == [f"{s} + bursting start {b}" for s in starts[:2] for b in (1, 2)]
-    assert starts[9:] == [f"{starts[0]} + reset start 0.8"]
+    assert starts[9:] == [f"{starts[0]} + reset start {v}" for v in ("0.8", "1.4")]
     for option in ("burst_restarts", "burst_reset_restarts"):
         with pytest.raises(ValueError, match=option):
             FitConfig(**{option: 0})

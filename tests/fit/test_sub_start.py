@@ -323,7 +323,8 @@ def test_a_zone_cell_gets_candidates_of_both_variants_and_keeps_alif_sub_only_by
     # burst_patience (round 31): every candidate of a bursting cell (every cell here, burst_isi_ms 1 s), the
     # bursting and reset candidates too; such a cell gets no alif_sub start, so sub_patience does not apply
     burst = dataclasses.replace(cfg, sub_patience=7, burst_patience=9, burst_isi_ms=1000.0,
-                                burst_fraction=FitConfig().burst_fraction, burst_reset_restarts=1)
+                                burst_fraction=FitConfig().burst_fraction, burst_reset_restarts=1,
+                                burst_reset_starts=(0.8,))
     cands = fit_candidates([data], burst, device="cpu", progress=False)[0][0]
     assert [c.init.get("model", "alif") for c in cands] == ["alif"] * cfg.restarts + ["alif_asc"] * 2 + ["alif_reset_asc"]
     assert all(c.init["patience"] == 9 for c in cands)
