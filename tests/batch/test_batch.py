@@ -90,9 +90,10 @@ def test_local_run_fits_every_cell(local_run, synth_cache):
 
 
 def wait_for_a_cell(proc, run, output, seconds=180.0):
-    """Until the batch ``proc`` has written a result.json under ``run``; ``output()`` says why it ended early."""
+    """Until the batch ``proc`` has written a cell's folder under ``run`` (its result.json swapped in, not only in the
+    hidden temporary folder, which pathlib's ``*`` also matches); ``output()`` says why it ended early."""
     deadline = time.monotonic() + seconds
-    while not list(run.glob("*/result.json")):
+    while not _cell_results(run):
         assert proc.poll() is None, f"batch exited early:\n{output()}"
         assert time.monotonic() < deadline, f"no cell finished in {seconds:.0f} s"
         time.sleep(0.05)
