@@ -395,3 +395,19 @@ def test_the_after_spike_rescue_fits_a_development_cell_reset_just_above_thresho
     assert r.model in ("alif_asc", "alif_reset_asc") and r.init["method"].endswith("after-spike rescue")
     assert r.bootstrap_replicates == FitConfig().bootstrap  # its own refits, of its variant
     assert r.etv >= 0.89, f"{r.specimen_id}: held-out ETV {r.etv:.3f} < 0.89"
+
+
+@pytest.mark.slow
+def test_the_default_keeps_a_reset_fit_above_threshold_for_a_development_ib_cell():
+    """Round 45 where it was decided (development panel, draw 1, the AdEx IB cell, 991000007): the reset fits started
+    above threshold (1.4, in ``high_reset_bounds``) give its kept fit (0.624 -> 0.964 held out in the panel run, with
+    round 44's single start kept as ``alif_asc``). Simulated in memory as here: held-out ETV 0.648, kept from 1.4,
+    against 0.497 with round 44's ``burst_reset_starts=(0.8,)`` (2026-12-07, 2-core AMD EPYC); floor 0.1 below
+    (module docstring), above round 44's."""
+    recs = synthetic_recordings([development_panel(seed=1)[6]], dt_ms=0.1, window_s=2.0)
+    r = fit_recordings(recs, FitConfig(dt_ms=0.1), window_s=1.0, device="cpu", seed=0, progress=False)[0].result
+    assert r.status == "ok", r.error
+    print(f"{r.specimen_id}: {r.model}, held-out ETV {r.etv:.3f}, kept {r.init['method']}")
+    assert r.model == "alif_reset_asc" and r.init["method"].endswith("+ reset start 1.4")
+    assert r.init["v_reset_bounds"] == list(FitConfig().high_reset_bounds)
+    assert r.etv >= 0.548, f"{r.specimen_id}: held-out ETV {r.etv:.3f} < 0.548"
