@@ -372,6 +372,11 @@ class FitConfig:
     burst cost nothing more. None: never (``--model alif``). FITTING.md, rounds 8 and 13."""
     burst_isi_ms: float = 10.0
     """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""
+    burst_sub_below: Optional[float] = None
+    """A bursting cell (``burst_fraction``) with fewer than this fraction of its training intervals shorter than
+    ``burst_isi_ms`` keeps the subthreshold-current (``alif_sub``) starts a cell that does not burst would get, beside
+    its bursting candidates (None: a bursting cell gets no ``alif_sub`` start, as since round 10). FITTING.md, round
+    46."""
     onset_burst_fraction: Optional[float] = None
     """With the bursting candidates on (:attr:`burst_candidates`): a cell that does not burst by ``burst_fraction``
     but whose training traces start with a burst, the first inter-spike interval shorter than ``burst_isi_ms`` in at
@@ -564,6 +569,8 @@ class FitConfig:
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
             raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
                              f"{self.interval_level}, {self.undetermined_ratio}")
+        if self.burst_sub_below is not None and not 0.0 < self.burst_sub_below <= 1.0:
+            raise ValueError(f"burst_sub_below must be None or in (0, 1], got {self.burst_sub_below}")
         if self.burst_fraction is not None and not (0.0 < self.burst_fraction <= 1.0 and self.burst_isi_ms > 0.0):
             raise ValueError(f"burst_fraction must be None or in (0, 1] and burst_isi_ms > 0, got "
                              f"{self.burst_fraction}, {self.burst_isi_ms}")

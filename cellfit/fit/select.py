@@ -134,7 +134,7 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     """
     dev = resolve_device(device)
     burst = [bursting(s.spikes, config) for s in sets]
-    starts = [initial_starts(config, s, allow_sub=not b) for s, b in zip(sets, burst)]
+    starts = [initial_starts(config, s, allow_sub=not b or keeps_sub(s.spikes, config)) for s, b in zip(sets, burst)]
     for st, b in zip(starts, burst):  # some cells train all their candidates longer (rounds 29, 31 and 32)
         models = {s.get("model", "alif") for s in st}
         sub = models == {"alif", "alif_sub"} if config.sub_patience_scope == "both_ways" else "alif_sub" in models
@@ -304,6 +304,15 @@ def bursting(spikes: np.ndarray, config: FitConfig) -> bool:
         return False
     short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
     return total >= 2 and short >= config.burst_fraction * total
+
+
+def keeps_sub(spikes: np.ndarray, config: FitConfig) -> bool:
+    """Whether a bursting cell's training spikes burst less than ``config.burst_sub_below`` (the fraction of
+    intervals shorter than ``config.burst_isi_ms``), so that it keeps its ``alif_sub`` starts (False without it)."""
+    if config.burst_sub_below is None:
+        return False
+    short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
+    return total >= 2 and short < config.burst_sub_below * total
 
 
 def onset_bursting(spikes: np.ndarray, config: FitConfig) -> bool:

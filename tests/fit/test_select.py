@@ -513,6 +513,38 @@ def test_bursting_counts_the_intervals_shorter_than_the_burst_interval():
     assert not bursting(np.stack([bursts] * 3)[:, None], dataclasses.replace(cfg, burst_fraction=None))
 
 
+def test_a_bursting_cell_under_burst_sub_below_keeps_its_subthreshold_starts(monkeypatch):
+    """``burst_sub_below``: a cell that bursts (``burst_fraction``) with fewer short intervals than this fraction
+    keeps the ``alif_sub`` starts a cell that does not burst would get (``initial_starts(allow_sub=True)``); one
+    that bursts more gets none, as every bursting cell without the setting."""
+    import cellfit.fit.select as select
+    from cellfit.fit.select import keeps_sub
+
+    mixed = _train(sorted([20 + 80 * i for i in range(11)] + [25, 105, 185]))[None, None]  # 3 short of 13: 23%
+    bursts = _train([t0 + 5 * i for t0 in (100, 400, 700) for i in range(4)])[None, None]  # 9 of 11: 82%
+    cfg = FitConfig(burst_fraction=0.2, burst_sub_below=0.3)
+    assert select.bursting(mixed, cfg) and keeps_sub(mixed, cfg)
+    assert select.bursting(bursts, cfg) and not keeps_sub(bursts, cfg)
+    assert not keeps_sub(mixed, FitConfig(burst_fraction=0.2))  # None (the default): never
+    assert not keeps_sub(_train([500.0])[None, None], cfg)  # no interval at all
+    with pytest.raises(ValueError, match="burst_sub_below"):
+        FitConfig(burst_sub_below=0.0)
+
+    seen = []
+
+    def starts(config, data, *, allow_sub=True):
+        seen.append(allow_sub)
+        raise RuntimeError("stop after the starts")
+    monkeypatch.setattr(select, "initial_starts", starts)
+    for spikes, config, allowed in ((mixed, cfg, True), (bursts, cfg, False),
+                                    (mixed, FitConfig(burst_fraction=0.2), False), (mixed, FitConfig(), True)):
+        seen.clear()
+        data = TrainingSet(np.zeros_like(spikes), spikes, None)
+        with pytest.raises(RuntimeError, match="stop after the starts"):
+            select.fit_candidates([data], config, device="cpu", seed=0, progress=False)
+        assert seen == [allowed]
+
+
 def test_onset_bursting_counts_the_first_interval_of_each_trace():
     """A cell bursts at its onsets when the first inter-spike interval is shorter than ``burst_isi_ms`` in at least
     ``onset_burst_fraction`` of the traces with two spikes: a burst from rest and single spikes after (a
