@@ -305,12 +305,20 @@ for _name, _v in VARIANTS.items():
 #: round 45 (the adex_rb probe family): round 44's default (refit_sub_reset) with round 14's second reset start for a
 #: bursting cell, 1.4 (above the base threshold, fitted in high_reset_bounds, a variant of its own in the choice)
 VARIANTS["reset_high44"] = dict(burst_reset_starts=(0.8, 1.4))
-#: round 46 (probe): today's default with the bursting gate at 25%, 20%, 15% or 10% of the training intervals under 10 ms
-VARIANTS["gate025"] = dict(burst_fraction=0.25)
-VARIANTS["gate020"] = dict(burst_fraction=0.2)
-VARIANTS["gate015"] = dict(burst_fraction=0.15)
-VARIANTS["gate010"] = dict(burst_fraction=0.1)
+#: and every variant before round 46 gave bursting candidates only to a cell with 30% of its training intervals under
+#: 10 ms, and none of those cells an alif_sub start
+for _name, _v in VARIANTS.items():
+    if _name != "default":
+        _v.setdefault("burst_fraction", 0.3)
+        _v.setdefault("burst_sub_below", None)
+#: round 46 (probe): round 45's default (reset_high44) with the bursting gate at 25%, 20%, 15% or 10% of the
+#: training intervals under 10 ms
+VARIANTS["gate025"] = dict(burst_fraction=0.25, burst_sub_below=None)
+VARIANTS["gate020"] = dict(burst_fraction=0.2, burst_sub_below=None)
+VARIANTS["gate015"] = dict(burst_fraction=0.15, burst_sub_below=None)
+VARIANTS["gate010"] = dict(burst_fraction=0.1, burst_sub_below=None)
 #: and those gates with a cell under the old gate (30%) keeping its alif_sub starts beside the bursting candidates
+#: (gate020_sub: today's default since round 46)
 VARIANTS["gate020_sub"] = dict(burst_fraction=0.2, burst_sub_below=0.3)
 VARIANTS["gate010_sub"] = dict(burst_fraction=0.1, burst_sub_below=0.3)
 

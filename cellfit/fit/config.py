@@ -361,7 +361,7 @@ class FitConfig:
     per cell, the one that predicts the validation data best."""
     candidate_models: tuple = ("alif", "alif_asc", "alif_reset_asc")
     """The variants ``model="auto"`` chooses among."""
-    burst_fraction: Optional[float] = 0.3
+    burst_fraction: Optional[float] = 0.2
     """With ``model="alif"`` (the default): a cell whose training spikes burst, at least this fraction of its
     inter-spike intervals shorter than ``burst_isi_ms`` (:func:`cellfit.fit.select.bursting`), also gets
     ``burst_model`` candidates, one from each of ``burst_starts`` (the best grid point with depolarising, then
@@ -369,14 +369,15 @@ class FitConfig:
     lowest training loss among each variant's candidates is its pick, and ``burst_choice`` says whether another
     variant's pick replaces ALIF's; the validation seconds do not veto them (they come after the epoch's onset,
     which holds the bursts: such fits score about 0 there and up to 0.93 on held-out onsets). Cells that do not
-    burst cost nothing more. None: never (``--model alif``). FITTING.md, rounds 8 and 13."""
+    burst cost nothing more. None: never (``--model alif``). FITTING.md, rounds 8 and 13; 0.3 until round 46 (0.2 with
+    ``burst_sub_below`` lifted 6 of the 29 development cells with 10-30% short intervals and lowered none)."""
     burst_isi_ms: float = 10.0
     """An inter-spike interval shorter than this counts as within a burst (above 100 Hz)."""
-    burst_sub_below: Optional[float] = None
+    burst_sub_below: Optional[float] = 0.3
     """A bursting cell (``burst_fraction``) with fewer than this fraction of its training intervals shorter than
     ``burst_isi_ms`` keeps the subthreshold-current (``alif_sub``) starts a cell that does not burst would get, beside
-    its bursting candidates (None: a bursting cell gets no ``alif_sub`` start, as since round 10). FITTING.md, round
-    46."""
+    its bursting candidates (None: a bursting cell gets no ``alif_sub`` start, as from round 10 to 45; 0.3, the old
+    gate: the cells the lower gate adds keep them). FITTING.md, round 46."""
     onset_burst_fraction: Optional[float] = None
     """With the bursting candidates on (:attr:`burst_candidates`): a cell that does not burst by ``burst_fraction``
     but whose training traces start with a burst, the first inter-spike interval shorter than ``burst_isi_ms`` in at

@@ -498,7 +498,7 @@ def test_bursting_counts_the_intervals_shorter_than_the_burst_interval():
     traces) are shorter than ``burst_isi_ms``."""
     from cellfit.fit.select import bursting
 
-    cfg = FitConfig()  # 30% of the intervals under 10 ms
+    cfg = FitConfig(burst_fraction=0.3)  # 30% of the intervals under 10 ms (the gate of rounds 8-45; 20% since 46)
     regular = _train(np.arange(20, 1000, 50))  # 20 Hz: every interval 50 ms
     bursts = _train([t0 + 5 * i for t0 in (100, 400, 700) for i in range(4)])  # 3 bursts of 4 spikes at 200 Hz
     assert not bursting(np.stack([regular] * 3)[:, None], cfg)
@@ -525,7 +525,7 @@ def test_a_bursting_cell_under_burst_sub_below_keeps_its_subthreshold_starts(mon
     cfg = FitConfig(burst_fraction=0.2, burst_sub_below=0.3)
     assert select.bursting(mixed, cfg) and keeps_sub(mixed, cfg)
     assert select.bursting(bursts, cfg) and not keeps_sub(bursts, cfg)
-    assert not keeps_sub(mixed, FitConfig(burst_fraction=0.2))  # None (the default): never
+    assert not keeps_sub(mixed, FitConfig(burst_fraction=0.2, burst_sub_below=None))  # None (rounds 10-45): never
     assert not keeps_sub(_train([500.0])[None, None], cfg)  # no interval at all
     with pytest.raises(ValueError, match="burst_sub_below"):
         FitConfig(burst_sub_below=0.0)
@@ -537,7 +537,9 @@ def test_a_bursting_cell_under_burst_sub_below_keeps_its_subthreshold_starts(mon
         raise RuntimeError("stop after the starts")
     monkeypatch.setattr(select, "initial_starts", starts)
     for spikes, config, allowed in ((mixed, cfg, True), (bursts, cfg, False),
-                                    (mixed, FitConfig(burst_fraction=0.2), False), (mixed, FitConfig(), True)):
+                                    (mixed, FitConfig(burst_fraction=0.2, burst_sub_below=None), False),
+                                    (mixed, FitConfig(burst_fraction=0.3, burst_sub_below=None), True),
+                                    (mixed, FitConfig(), True)):  # today's default: bursting, keeps them
         seen.clear()
         data = TrainingSet(np.zeros_like(spikes), spikes, None)
         with pytest.raises(RuntimeError, match="stop after the starts"):
@@ -554,7 +556,8 @@ def test_onset_bursting_counts_the_first_interval_of_each_trace():
     cfg = FitConfig(onset_burst_fraction=0.7)
     onset = _train([40, 45, 50, 55] + list(range(150, 1000, 80)))  # 4 spikes at 200 Hz, then 12.5 Hz
     assert onset_bursting(np.stack([onset] * 3)[:, None], cfg)
-    assert not bursting(np.stack([onset] * 3)[:, None], cfg)  # 3 short of 14 intervals: not a burster
+    # 3 short of 14 intervals (21%): not a burster at round 8's gate, 30% (today's, 20%, counts it)
+    assert not bursting(np.stack([onset] * 3)[:, None], dataclasses.replace(cfg, burst_fraction=0.3))
     late = _train([40, 150, 155, 160, 400, 480])  # a burst, but not the first interval
     assert not onset_bursting(np.stack([late] * 3)[:, None], cfg)
     one = _train([500.0])  # traces with a single spike do not count either way
