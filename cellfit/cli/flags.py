@@ -170,8 +170,9 @@ COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "model": (("--model",), dict(
         choices=("auto", *MODEL_NAMES), default=None, metavar="NAME",
         help="model variant: " + ", ".join(("auto", *MODEL_NAMES)) + "; default: alif, and for a cell whose "
-             "training spikes burst (30% of its intervals under 10 ms) also alif_asc from two bursting starts and "
-             "alif_reset_asc from a reset of 0.8, an extension kept where it predicts the training window better "
+             "training spikes burst (20% of its intervals under 10 ms) also alif_asc from two bursting starts and "
+             "alif_reset_asc from resets of 0.8 and 1.4 (a cell under 30% keeps its alif_sub starts too), an "
+             "extension kept where it predicts the training window better "
              "(ETV) than the ALIF fit, and alif_sub for a cell whose voltage shows a subthreshold current "
              "(explained 0.15 better in R^2 with it, the plain fit explaining at least half; 0.05-0.15 better, or "
              "0.15 better where the plain fit explains 0.3-0.5: fitted both ways, alif_sub kept where its "
