@@ -182,10 +182,12 @@ def fit_candidates(sets: Sequence[TrainingSet], config: FitConfig, *, device, se
     if config.burst_candidates:  # bursting cells: the burst model from each burst start (and each reset start)
         bursts = [k for k in range(len(sets)) if burst[k]]
         onsets = [k for k in range(len(sets)) if k not in bursts and onset_bursting(sets[k].spikes, config)]
-        jobs = [(k, sets[k], dict(opt, **config.burst_start(b), method=f"{opt.get('method', '')} + bursting start {b + 1}"))
+        jobs = [(k, sets[k], dict(_without_sub(opt), **config.burst_start(b),
+                                  method=f"{opt.get('method', '')} + bursting start {b + 1}"))
                 for k in bursts for opt in options[k][:config.burst_restarts] for b in range(len(config.burst_starts))]
-        # (an onset-bursting cell: from each of its config.onset_restarts best starts, in its own reset range; one
-        # started as alif_sub starts its reset fits from those grid points without the current)
+        # (an onset-bursting cell: from each of its config.onset_restarts best starts, in its own reset range; a cell
+        # started as alif_sub, onset-bursting or under burst_sub_below, starts its bursting and reset fits from those
+        # grid points without the current)
         jobs += [(k, sets[k], dict(_without_sub(opt), **(config.onset_reset_start(v) if k in onsets else
                                                          config.burst_reset_start(v)),
                                    method=f"{opt.get('method', '')} + reset start {v:g}"))

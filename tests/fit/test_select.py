@@ -547,6 +547,33 @@ def test_a_bursting_cell_under_burst_sub_below_keeps_its_subthreshold_starts(mon
         assert seen == [allowed]
 
 
+def test_a_bursting_cell_started_as_alif_sub_starts_its_bursting_fits_without_the_current(monkeypatch):
+    """A bursting cell under ``burst_sub_below`` may be started as ``alif_sub``: its bursting and reset candidates
+    start from those starting values without the subthreshold current's (the model they train has none), so the
+    start a result reports holds only what its model fits."""
+    import cellfit.fit.select as select
+
+    mixed = _train(sorted([20 + 80 * i for i in range(11)] + [25, 105, 185]))[None, None]  # 23%: bursting, keeps sub
+    cfg = FitConfig(burst_fraction=0.2, burst_sub_below=0.3, grid_init=False, bootstrap=0)
+    sub_start = dict(FitConfig().variant_start("alif_sub"), tau_m_ms=20.0, tau_adapt_ms=100.0, adapt_scale=0.1,
+                     gain=1.5, bias=0.5, method="voltage with subthreshold current")
+    monkeypatch.setattr(select, "initial_starts", lambda config, data, *, allow_sub=True: [dict(sub_start)])
+    seen = []
+
+    def fit_by_variant(jobs, *args, **kwargs):
+        if any("bursting start" in j[2].get("method", "") for j in jobs):
+            seen.extend(j[2] for j in jobs)
+            raise RuntimeError("stop at the bursting candidates")
+        return [None] * len(jobs)
+    monkeypatch.setattr(select, "fit_by_variant", fit_by_variant)
+    data = TrainingSet(np.zeros_like(mixed), mixed, None)
+    with pytest.raises(RuntimeError, match="stop at the bursting candidates"):
+        select.fit_candidates([data], cfg, device="cpu", seed=0, progress=False)
+    assert {s["model"] for s in seen} == {"alif_asc", "alif_reset_asc"}
+    assert not any("sub_amp" in s or "tau_sub_ms" in s for s in seen)
+    assert all(s["tau_m_ms"] == 20.0 for s in seen)  # the rest of the start is kept
+
+
 def test_onset_bursting_counts_the_first_interval_of_each_trace():
     """A cell bursts at its onsets when the first inter-spike interval is shorter than ``burst_isi_ms`` in at least
     ``onset_burst_fraction`` of the traces with two spikes: a burst from rest and single spikes after (a
