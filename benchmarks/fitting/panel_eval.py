@@ -321,6 +321,10 @@ VARIANTS["gate010"] = dict(burst_fraction=0.1, burst_sub_below=None)
 #: (gate020_sub: today's default since round 46)
 VARIANTS["gate020_sub"] = dict(burst_fraction=0.2, burst_sub_below=0.3)
 VARIANTS["gate010_sub"] = dict(burst_fraction=0.1, burst_sub_below=0.3)
+#: round 47: another variant replaces a bursting cell's ALIF pick only where its training-window ETV is higher by
+#: more than 0.05, with today's gate (20%) and with the gate at 10%
+VARIANTS["margin05"] = dict(burst_fraction=0.2, burst_sub_below=0.3, burst_variant_margin=0.05)
+VARIANTS["gate010_margin05"] = dict(burst_fraction=0.1, burst_sub_below=0.3, burst_variant_margin=0.05)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

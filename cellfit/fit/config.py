@@ -427,6 +427,10 @@ class FitConfig:
     variant's pick replaces ALIF's where its training loss is ``extension_margin`` lower (round 8);
     ``"train_etv"``, the pick whose ETV on the training window itself is the highest (ALIF's unless another's is
     higher; the default since round 13). FITTING.md, round 13."""
+    burst_variant_margin: float = 0.0
+    """Under ``burst_choice == "train_etv"``: another variant's pick replaces ALIF's only where its training-window
+    ETV is higher by more than this (0: by anything, rounds 13-46; the window's ETV of two fits of one cell can differ
+    by a few hundredths by chance). FITTING.md, round 47."""
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)
@@ -570,6 +574,8 @@ class FitConfig:
         if not (0.0 < self.interval_level < 1.0) or not self.undetermined_ratio > 1.0:
             raise ValueError(f"interval_level must lie in (0, 1) and undetermined_ratio be > 1, got "
                              f"{self.interval_level}, {self.undetermined_ratio}")
+        if not (math.isfinite(self.burst_variant_margin) and self.burst_variant_margin >= 0.0):
+            raise ValueError(f"burst_variant_margin must be a finite number >= 0, got {self.burst_variant_margin}")
         if self.burst_sub_below is not None and not 0.0 < self.burst_sub_below <= 1.0:
             raise ValueError(f"burst_sub_below must be None or in (0, 1], got {self.burst_sub_below}")
         if self.burst_fraction is not None and not (0.0 < self.burst_fraction <= 1.0 and self.burst_isi_ms > 0.0):

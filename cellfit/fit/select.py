@@ -479,7 +479,8 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
     else:
         index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
                               train_scores=train if burst else None, penalty=config.validation_penalty,
-                              variant_choice=config.variant_choice, rescue_validation=config.asc_rescue_validation)
+                              variant_choice=config.variant_choice, rescue_validation=config.asc_rescue_validation,
+                              train_margin=config.burst_variant_margin)
     if config.train_etv_switch is not None:
         index, basis = train_etv_switch(candidates, scores, train, index, basis, config)
     return index, basis, scores, train
@@ -515,7 +516,7 @@ def gain_choice(candidates: Sequence[CellFitState], scores: Optional[Sequence[fl
     pick, basis = choose([candidates[i] for i in own], None if scores is None else [scores[i] for i in own],
                          config.validation_veto, config.extension_margin,
                          train_scores=[train[i] for i in own] if burst else None, penalty=config.validation_penalty,
-                         variant_choice=config.variant_choice)
+                         variant_choice=config.variant_choice, train_margin=config.burst_variant_margin)
     base = own[pick]
 
     def etv(i):
@@ -632,7 +633,8 @@ def _variant_key(init: dict) -> tuple:
 def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]],
            veto: Optional[float] = None, margin: Optional[float] = None,
            train_scores: Optional[Sequence[float]] = None, penalty: Optional[float] = None,
-           variant_choice: str = "loss", rescue_validation: bool = False) -> tuple[int, str]:
+           variant_choice: str = "loss", rescue_validation: bool = False,
+           train_margin: float = 0.0) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
     ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
@@ -643,7 +645,8 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     pick replaces the base's only where its training loss is lower by at least that fraction (the
     lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV. With
     ``train_scores`` (each candidate's ETV on its own training window; ``FitConfig.burst_choice``) and ``margin``,
-    another variant's pick replaces the base's where its training-window ETV is higher (the highest such one);
+    another variant's pick replaces the base's where its training-window ETV is higher by more than ``train_margin``
+    (``FitConfig.burst_variant_margin``; the highest such one);
     without them, ``variant_choice`` (``FitConfig.variant_choice``) compares the picks: ``"loss"`` by the margin
     alone, ``"loss_and_validation"`` by the margin and only where the other pick's validation ETV is at least
     the base's too, ``"validation"`` by validation ETV alone (the highest such one); unscored picks rank last. With
@@ -690,9 +693,10 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         def etv(i):
             return train_scores[i] if math.isfinite(train_scores[i]) else -math.inf
 
-        better = [i for i in picks[1:] if etv(i) > etv(base)]
+        better = [i for i in picks[1:] if etv(i) > etv(base) + train_margin]
+        by = f" by more than {train_margin:g}" if train_margin else ""
         return ((max(better, key=etv) if better else base),
-                basis + " per variant; another variant if its training-window ETV is higher")
+                basis + f" per variant; another variant if its training-window ETV is higher{by}")
     def val(i):
         return scores[i] if finite(i) else -math.inf
 

@@ -783,6 +783,27 @@ def test_bursting_variants_compared_by_their_training_window_etv():
         FitConfig(high_reset_bounds=(-1.0, 2.5))  # above V_RESET_MAX
 
 
+def test_another_variant_must_beat_alif_on_the_training_window_by_the_margin():
+    """``FitConfig.burst_variant_margin`` (round 47): a bursting variant's pick replaces ALIF's only where its
+    training-window ETV is higher by more than the margin; among those that are, the highest wins; 0 is rounds 13-46."""
+    def of(variant, loss):
+        return dataclasses.replace(state(loss), init=dict(model=variant))
+
+    cands = [of("alif", 1.0), of("alif_reset_asc", 0.9),
+             dataclasses.replace(state(0.95), init=dict(model="alif_reset_asc", v_reset_bounds=[-1.0, 1.8]))]
+    scores = [0.9, 0.6, 0.6]
+    near = [0.878, 0.883, 0.7]  # the reset fit ahead by 0.005: a tie on a 1 s window
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=near)[0] == 1
+    index, basis = choose(cands, scores, veto=0.1, margin=0.05, train_scores=near, train_margin=0.05)
+    assert index == 0 and basis.endswith("higher by more than 0.05")
+    far = [0.80, 0.86, 0.95]  # both ahead by more than the margin: the highest
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=far, train_margin=0.05)[0] == 2
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=[0.80, 0.86, 0.84], train_margin=0.05)[0] == 1
+    for bad in (-0.01, float("nan")):
+        with pytest.raises(ValueError, match="burst_variant_margin"):
+            FitConfig(burst_variant_margin=bad)
+
+
 def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
     """Under round 13's ``burst_reset_starts`` (0.8,) a bursting cell (every cell here, ``burst_isi_ms``
     1 s) gets one more candidate per value, ``alif_reset_asc`` from the best grid point with its reset started there
