@@ -325,6 +325,8 @@ VARIANTS["gate010_sub"] = dict(burst_fraction=0.1, burst_sub_below=0.3)
 #: more than 0.05, with today's gate (20%) and with the gate at 10%
 VARIANTS["margin05"] = dict(burst_fraction=0.2, burst_sub_below=0.3, burst_variant_margin=0.05)
 VARIANTS["gate010_margin05"] = dict(burst_fraction=0.1, burst_sub_below=0.3, burst_variant_margin=0.05)
+#: round 48: a refit on all of Noise 1 kept only where it explains Noise 1 at least as well as the first fit
+VARIANTS["refit_guard"] = dict(refit_guard=True)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -50,6 +50,7 @@ from cellfit.fit.select import (
     equivalent_candidates,
     fit_candidates,
     interval_table,
+    keeps_refit,
     refit_whole,
     refits_whole,
     sub_reset_fits,
@@ -346,6 +347,15 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
               for rec, val, st in zip(full, validation, chosen)]
     wholes_fit = refit_whole(chosen, wholes, config, device=dev, seed=seed, progress=progress, names=names)
     wholes_fit = [None if w is None or w.failed else w for w in wholes_fit]
+    dropped: list[Optional[dict]] = [None] * len(chosen)  # config.refit_guard: refits that explain Noise 1 less well
+    if config.refit_guard:
+        for k, (st, w, data) in enumerate(zip(chosen, wholes_fit, wholes)):
+            if w is not None:
+                keep, first_etv, refit_etv = keeps_refit(st, w, data, config)
+                if not keep:
+                    wholes_fit[k] = None
+                    dropped[k] = dict(noise1_etv_first=first_etv, noise1_etv_refit=refit_etv, epochs=w.epochs,
+                                      train_loss=w.best_loss)
     # the kept fits' bias where the training window cannot tell (config.bias_tiebreak; off: the fits themselves)
     tiebreaks = [(st.model, None) if st.failed else
                  (w.model, None) if w is not None else bias_tiebreak(st.model, val, config)
@@ -354,8 +364,8 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
 
     kernel = resolve_block_kernel(None, dev) if config.engine == "blocks" else ""
     fits = []
-    for rec, st, cands, (index, basis, scores, train), boot, val, (model, shift), whole in zip(
-            recordings, chosen, candidates, picks, refits, validation, tiebreaks, wholes_fit):
+    for rec, st, cands, (index, basis, scores, train), boot, val, (model, shift), whole, drop in zip(
+            recordings, chosen, candidates, picks, refits, validation, tiebreaks, wholes_fit, dropped):
         common = dict(**_identity(rec), **_settings(rec, config, dev, seed), epochs=st.epochs)
         error = st.stop_reason if st.failed else ""
         if not error:
@@ -394,6 +404,7 @@ def _fit_once(recordings: Sequence[CellRecording], config: FitConfig, window: fl
             **({} if whole is None else dict(refit=dict(
                 seconds=window + val.seconds(config.dt_ms), epochs=whole.epochs, train_loss=whole.best_loss,
                 best_epoch=whole.best_epoch, stop_reason=whole.stop_reason))),
+            **({} if drop is None else dict(refit_dropped=drop)),
         )
         result = FitResult.ok(
             **common,

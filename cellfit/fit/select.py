@@ -47,7 +47,8 @@ trained on:
    ``config.extension_margin`` lower.
 6. **Refit on all of Noise 1** (``config.refit_models``, by default the ``alif_sub`` fits; :func:`refit_whole`): a
    kept fit of those variants trains again from its own parameters on the training window and the validation
-   seconds together, once the choice no longer needs them; that refit is the reported fit.
+   seconds together, once the choice no longer needs them; that refit is the reported fit (with the opt-in
+   ``config.refit_guard``, only where it explains those seconds at least as well as the first fit: :func:`keeps_refit`).
 """
 
 from __future__ import annotations
@@ -405,6 +406,17 @@ def refits_whole(state: CellFitState, config: FitConfig) -> bool:
     """Whether :func:`refit_whole` trains ``state`` (a kept fit) again: it did not fail and its variant is one of
     ``config.refit_models``."""
     return not state.failed and state.init.get("model", "alif") in config.refit_models
+
+
+def keeps_refit(first: CellFitState, refit: CellFitState, whole: TrainingSet, config: FitConfig
+                ) -> tuple[bool, float, float]:
+    """``config.refit_guard``: ``(keep, first's ETV, refit's ETV)`` over ``whole`` (the refit's training data, all of
+    Noise 1), each fit simulated from rest on every trace. The refit is kept unless the first fit has a score and the
+    refit's is lower (or has none: no reliable spikes)."""
+    first_etv, refit_etv = validation_scores([first, refit], ValidationSet(whole.current, whole.spikes, 0),
+                                             config.dt_ms)
+    keep = not math.isfinite(first_etv) or (math.isfinite(refit_etv) and refit_etv >= first_etv)
+    return keep, first_etv, refit_etv
 
 
 def sub_reset_start(state: CellFitState, config: FitConfig) -> dict:

@@ -81,3 +81,38 @@ def test_a_refitted_cell_reports_the_refit_and_intervals_that_hold_both_fits():
         ref = off if cfg.validation_s else run(dataclasses.replace(cfg, refit_models=()))
         assert "refit" not in other.result.selection
         assert other.result.etv == ref.result.etv and other.result.intervals == ref.result.intervals
+
+
+def test_the_refit_guard_drops_a_refit_that_explains_noise_1_less_well(monkeypatch):
+    """``FitConfig.refit_guard`` (:func:`keeps_refit`): a refit is kept where its ETV over all of Noise 1 is at least
+    the first fit's (equal included) and dropped where it is lower (a silent refit: 0). Through :func:`fit_recordings`, a dropped refit reports the first fit, bit for
+    bit as without a refit, and ``selection.refit_dropped`` gives both ETVs."""
+    import cellfit.fit.api as api
+    from cellfit.fit.fitter import TrainingSet
+    from cellfit.fit.select import keeps_refit
+
+    (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=DT, window_s=3.0)
+    base = FitConfig(dt_ms=DT, epochs=4, bootstrap=2, refit_models=())
+    run = lambda cfg: fit_recordings([rec], cfg, window_s=1.0, device="cpu", progress=False)[0]  # noqa: E731
+    off = run(base)
+    whole = TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
+    first = off.state
+    silent = _state(dict(first.init, **{**start_from_fit(first), "bias": -5.0, "gain": 0.01}), base)
+    keep, a, b = keeps_refit(first, first, whole, base)
+    assert keep and a == b and np.isfinite(a)
+    keep, a, b = keeps_refit(first, silent, whole, base)
+    assert not keep and b < a  # a silent model: ETV 0
+    guarded = dataclasses.replace(base, refit_models=("alif",), refit_guard=True)
+    kept = run(guarded)  # the real guard: whichever way it goes, the result says so
+    assert ("refit" in kept.result.selection) != ("refit_dropped" in kept.result.selection)
+    monkeypatch.setattr(api, "keeps_refit", lambda first, refit, whole, config: (False, 0.9, 0.8))
+    dropped = run(guarded)
+    assert "refit" not in dropped.result.selection
+    note = dropped.result.selection["refit_dropped"]
+    assert note["noise1_etv_first"] == 0.9 and note["noise1_etv_refit"] == 0.8 and note["epochs"] >= 1
+    assert dropped.result.etv == off.result.etv and dropped.result.intervals == off.result.intervals
+    assert physical_parameters(dropped.model) == physical_parameters(off.model)
+    monkeypatch.setattr(api, "keeps_refit", lambda first, refit, whole, config: (True, 0.8, 0.9))
+    on = run(guarded)
+    assert "refit_dropped" not in on.result.selection and on.result.etv == run(
+        dataclasses.replace(base, refit_models=("alif",))).result.etv
