@@ -327,6 +327,9 @@ VARIANTS["margin05"] = dict(burst_fraction=0.2, burst_sub_below=0.3, burst_varia
 VARIANTS["gate010_margin05"] = dict(burst_fraction=0.1, burst_sub_below=0.3, burst_variant_margin=0.05)
 #: round 48: a refit on all of Noise 1 kept only where it explains Noise 1 at least as well as the first fit
 VARIANTS["refit_guard"] = dict(refit_guard=True)
+#: round 49: every bursting cell keeps the alif_sub starts a cell that does not burst would get (not only those under
+#: 30% short intervals, round 46)
+VARIANTS["burst_sub_all"] = dict(burst_sub_below=1.0)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:
