@@ -330,6 +330,8 @@ VARIANTS["refit_guard"] = dict(refit_guard=True)
 #: round 49: every bursting cell keeps the alif_sub starts a cell that does not burst would get (not only those under
 #: 30% short intervals, round 46)
 VARIANTS["burst_sub_all"] = dict(burst_sub_below=1.0)
+#: round 50: a kept reset fit (alif_reset_asc) also trained again with the subthreshold current
+VARIANTS["burst_sub_reset"] = dict(burst_sub_reset=True)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

@@ -226,6 +226,12 @@ class FitConfig:
     LTS cell 8 -> 5 below); round 44: on 12 development cells next to the test HH LTS family 5 -> 1 below 0.7, and on
     six fresh test draws (110-115) 15 -> 14 of 102 (3 up / 0 down): the default since. A fit kept as this variant is
     not an ``alif_sub`` fit, so ``refit_models`` does not train it again."""
+    burst_sub_reset: bool = False
+    """With ``sub_reset_asc``: a kept ``alif_reset_asc`` fit (a bursting cell's reset fit) is also trained again, from
+    its own values, as ``alif_sub_reset_asc`` with the subthreshold current at its default start (``sub_amp_init``,
+    ``tau_sub_init_ms``; no bursting cell passes the voltage gate of the ``alif_sub`` starts), kept by the same rule
+    (training loss ``extension_margin`` lower). False (the default): none. FITTING.md, round 50: on 31 development
+    cells at 20% or more short intervals 2 up / 3 down (an IB cell 0.939 -> 0.523), so it was not pursued."""
     refit_models: tuple = ("alif_sub",)
     """Model variants whose kept fit is trained again, after the choice, on the training window and the validation
     seconds together (all of Noise 1 that the epoch holds), from its own fitted parameters and with the same

@@ -429,14 +429,29 @@ def sub_reset_start(state: CellFitState, config: FitConfig) -> dict:
     return start
 
 
+def burst_sub_start(state: CellFitState, config: FitConfig) -> dict:
+    """The ``alif_sub_reset_asc`` start from a kept ``alif_reset_asc`` fit (``config.burst_sub_reset``): the fit's
+    values (:func:`start_from_fit`: reset, its range and after-spike currents) with the subthreshold current at its
+    default start (``config.sub_amp_init``, ``config.tau_sub_init_ms``)."""
+    start = dict(start_from_fit(state), sub_amp=config.sub_amp_init, tau_sub_ms=config.tau_sub_init_ms)
+    start.update(model="alif_sub_reset_asc", method=str(state.init.get("method", "")) + " + subthreshold current")
+    return start
+
+
 def sub_reset_fits(chosen: Sequence[CellFitState], sets: Sequence[TrainingSet], config: FitConfig, *, device,
                    seed: int = 0, progress: bool = True,
                    names: Optional[Sequence[str]] = None) -> list[Optional[CellFitState]]:
     """``config.sub_reset_asc``: every kept ``alif_sub`` fit (``chosen[k]``, not failed) trained again as
-    ``alif_sub_reset_asc`` from :func:`sub_reset_start` on its training window, one batched model; None for the
-    other cells."""
-    jobs = [(k, data, sub_reset_start(st, config)) for k, (st, data) in enumerate(zip(chosen, sets))
-            if not st.failed and st.init.get("model", "alif") == "alif_sub"]
+    ``alif_sub_reset_asc`` from :func:`sub_reset_start` on its training window, and with ``config.burst_sub_reset``
+    every kept ``alif_reset_asc`` fit from :func:`burst_sub_start`, one batched model; None for the other cells."""
+    def start(st):
+        model = st.init.get("model", "alif")
+        if model == "alif_sub":
+            return sub_reset_start(st, config)
+        return burst_sub_start(st, config) if config.burst_sub_reset and model == "alif_reset_asc" else None
+
+    jobs = [(k, data, s) for k, (st, data) in enumerate(zip(chosen, sets))
+            if not st.failed and (s := start(st)) is not None]
     out: list[Optional[CellFitState]] = [None] * len(chosen)
     for (k, _, _), st in zip(jobs, fit_by_variant(jobs, config, device, seed, progress, names)):
         out[k] = st

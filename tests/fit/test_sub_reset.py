@@ -80,3 +80,29 @@ def test_a_bursting_cell_with_the_current_is_fitted_better_with_the_reset():
     assert extended[0].best_loss < sub.best_loss
     loose = dataclasses.replace(CFG, extension_margin=0.0)
     assert with_sub_reset([sub], (0, "b", None, None), extended[0], data, None, loose)[1][0] == 1
+
+
+def test_a_kept_reset_fit_gets_the_subthreshold_current_only_with_burst_sub_reset():
+    """``FitConfig.burst_sub_reset`` (round 50, opt-in): a kept ``alif_reset_asc`` fit, whatever its reset range (a
+    start above threshold keeps its own), is trained again as ``alif_sub_reset_asc`` from its own values with the
+    current at its default start; off (the default), only kept ``alif_sub`` fits are."""
+    from cellfit.fit.select import burst_sub_start
+
+    reset = _state(dict(CFG.initial_values(), model="alif_reset_asc", method="grid + reset start 1.4", v_reset=1.4,
+                        v_reset_bounds=list(CFG.high_reset_bounds), asc_amp=(0.3, -0.1), tau_asc_ms=(15.0, 300.0)),
+                   1.0)
+    start = burst_sub_start(reset, CFG)
+    assert start["model"] == "alif_sub_reset_asc" and start["method"].endswith("+ subthreshold current")
+    assert (start["sub_amp"], start["tau_sub_ms"]) == (CFG.sub_amp_init, CFG.tau_sub_init_ms)
+    assert CFG.reset_bounds(start) == CFG.reset_bounds(reset.init)
+    fitted, again = physical_parameters(reset.model), physical_parameters(CFG.build_model(start))
+    for name in ("tau_m_ms", "v_reset", "asc_amp_1", "tau_asc_2_ms", "gain"):
+        assert again[name] == pytest.approx(fitted[name], rel=1e-5), name
+    rng = np.random.default_rng(2)
+    current = (1.0 + 0.5 * rng.standard_normal((1, 1, 600))).astype(np.float32)
+    data = TrainingSet(current, (rng.random((1, 1, 600)) < 0.02).astype(np.float32))
+    assert sub_reset_fits([reset], [data], CFG, device="cpu", progress=False) == [None]
+    on = dataclasses.replace(CFG, burst_sub_reset=True)
+    (ext,) = sub_reset_fits([reset], [data], on, device="cpu", progress=False)
+    assert ext is not None and ext.init["model"] == "alif_sub_reset_asc"
+    assert CFG.reset_bounds(ext.init) == CFG.reset_bounds(reset.init)
