@@ -445,7 +445,7 @@ class FitConfig:
     """Under ``burst_choice == "train_etv"``: another variant's pick replaces ALIF's only where its training-window
     ETV is higher by more than this (0: by anything, rounds 13-46; the window's ETV of two fits of one cell can differ
     by a few hundredths by chance). FITTING.md, round 47: at 0.05 it lowered two of 28 development cells and raised
-    none (the near-ties it undoes were as often the better fit), so it was not pursued."""
+    none (the near-ties it undid there were the better fits), so it was not pursued."""
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)
