@@ -415,8 +415,13 @@ def keeps_refit(first: CellFitState, refit: CellFitState, whole: TrainingSet, co
     refit's is lower (or has none: no reliable spikes)."""
     first_etv, refit_etv = validation_scores([first, refit], ValidationSet(whole.current, whole.spikes, 0),
                                              config.dt_ms)
-    keep = not math.isfinite(first_etv) or (math.isfinite(refit_etv) and refit_etv >= first_etv)
-    return keep, first_etv, refit_etv
+    return refit_explains_as_well(first_etv, refit_etv), first_etv, refit_etv
+
+
+def refit_explains_as_well(first_etv: float, refit_etv: float) -> bool:
+    """:func:`keeps_refit`'s rule on the two ETVs over all of Noise 1: the refit's at least the first fit's (NaN: no
+    score; a first fit without one keeps the refit, a refit without one where the first has one is dropped)."""
+    return not math.isfinite(first_etv) or (math.isfinite(refit_etv) and refit_etv >= first_etv)
 
 
 def sub_reset_start(state: CellFitState, config: FitConfig) -> dict:

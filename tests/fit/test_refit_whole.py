@@ -89,7 +89,7 @@ def test_the_refit_guard_drops_a_refit_that_explains_noise_1_less_well(monkeypat
     bit as without a refit, and ``selection.refit_dropped`` gives both ETVs."""
     import cellfit.fit.api as api
     from cellfit.fit.fitter import TrainingSet
-    from cellfit.fit.select import keeps_refit
+    from cellfit.fit.select import keeps_refit, refit_explains_as_well
 
     (rec,) = synthetic_recordings(alif_panel(1, seed=3), dt_ms=DT, window_s=3.0)
     base = FitConfig(dt_ms=DT, epochs=4, bootstrap=2, refit_models=())
@@ -97,11 +97,13 @@ def test_the_refit_guard_drops_a_refit_that_explains_noise_1_less_well(monkeypat
     off = run(base)
     whole = TrainingSet(rec.normalised_current("train"), rec.train.spikes, rec.normalised_voltage("train"))
     first = off.state
-    silent = _state(dict(first.init, **{**start_from_fit(first), "bias": -5.0, "gain": 0.01}), base)
+    silent = _state(dict(start_from_fit(first), bias=-5.0, gain=0.01), base)
     keep, a, b = keeps_refit(first, first, whole, base)
     assert keep and a == b and np.isfinite(a)
     keep, a, b = keeps_refit(first, silent, whole, base)
     assert not keep and b < a  # a silent model: ETV 0
+    nan = float("nan")  # the rule without a score: a first fit without one keeps the refit, a refit without one is dropped
+    assert refit_explains_as_well(nan, 0.5) and refit_explains_as_well(nan, nan) and not refit_explains_as_well(0.5, nan)
     guarded = dataclasses.replace(base, refit_models=("alif",), refit_guard=True)
     kept = run(guarded)  # the real guard: whichever way it goes, the result says so
     assert ("refit" in kept.result.selection) != ("refit_dropped" in kept.result.selection)

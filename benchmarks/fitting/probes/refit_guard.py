@@ -19,7 +19,6 @@ seconds (``held3_*``). The guard's ETV for a cell is ``held_refit`` where ``nois
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 import statistics
 import sys
@@ -30,7 +29,7 @@ import cellfit.fit.api as api  # noqa: E402
 from cellfit.data import load_cell  # noqa: E402
 from cellfit.data.protocol import EPOCH_LENGTH_S  # noqa: E402
 from cellfit.fit import FitConfig  # noqa: E402
-from cellfit.fit.select import ValidationSet, validation_scores  # noqa: E402
+from cellfit.fit.select import ValidationSet, keeps_refit, refit_explains_as_well, validation_scores  # noqa: E402
 from oracle import append_rows, probe_main  # noqa: E402
 
 
@@ -56,8 +55,9 @@ def run(cache: pathlib.Path, out: pathlib.Path, label: str, ids: list[int], seed
         if data is None or refit is None or refit.failed:
             continue
         steps = data.current.shape[-1]
-        scored = {}
-        for name, start, stop in (("noise1", 0, steps), ("train", 0, steps // 3), ("val", steps // 3, steps)):
+        _, first_etv, refit_etv = keeps_refit(first, refit, data, config)  # the guard's own comparison
+        scored = dict(noise1_first=first_etv, noise1_refit=refit_etv)
+        for name, start, stop in (("train", 0, steps // 3), ("val", steps // 3, steps)):
             part = ValidationSet(data.current[..., :stop], data.spikes[..., :stop], start)
             scored[f"{name}_first"], scored[f"{name}_refit"] = validation_scores([first, refit], part, config.dt_ms)
         for name, model in (("first", first.model), ("refit", refit.model)):
@@ -72,9 +72,8 @@ def run(cache: pathlib.Path, out: pathlib.Path, label: str, ids: list[int], seed
 
 
 def guarded(row: dict) -> float:
-    """The held-out ETV the guard reports for a cell."""
-    keep = not math.isfinite(row["noise1_first"]) or row["noise1_refit"] >= row["noise1_first"]
-    return row["held_refit"] if keep else row["held_first"]
+    """The held-out ETV the guard reports for a cell (its rule, :func:`refit_explains_as_well`, on the row's ETVs)."""
+    return row["held_refit"] if refit_explains_as_well(row["noise1_first"], row["noise1_refit"]) else row["held_first"]
 
 
 def summarise(path: pathlib.Path, labels: list[str]) -> None:
