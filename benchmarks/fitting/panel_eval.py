@@ -332,6 +332,9 @@ VARIANTS["refit_guard"] = dict(refit_guard=True)
 VARIANTS["burst_sub_all"] = dict(burst_sub_below=1.0)
 #: round 50: a kept reset fit (alif_reset_asc) also trained again with the subthreshold current
 VARIANTS["burst_sub_reset"] = dict(burst_sub_reset=True)
+#: round 51: the bursting gate at 10%, and a cell at 10-20% short intervals keeps a bursting variant over ALIF's
+#: pick only where the validation seconds agree with the training window (``FitConfig.burst_agree_below``)
+VARIANTS["gate010_agree"] = dict(burst_fraction=0.1, burst_sub_below=0.3, burst_agree_below=0.2)
 
 
 def _truth(cache: pathlib.Path, sid: int) -> dict:

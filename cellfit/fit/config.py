@@ -446,6 +446,12 @@ class FitConfig:
     ETV is higher by more than this (0: by anything, rounds 13-46; the window's ETV of two fits of one cell can differ
     by a few hundredths by chance). FITTING.md, round 47: at 0.05 it lowered two of 28 development cells and raised
     none (the near-ties it undid there were the better fits), so it was not pursued."""
+    burst_agree_below: Optional[float] = None
+    """Under ``burst_choice == "train_etv"``: a bursting cell with fewer than this fraction of its training intervals
+    shorter than ``burst_isi_ms`` keeps another variant's pick over ALIF's only where that pick's validation ETV is
+    higher too, not its training-window ETV alone, and the training-window switch (``train_etv_switch``) moves to a
+    start of another variant only on the same terms (None: the training window alone, rounds 13-50). Near the
+    bursting gate the window's ETV alone chose bursting fits that predicted new data worse. FITTING.md, round 51."""
     asc_tau_init_ms: tuple = (10.0, 200.0)
     """Starting time constants of the spike-triggered currents (amplitudes start at 0: the ALIF model)."""
     v_reset_bounds: tuple = (-1.0, 0.95)
@@ -591,6 +597,8 @@ class FitConfig:
                              f"{self.interval_level}, {self.undetermined_ratio}")
         if not (math.isfinite(self.burst_variant_margin) and self.burst_variant_margin >= 0.0):
             raise ValueError(f"burst_variant_margin must be a finite number >= 0, got {self.burst_variant_margin}")
+        if self.burst_agree_below is not None and not 0.0 < self.burst_agree_below <= 1.0:
+            raise ValueError(f"burst_agree_below must be None or in (0, 1], got {self.burst_agree_below}")
         if self.burst_sub_below is not None and not 0.0 < self.burst_sub_below <= 1.0:
             raise ValueError(f"burst_sub_below must be None or in (0, 1], got {self.burst_sub_below}")
         if self.burst_fraction is not None and not (0.0 < self.burst_fraction <= 1.0 and self.burst_isi_ms > 0.0):

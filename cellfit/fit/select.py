@@ -318,6 +318,16 @@ def keeps_sub(spikes: np.ndarray, config: FitConfig) -> bool:
     return total >= 2 and short < config.burst_sub_below * total
 
 
+def needs_agreement(spikes: np.ndarray, config: FitConfig) -> bool:
+    """Whether a bursting cell's training spikes burst less than ``config.burst_agree_below`` (the fraction of
+    intervals shorter than ``config.burst_isi_ms``), so that another variant replaces ALIF's pick only where the
+    validation seconds agree with the training window (False without it)."""
+    if config.burst_agree_below is None:
+        return False
+    short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
+    return total >= 2 and short < config.burst_agree_below * total
+
+
 def onset_bursting(spikes: np.ndarray, config: FitConfig) -> bool:
     """Whether a cell's training traces ``(repeats, epochs, T)`` start with a burst: the first inter-spike interval
     shorter than ``config.burst_isi_ms`` in at least ``config.onset_burst_fraction`` of the traces that hold two
@@ -502,34 +512,40 @@ def choice(candidates: Sequence[CellFitState], data: TrainingSet, validation: Op
     scores = validation_scores(candidates, validation, config.dt_ms) if validation is not None else None
     burst = config.burst_choice == "train_etv" and config.burst_candidates and (
         bursting(data.spikes, config) or onset_bursting(data.spikes, config))
+    agree = burst and needs_agreement(data.spikes, config)
     by_etv = config.gain_choice == "train_etv" and any("gain_scale" in c.init for c in candidates)
     train = None
     if burst or by_etv or config.train_etv_switch is not None or config.equivalent_train_etv is not None:
         train = validation_scores(candidates, ValidationSet(data.current, data.spikes, 0), config.dt_ms)
     if by_etv:
-        index, basis = gain_choice(candidates, scores, train, config, burst)
+        index, basis = gain_choice(candidates, scores, train, config, burst, agree)
     else:
         index, basis = choose(candidates, scores, config.validation_veto, config.extension_margin,
                               train_scores=train if burst else None, penalty=config.validation_penalty,
                               variant_choice=config.variant_choice, rescue_validation=config.asc_rescue_validation,
-                              train_margin=config.burst_variant_margin)
+                              train_margin=config.burst_variant_margin, with_validation=agree)
     if config.train_etv_switch is not None:
-        index, basis = train_etv_switch(candidates, scores, train, index, basis, config)
+        index, basis = train_etv_switch(candidates, scores, train, index, basis, config, agree)
     return index, basis, scores, train
 
 
 def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], train: Sequence[float],
-                     index: int, basis: str, config: FitConfig) -> tuple[int, str]:
+                     index: int, basis: str, config: FitConfig, agree: bool = False) -> tuple[int, str]:
     """``config.train_etv_switch``: the candidate of the kept one's (``index``) variant (``config.train_etv_scope ==
     "all"``: of any variant), not failed and not vetoed by the validation seconds (``scores``,
     ``config.validation_veto``, each variant against its own first candidate; every one where they do not judge the
     variant), with the highest training-window ETV (``train``) replaces it where that ETV is at least the margin
-    higher."""
+    higher. With ``agree`` (:func:`needs_agreement`) a start of another variant must also have a higher validation ETV
+    than the kept one, as in :func:`choose`."""
     def etv(i):
         return train[i] if math.isfinite(train[i]) else -math.inf
 
     groups = [_variant_of(candidates, index)] if config.train_etv_scope == "variant" else by_variant(candidates)
     pool = [i for g in groups for i in _unvetoed(g, candidates, scores, config.validation_veto)]
+    if agree:
+        own = _variant_key(candidates[index].init)
+        pool = [i for i in pool if _variant_key(candidates[i].init) == own
+                or _validation(scores, i) > _validation(scores, index)]
     best = max(pool, key=etv, default=index)
     if best != index and math.isfinite(etv(best)) and etv(best) >= etv(index) + config.train_etv_switch:
         same = _variant_key(candidates[best].init) == _variant_key(candidates[index].init)
@@ -540,15 +556,17 @@ def train_etv_switch(candidates: Sequence[CellFitState], scores: Optional[Sequen
 
 
 def gain_choice(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]], train: Sequence[float],
-                config: FitConfig, burst: bool) -> tuple[int, str]:
+                config: FitConfig, burst: bool, agree: bool = False) -> tuple[int, str]:
     """``config.gain_choice == "train_etv"``: :func:`choose` among the candidates that are not gain-start fits
-    (``"gain_scale"`` in their start; a bursting cell's variants by training-window ETV where ``burst``), then the
+    (``"gain_scale"`` in their start; a bursting cell's variants by training-window ETV where ``burst``, and by
+    validation ETV too where ``agree``, :func:`needs_agreement`), then the
     gain-start fit with the highest training-window ETV (``train``) replaces that pick where its ETV is higher."""
     own = [i for i, c in enumerate(candidates) if "gain_scale" not in c.init]
     pick, basis = choose([candidates[i] for i in own], None if scores is None else [scores[i] for i in own],
                          config.validation_veto, config.extension_margin,
                          train_scores=[train[i] for i in own] if burst else None, penalty=config.validation_penalty,
-                         variant_choice=config.variant_choice, train_margin=config.burst_variant_margin)
+                         variant_choice=config.variant_choice, train_margin=config.burst_variant_margin,
+                         with_validation=agree)
     base = own[pick]
 
     def etv(i):
@@ -666,7 +684,7 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
            veto: Optional[float] = None, margin: Optional[float] = None,
            train_scores: Optional[Sequence[float]] = None, penalty: Optional[float] = None,
            variant_choice: str = "loss", rescue_validation: bool = False,
-           train_margin: float = 0.0) -> tuple[int, str]:
+           train_margin: float = 0.0, with_validation: bool = False) -> tuple[int, str]:
     """Index of the candidate to keep and the basis of the choice.
 
     ``veto`` None: the highest validation ETV. ``veto`` a number (``FitConfig.validation_veto``):
@@ -678,7 +696,8 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
     lowest such one); with ``margin`` None, the variants' picks are compared on validation ETV. With
     ``train_scores`` (each candidate's ETV on its own training window; ``FitConfig.burst_choice``) and ``margin``,
     another variant's pick replaces the base's where its training-window ETV is higher by more than ``train_margin``
-    (``FitConfig.burst_variant_margin``; the highest such one);
+    (``FitConfig.burst_variant_margin``; the highest such one), and with ``with_validation`` (``FitConfig.burst_agree_below``)
+    only where its validation ETV is higher than the base's too;
     without them, ``variant_choice`` (``FitConfig.variant_choice``) compares the picks: ``"loss"`` by the margin
     alone, ``"loss_and_validation"`` by the margin and only where the other pick's validation ETV is at least
     the base's too, ``"validation"`` by validation ETV alone (the highest such one); unscored picks rank last. With
@@ -727,6 +746,9 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
 
         better = [i for i in picks[1:] if etv(i) > etv(base) + train_margin]
         by = f" by more than {train_margin:g}" if train_margin else ""
+        if with_validation:
+            better = [i for i in better if _validation(scores, i) > _validation(scores, base)]
+            by += " and its validation ETV too"
         return ((max(better, key=etv) if better else base),
                 basis + f" per variant; another variant if its training-window ETV is higher{by}")
     def val(i):
@@ -745,6 +767,11 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         better = [i for i in better if not candidates[i].init.get("rescue") or val(i) >= val(base)]
         basis += " (an after-spike rescue fit: and its validation ETV not lower)"
     return (lowest(better) if better else base), basis
+
+
+def _validation(scores: Optional[Sequence[float]], i: int) -> float:
+    """Candidate ``i``'s validation ETV, ``-inf`` where it has none (it then ranks last)."""
+    return scores[i] if scores is not None and math.isfinite(scores[i]) else -math.inf
 
 
 def _penalised(pool: Sequence[int], candidates: Sequence[CellFitState], scores: Sequence[float],

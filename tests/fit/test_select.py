@@ -804,6 +804,39 @@ def test_another_variant_must_beat_alif_on_the_training_window_by_the_margin():
             FitConfig(burst_variant_margin=bad)
 
 
+def test_near_the_gate_another_variant_must_also_win_on_the_validation_seconds():
+    """``FitConfig.burst_agree_below`` (round 51): a bursting cell with fewer short intervals than this fraction
+    (``needs_agreement``) keeps a bursting variant's pick over ALIF's only where its validation ETV is higher too;
+    among those that win on both, the highest training-window ETV; without the setting, the window alone."""
+    from cellfit.fit.select import needs_agreement
+
+    def of(variant, loss):
+        return dataclasses.replace(state(loss), init=dict(model=variant))
+
+    cands = [of("alif", 1.0), of("alif_reset_asc", 0.9),
+             dataclasses.replace(state(0.95), init=dict(model="alif_reset_asc", v_reset_bounds=[-1.0, 1.8]))]
+    train = [0.878, 0.883, 0.80]  # development AdEx RS 991000005 of draw 4: the reset fit ahead on the window
+    scores = [0.846, 0.586, 0.90]  # and behind on the validation seconds
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=train)[0] == 1
+    index, basis = choose(cands, scores, veto=0.1, margin=0.05, train_scores=train, with_validation=True)
+    assert index == 0 and basis.endswith("and its validation ETV too")
+    both = [0.80, 0.86, 0.84]  # both reset picks ahead on the window; only the high-reset one on the seconds too
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=both)[0] == 1
+    assert choose(cands, scores, veto=0.1, margin=0.05, train_scores=both, with_validation=True)[0] == 2
+    unscored = [0.846, float("nan"), float("nan")]  # a pick without a validation score does not win on the seconds
+    assert choose(cands, unscored, veto=0.1, margin=0.05, train_scores=both, with_validation=True)[0] == 0
+
+    cfg = FitConfig(burst_fraction=0.1, burst_agree_below=0.2)
+    mixed = _train(sorted([20 + 80 * i for i in range(11)] + [25, 105]))  # 2 short of 12 intervals: 17%
+    assert needs_agreement(mixed[None, None], cfg)
+    assert not needs_agreement(mixed[None, None], dataclasses.replace(cfg, burst_agree_below=0.15))
+    assert not needs_agreement(mixed[None, None], dataclasses.replace(cfg, burst_agree_below=None))
+    assert FitConfig().burst_agree_below is None
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="burst_agree_below"):
+            FitConfig(burst_agree_below=bad)
+
+
 def test_a_bursting_cell_gets_a_reset_start_and_its_training_window_scores():
     """Under round 13's ``burst_reset_starts`` (0.8,) a bursting cell (every cell here, ``burst_isi_ms``
     1 s) gets one more candidate per value, ``alif_reset_asc`` from the best grid point with its reset started there
@@ -966,6 +999,26 @@ def test_a_start_of_the_kept_variant_with_a_clearly_higher_training_window_etv_r
     with pytest.raises(ValueError, match="train_etv_switch"):
         FitConfig(train_etv_switch=-0.1)
     assert FitConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_near_the_gate_the_training_window_switch_needs_the_validation_seconds_to_move_to_another_variant():
+    """``FitConfig.burst_agree_below`` (round 51): under ``agree`` the switch (``train_etv_scope="all"``) moves to a
+    start of another variant only where its validation ETV is higher than the kept one's; a start of the kept
+    variant moves as before."""
+    from cellfit.fit.select import train_etv_switch
+
+    def of(variant, loss):
+        return dataclasses.replace(state(loss), init={"model": variant})
+
+    cands = [of("alif", 1.0), of("alif", 0.9), of("alif_reset_asc", 0.8), of("alif_reset_asc", 0.85)]
+    scores = [1.89, 1.85, 1.80, 1.70]  # as development AdEx RS 991000005 of draw 1: the reset fits behind on the seconds
+    train = [1.24, 1.36, 1.46, 1.40]
+    cfg = FitConfig(train_etv_switch=0.1, train_etv_scope="all")
+    assert train_etv_switch(cands, scores, train, 0, "b", cfg)[0] == 2
+    assert train_etv_switch(cands, scores, train, 0, "b", cfg, agree=True) == (1, "b; another start of its variant, "
+                                                                                  "training-window ETV 0.1 higher")
+    ahead = [1.89, 1.85, 1.95, 1.70]  # the reset fit ahead on both: it moves
+    assert train_etv_switch(cands, ahead, train, 0, "b", cfg, agree=True)[0] == 2
 
 
 def test_the_training_window_switch_across_variants_vetoes_each_variant_against_its_own_best_grid_point():
