@@ -312,20 +312,23 @@ def bursting(spikes: np.ndarray, config: FitConfig) -> bool:
 def keeps_sub(spikes: np.ndarray, config: FitConfig) -> bool:
     """Whether a bursting cell's training spikes burst less than ``config.burst_sub_below`` (the fraction of
     intervals shorter than ``config.burst_isi_ms``), so that it keeps its ``alif_sub`` starts (False without it)."""
-    if config.burst_sub_below is None:
-        return False
-    short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
-    return total >= 2 and short < config.burst_sub_below * total
+    return _bursts_less_than(spikes, config.burst_sub_below, config)
 
 
 def needs_agreement(spikes: np.ndarray, config: FitConfig) -> bool:
     """Whether a bursting cell's training spikes burst less than ``config.burst_agree_below`` (the fraction of
     intervals shorter than ``config.burst_isi_ms``), so that another variant replaces ALIF's pick only where the
     validation seconds agree with the training window (False without it)."""
-    if config.burst_agree_below is None:
+    return _bursts_less_than(spikes, config.burst_agree_below, config)
+
+
+def _bursts_less_than(spikes: np.ndarray, fraction: Optional[float], config: FitConfig) -> bool:
+    """Whether fewer than ``fraction`` of the intervals of ``spikes`` are shorter than ``config.burst_isi_ms`` (False
+    for ``fraction`` None or under two intervals)."""
+    if fraction is None:
         return False
     short, total = short_intervals(spikes, config.dt_ms, config.burst_isi_ms)
-    return total >= 2 and short < config.burst_agree_below * total
+    return total >= 2 and short < fraction * total
 
 
 def onset_bursting(spikes: np.ndarray, config: FitConfig) -> bool:
@@ -752,7 +755,7 @@ def choose(candidates: Sequence[CellFitState], scores: Optional[Sequence[float]]
         return ((max(better, key=etv) if better else base),
                 basis + f" per variant; another variant if its training-window ETV is higher{by}")
     def val(i):
-        return scores[i] if finite(i) else -math.inf
+        return _validation(scores, i)
 
     if variant_choice == "validation":
         better = [i for i in picks[1:] if val(i) > val(base)]
