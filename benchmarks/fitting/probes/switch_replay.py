@@ -7,8 +7,8 @@ Usage::
     python benchmarks/fitting/probes/switch_replay.py ORACLE.jsonl [...]
 
 Only cells whose candidates are all ALIF starts with a validation and a training-window score are replayed (there the
-choice is the veto of 0.1 against the first start, the lowest training loss, then the switch at 0.1), and the replay
-of the switch is checked against the kept flag of each row. Prints the held-out ETV summary of each rule.
+choice is today's: the veto against the first start, the lowest training loss, then the switch; the library's own
+functions make it), and the replay of the switch is checked against the kept flag of each row. Prints the held-out ETV summary of each rule.
 """
 
 from __future__ import annotations
@@ -19,22 +19,32 @@ import sys
 
 import numpy as np
 
-VETO = 0.1
-SWITCH = 0.1
+from cellfit.fit import FitConfig
+from cellfit.fit.fitter import CellFitState
+from cellfit.fit.select import choose, train_etv_switch
+
+CONFIG = FitConfig()  # today's veto (validation_veto) and switch (train_etv_switch, train_etv_scope)
+
+
+def _state(row: dict) -> CellFitState:
+    """A candidate as the choice sees it: its start's variant and its final training loss (no model needed)."""
+    return CellFitState(model=None, init={"model": row["model"]}, history=[row["train_loss"]], lr_history=[],
+                        epochs=1, best_loss=row["train_loss"], stop_reason="converged")
 
 
 def replay(cands: list[dict]) -> dict[str, int]:
-    """Index of the kept start under each rule for one cell's candidate rows."""
-    first = cands[0]["validation_etv"]
-    pool = [i for i, r in enumerate(cands) if r["validation_etv"] >= first - VETO]
-    base = min(pool, key=lambda i: cands[i]["train_loss"])
-
-    def switched(members):
-        best = max(members, key=lambda i: cands[i]["train_etv"])
-        return best if cands[best]["train_etv"] >= cands[base]["train_etv"] + SWITCH else base
-
-    agreeing = [i for i in pool if i == base or cands[i]["validation_etv"] >= cands[base]["validation_etv"]]
-    return {"no switch": base, "switch (round 37)": switched(pool), "switch with agreement": switched(agreeing)}
+    """Index of the kept start under each rule for one cell's candidate rows: the library's choice
+    (:func:`cellfit.fit.select.choose`, then :func:`~cellfit.fit.select.train_etv_switch`), and the switch held to
+    the starts whose validation ETV is at least the veto's pick's (the rule this probe asks about)."""
+    states = [_state(r) for r in cands]
+    scores = [r["validation_etv"] for r in cands]
+    train = [r["train_etv"] for r in cands]
+    base, _ = choose(states, scores, CONFIG.validation_veto, CONFIG.extension_margin)
+    switched, _ = train_etv_switch(states, scores, train, base, "", CONFIG)
+    # a start the validation seconds score below the veto's pick gets no training-window score: it cannot win
+    agreeing = [t if i == base or scores[i] >= scores[base] else float("nan") for i, t in enumerate(train)]
+    held, _ = train_etv_switch(states, scores, agreeing, base, "", CONFIG)
+    return {"no switch": base, "switch (round 37)": switched, "switch with agreement": held}
 
 
 def main(paths: list[str]) -> None:
